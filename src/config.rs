@@ -1,0 +1,268 @@
+//! `dialroom.toml`: every key has a default that runs on one machine, so the
+//! binary starts with no file at all. docs/operations.md lists every key.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::sip::auth::Algorithm;
+use crate::sip::transport::ListenSpec;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// SIP signaling, registrar and authentication.
+    pub sip: SipConfig,
+    /// The HTTP server (admin UI, API, meeting page, health, metrics).
+    pub web: WebConfig,
+    /// Where state lives.
+    pub database: DatabaseConfig,
+    /// Media (RTP) settings.
+    pub media: MediaConfig,
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// The SIP domain served here; also the digest realm.
+    pub domain: String,
+    /// More host names that count as this domain (the listen addresses always do).
+    pub aliases: Vec<String>,
+    /// Sockets to listen on, `udp:IP:PORT` or `tcp:IP:PORT`.
+    pub listen: Vec<ListenSpec>,
+    /// Shortest registration accepted, in seconds (shorter gets 423).
+    pub min_expires: u32,
+    /// Longest registration granted, in seconds (longer is cut down).
+    pub max_expires: u32,
+    /// Registration length when the client asks for none.
+    pub default_expires: u32,
+    /// Most contacts one user may have registered at once.
+    pub max_contacts: usize,
+    /// Digest algorithms challenged with, most preferred first (`MD5`, `SHA-256`).
+    pub digest_algorithms: Vec<Algorithm>,
+    /// Seconds a nonce stays valid; older ones are answered with `stale=true`.
+    pub nonce_lifetime: u64,
+    /// Failed authentications from one source address within `auth_failure_window` before it is blocked.
+    pub auth_failure_limit: u32,
+    /// Window, in seconds, over which failures are counted.
+    pub auth_failure_window: u64,
+    /// Seconds a source stays blocked; its requests needing authentication are dropped.
+    pub auth_block_seconds: u64,
+    /// RFC 3261 T1 in milliseconds (round-trip estimate).
+    pub t1_ms: u64,
+    /// RFC 3261 T2 in milliseconds (longest non-INVITE retransmit interval).
+    pub t2_ms: u64,
+    /// RFC 3261 T4 in milliseconds (longest time a message stays in the network).
+    pub t4_ms: u64,
+    /// Seconds between sweeps that drop expired registrations.
+    pub housekeeping_interval: u64,
+    /// Milliseconds the location writer waits to batch registration changes into one transaction.
+    pub location_flush_ms: u64,
+    /// Largest SIP message accepted, in bytes.
+    pub max_message_size: usize,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            domain: "localhost".into(),
+            aliases: Vec::new(),
+            listen: vec![
+                ListenSpec::from_str("udp:127.0.0.1:5060").expect("literal is valid"),
+                ListenSpec::from_str("tcp:127.0.0.1:5060").expect("literal is valid"),
+            ],
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            max_contacts: 10,
+            digest_algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+            nonce_lifetime: 300,
+            auth_failure_limit: 10,
+            auth_failure_window: 60,
+            auth_block_seconds: 300,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            housekeeping_interval: 10,
+            location_flush_ms: 50,
+            max_message_size: 65_535,
+        }
+    }
+}
+
+/// `[web]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Address of the HTTP server.
+    pub listen: SocketAddr,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: "127.0.0.1:8080".parse().expect("literal is valid"),
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (created if missing) or `postgres://USER:PW@HOST/DB`.
+    pub url: String,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://data/dialroom.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// UDP ports for RTP (even) and RTCP (odd), as `"LOW-HIGH"`.
+    pub rtp_ports: PortRange,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            rtp_ports: PortRange(16384..=32767),
+        }
+    }
+}
+
+/// An inclusive port range written `"LOW-HIGH"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRange(pub RangeInclusive<u16>);
+
+impl FromStr for PortRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (lo, hi) = s
+            .split_once('-')
+            .ok_or_else(|| format!("port range {s:?} is not LOW-HIGH"))?;
+        let lo: u16 = lo
+            .trim()
+            .parse()
+            .map_err(|_| format!("port range {s:?}: bad low port"))?;
+        let hi: u16 = hi
+            .trim()
+            .parse()
+            .map_err(|_| format!("port range {s:?}: bad high port"))?;
+        if lo == 0 || lo >= hi {
+            return Err(format!("port range {s:?}: need 0 < LOW < HIGH"));
+        }
+        Ok(PortRange(lo..=hi))
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The file read when `--config` is not given (absent is fine).
+pub const DEFAULT_CONFIG_FILE: &str = "dialroom.toml";
+
+impl Config {
+    /// Reads `path`, or the defaults when `path` is `None` and `dialroom.toml` does not exist.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let (path, must_exist) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+                return Ok(Config::default());
+            }
+            Err(e) => {
+                return Err(Error::Config {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        };
+        Config::parse(&text).map_err(|message| Error::Config { path, message })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let s = &self.sip;
+        if s.domain.trim().is_empty() {
+            return Err("[sip] domain must not be empty".into());
+        }
+        if s.listen.is_empty() {
+            return Err("[sip] listen needs at least one socket".into());
+        }
+        if s.digest_algorithms.is_empty() {
+            return Err("[sip] digest_algorithms needs at least one algorithm".into());
+        }
+        if !(s.min_expires <= s.default_expires && s.default_expires <= s.max_expires) {
+            return Err("[sip] needs min_expires <= default_expires <= max_expires".into());
+        }
+        if s.t1_ms == 0 || s.t2_ms < s.t1_ms {
+            return Err("[sip] needs 0 < t1_ms <= t2_ms".into());
+        }
+        if s.max_contacts == 0 {
+            return Err("[sip] max_contacts must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_gives_defaults_that_run_on_loopback() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.sip.listen.len(), 2);
+        assert_eq!(c.web.listen.to_string(), "127.0.0.1:8080");
+        assert!(c.database.url.starts_with("sqlite://data/"));
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_their_place() {
+        let e = Config::parse("[sip]\ndomian = \"x\"\n").unwrap_err();
+        assert!(e.contains("domian"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn listen_and_ports_parse() {
+        let c = Config::parse(
+            "[sip]\nlisten = [\"udp:127.0.0.1:5070\"]\n[media]\nrtp_ports = \"20000-20100\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.sip.listen[0].to_string(), "udp:127.0.0.1:5070");
+        assert_eq!(c.media.rtp_ports, PortRange(20000..=20100));
+        assert!(Config::parse("[media]\nrtp_ports = \"9-3\"\n").is_err());
+        assert!(Config::parse("[sip]\nlisten = [\"sctp:1.2.3.4:5\"]\n").is_err());
+    }
+}

@@ -1,0 +1,726 @@
+//! The SIP endpoint core: transactions, dispatch by method, the registrar
+//! with digest authentication, and the auth-failure limiter. Sans-IO: the
+//! shell in `crate::server` feeds it [`Inbound`] messages and timer ticks with
+//! the current time and carries out the [`Action`]s it returns.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::auth::{self, Algorithm, Credentials, DigestAuth, Verdict};
+use super::message::{Message, Method, Reject, Request, ResponseBuilder};
+use super::registrar::{
+    self, Aor, Binding, Change, Limits, RegisterError, RegisterRequest, Registrar,
+};
+use super::transaction::{Output, RequestDisposition, TimerConfig, Transactions, TxKey};
+use super::transport::{Flow, Inbound};
+
+/// The methods this endpoint implements (the Allow header).
+pub const ALLOW: &str = "REGISTER, OPTIONS";
+
+/// The current time, both clocks: monotonic for timers, wall for expiry.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Monotonic time for transaction timers.
+    pub mono: Instant,
+    /// Unix seconds for registration expiry (persisted).
+    pub unix: u64,
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send bytes on a flow.
+    Send(Flow, Arc<[u8]>),
+    /// Persist a location change.
+    Persist(Change),
+}
+
+/// Endpoint settings (from `[sip]`).
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Our domain and digest realm.
+    pub domain: String,
+    /// Host names and addresses that are us.
+    pub local_hosts: Vec<String>,
+    /// Registration limits.
+    pub limits: Limits,
+    /// T1, T2, T4.
+    pub timers: TimerConfig,
+    /// Challenge algorithms, preferred first.
+    pub algorithms: Vec<Algorithm>,
+    /// Nonce lifetime in seconds.
+    pub nonce_lifetime: u64,
+    /// Failures before a source is blocked.
+    pub auth_failure_limit: u32,
+    /// Failure counting window (seconds).
+    pub auth_failure_window: u64,
+    /// Block length (seconds).
+    pub auth_block_seconds: u64,
+}
+
+#[derive(Debug, Default)]
+struct FailureCount {
+    window_start: u64,
+    count: u32,
+    blocked_until: u64,
+}
+
+/// Counts authentication failures per source address and blocks repeat offenders.
+#[derive(Debug)]
+struct AuthLimiter {
+    limit: u32,
+    window: u64,
+    block: u64,
+    sources: HashMap<IpAddr, FailureCount>,
+}
+
+impl AuthLimiter {
+    fn is_blocked(&self, ip: IpAddr, now: u64) -> bool {
+        self.sources.get(&ip).is_some_and(|f| f.blocked_until > now)
+    }
+    /// Returns true when this failure starts a block.
+    fn fail(&mut self, ip: IpAddr, now: u64) -> bool {
+        let f = self.sources.entry(ip).or_default();
+        if now.saturating_sub(f.window_start) > self.window {
+            f.window_start = now;
+            f.count = 0;
+        }
+        f.count += 1;
+        if f.count >= self.limit && f.blocked_until <= now {
+            f.blocked_until = now + self.block;
+            f.count = 0;
+            return true;
+        }
+        false
+    }
+    fn sweep(&mut self, now: u64) {
+        let window = self.window;
+        self.sources
+            .retain(|_, f| f.blocked_until > now || now.saturating_sub(f.window_start) <= window);
+    }
+}
+
+/// The SIP endpoint core.
+#[derive(Debug)]
+pub struct Endpoint {
+    local_hosts: HashSet<String>,
+    txs: Transactions<Flow>,
+    registrar: Registrar,
+    auth: DigestAuth,
+    users: HashMap<String, Credentials>,
+    limiter: AuthLimiter,
+    counter: u64,
+}
+
+impl Endpoint {
+    /// A core with no users and no bindings; `secret` keys the nonces.
+    pub fn new(cfg: EndpointConfig, secret: [u8; 32]) -> Self {
+        let mut local_hosts: HashSet<String> = cfg
+            .local_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        local_hosts.insert(cfg.domain.to_ascii_lowercase());
+        Endpoint {
+            local_hosts,
+            txs: Transactions::new(cfg.timers),
+            registrar: Registrar::new(cfg.limits),
+            auth: DigestAuth::new(
+                secret,
+                &cfg.domain,
+                cfg.nonce_lifetime,
+                cfg.algorithms.clone(),
+            ),
+            users: HashMap::new(),
+            limiter: AuthLimiter {
+                limit: cfg.auth_failure_limit.max(1),
+                window: cfg.auth_failure_window,
+                block: cfg.auth_block_seconds,
+                sources: HashMap::new(),
+            },
+            counter: u64::from_le_bytes(secret[..8].try_into().expect("8 bytes")),
+        }
+    }
+
+    /// Replaces the user directory (name -> credentials).
+    pub fn set_users(&mut self, users: HashMap<String, Credentials>, out: &mut Vec<Action>) {
+        self.users = users;
+        let mut changes = Vec::new();
+        let users = &self.users;
+        self.registrar
+            .retain_users(|aor| users.contains_key(aor.as_str()), &mut changes);
+        out.extend(changes.into_iter().map(Action::Persist));
+    }
+
+    /// Restores a binding from the database.
+    pub fn load_binding(&mut self, aor: Aor, b: Binding) {
+        self.registrar.load(aor, b);
+    }
+
+    /// Live bindings of a user.
+    pub fn bindings(&self, aor: &Aor, now: u64) -> Vec<Binding> {
+        self.registrar.bindings(aor, now)
+    }
+
+    /// Number of live bindings.
+    pub fn binding_count(&self) -> usize {
+        self.registrar.count()
+    }
+
+    /// Number of live transactions.
+    pub fn transaction_count(&self) -> usize {
+        self.txs.len()
+    }
+
+    fn next(&mut self) -> u64 {
+        // splitmix64: unique, unpredictable-enough tags and nonce salts.
+        self.counter = self.counter.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.counter;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// When [`Endpoint::handle_timeout`] should run next.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.txs.poll_timeout()
+    }
+
+    /// Runs due transaction timers.
+    pub fn handle_timeout(&mut self, now: Now, out: &mut Vec<Action>) {
+        let mut outputs = Vec::new();
+        self.txs.handle_timeout(now.mono, &mut outputs);
+        for o in outputs {
+            if let Output::Transmit { dest, bytes } = o {
+                out.push(Action::Send(dest, bytes));
+            }
+        }
+    }
+
+    /// Periodic sweep: expired bindings, old nonces, old failure counts.
+    pub fn housekeeping(&mut self, now: Now, out: &mut Vec<Action>) {
+        let mut changes = Vec::new();
+        self.registrar.expire(now.unix, &mut changes);
+        out.extend(changes.into_iter().map(Action::Persist));
+        self.auth.sweep(now.unix);
+        self.limiter.sweep(now.unix);
+    }
+
+    /// Handles one message from the network.
+    pub fn on_inbound(&mut self, now: Now, inbound: Inbound, out: &mut Vec<Action>) {
+        let flow = inbound.flow;
+        match inbound.message {
+            Err(reject) => self.refuse(flow, reject, out),
+            Ok(Message::Response(_)) => {
+                // No client transactions of ours are live yet: a stray response.
+            }
+            Ok(Message::Request(req)) => self.on_request(now, flow, req, out),
+        }
+    }
+
+    fn refuse(&mut self, flow: Flow, r: Reject, out: &mut Vec<Action>) {
+        let (Some(status), Some(ctx)) = (r.status, r.reply) else {
+            return;
+        };
+        if ctx.cseq.split_whitespace().nth(1) == Some("ACK") {
+            return; // never answer an ACK
+        }
+        let tag = format!("{:x}", self.next());
+        let bytes = ResponseBuilder::new(&ctx, status)
+            .to_tag(&tag)
+            .source(flow.remote)
+            .header(
+                "Warning",
+                format!("399 dialroom \"{}\"", r.reason.replace('"', "'")),
+            )
+            .build();
+        out.push(Action::Send(flow, bytes.into()));
+    }
+
+    fn tx_key(req: &Request) -> TxKey {
+        let c = &req.core;
+        let method = req.method().to_string();
+        if c.top_via.has_rfc3261_branch() {
+            TxKey::new(
+                c.top_via.branch.as_deref().unwrap_or(""),
+                &c.top_via.sent_by(),
+                &method,
+            )
+        } else {
+            // RFC 2543 matching (§17.2.3): Request-URI, From tag, Call-ID, CSeq, top Via.
+            let branch = format!(
+                "2543|{}|{}|{}|{}|{}",
+                req.inner.uri,
+                c.from_tag.as_deref().unwrap_or(""),
+                c.call_id,
+                c.cseq,
+                c.reply.vias[0]
+            );
+            TxKey::new(&branch, &c.top_via.sent_by(), &method)
+        }
+    }
+
+    fn on_request(&mut self, now: Now, flow: Flow, req: Request, out: &mut Vec<Action>) {
+        let method = req.method();
+        // A blocked source gets no answer to what would need authentication.
+        if method == Method::Register && self.limiter.is_blocked(flow.remote.ip(), now.unix) {
+            return;
+        }
+        let key = Self::tx_key(&req);
+        let method_s = method.to_string();
+        match self
+            .txs
+            .on_request(now.mono, &key, &method_s, flow.protocol.is_reliable(), flow)
+        {
+            RequestDisposition::New => {}
+            RequestDisposition::Retransmission(Some(Output::Transmit { dest, bytes })) => {
+                out.push(Action::Send(dest, bytes));
+                return;
+            }
+            RequestDisposition::Retransmission(_)
+            | RequestDisposition::AckAbsorbed
+            | RequestDisposition::AckForTu => {
+                return;
+            }
+        }
+        let answer = self.answer(now, flow, &req);
+        let tag = format!("{:x}", self.next());
+        let mut b = ResponseBuilder::new(&req.core.reply, answer.code)
+            .to_tag(&tag)
+            .source(flow.remote);
+        for (n, v) in answer.headers {
+            b = b.header(n, v);
+        }
+        if let Some(w) = answer.warning {
+            b = b.header("Warning", format!("399 dialroom \"{w}\""));
+        }
+        let bytes = b.build();
+        if let Some(Output::Transmit { dest, bytes }) =
+            self.txs.respond(now.mono, &key, answer.code, bytes)
+        {
+            out.push(Action::Send(dest, bytes));
+        }
+        out.extend(answer.changes.into_iter().map(Action::Persist));
+    }
+
+    fn is_local(&self, host: &str) -> bool {
+        let h = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        self.local_hosts.contains(&h) || self.local_hosts.contains(&host.to_ascii_lowercase())
+    }
+
+    fn answer(&mut self, now: Now, flow: Flow, req: &Request) -> Answer {
+        let method = req.method();
+        if let Some(req_ext) = req.header("Require") {
+            let tags: Vec<String> = super::message::split_list(req_ext);
+            if !tags.is_empty() && !matches!(method, Method::Cancel | Method::Ack) {
+                return Answer::new(420).header("Unsupported", tags.join(", "));
+            }
+        }
+        let host = req.inner.uri.host_with_port.host.to_string();
+        if !self.is_local(&host) {
+            let code = if method == Method::Register { 403 } else { 404 };
+            return Answer::new(code).warn(format!("domain {host} is not served here"));
+        }
+        match method {
+            Method::Register => self.register(now, flow, req),
+            Method::Options => Answer::new(200)
+                .header("Allow", ALLOW)
+                .header("Accept", "application/sdp")
+                .header("Accept-Encoding", "identity")
+                .header("Accept-Language", "en")
+                .header("Supported", ""),
+            Method::Cancel => Answer::new(481),
+            _ => Answer::new(405).header("Allow", ALLOW),
+        }
+    }
+
+    fn challenge(&mut self, now: Now, stale: bool) -> Answer {
+        let salt = self.next();
+        let mut a = Answer::new(401);
+        for c in self.auth.challenges(now.unix, salt, stale) {
+            a = a.header("WWW-Authenticate", c);
+        }
+        a
+    }
+
+    fn register(&mut self, now: Now, flow: Flow, req: &Request) -> Answer {
+        let to_uri = req.header("To").and_then(|t| {
+            let inner = match (t.find('<'), t.find('>')) {
+                (Some(a), Some(b)) if a < b => &t[a + 1..b],
+                _ => t.split(';').next().unwrap_or(t),
+            };
+            rsipstack::sip::parse_uri(inner).ok()
+        });
+        let Some(to_uri) = to_uri else {
+            return Answer::new(400).warn("unreadable To URI");
+        };
+        if !self.is_local(&to_uri.host_with_port.host.to_string()) {
+            return Answer::new(403).warn("To domain is not served here");
+        }
+        let aor = match to_uri.user().map(Aor::parse) {
+            Some(Ok(a)) => a,
+            Some(Err(e)) => return Answer::new(400).warn(e),
+            None => return Answer::new(400).warn("To URI has no user"),
+        };
+        // Authenticate: the header for our realm, if any.
+        let realm = self.auth.realm().to_string();
+        let digest = req
+            .inner
+            .headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case("Authorization"))
+            .filter_map(|h| auth::parse_authorization(h.value()))
+            .find(|d| d.realm == realm);
+        let Some(digest) = digest else {
+            return self.challenge(now, false);
+        };
+        let creds = self.users.get(&digest.username).cloned();
+        match self
+            .auth
+            .verify(now.unix, "REGISTER", &digest, creds.as_ref())
+        {
+            Verdict::Ok => {}
+            Verdict::Stale => return self.challenge(now, true),
+            Verdict::Rechallenge => return self.challenge(now, false),
+            Verdict::Wrong => {
+                if self.limiter.fail(flow.remote.ip(), now.unix) {
+                    tracing::warn!(source = %flow.remote.ip(), "too many failed authentications: blocking this source");
+                }
+                return Answer::new(403).warn("wrong credentials");
+            }
+        }
+        if digest.username != aor.as_str() {
+            return Answer::new(403).warn("authenticated user may not register this address");
+        }
+        let contacts = match registrar::parse_contacts(&req.header_list("Contact")) {
+            Ok(c) => c,
+            Err(e) => return Answer::new(400).warn(e),
+        };
+        let expires = match req.header("Expires").map(|e| e.trim().parse::<u32>()) {
+            None => None,
+            Some(Ok(e)) => Some(e),
+            Some(Err(_)) => Some(u32::MAX), // ten-digit values beyond u32: the longest we grant
+        };
+        let rr = RegisterRequest {
+            aor,
+            contacts,
+            expires,
+            call_id: req.core.call_id.clone(),
+            cseq: req.core.cseq,
+            received: format!("{}:{}", flow.protocol, flow.remote),
+            user_agent: req.header("User-Agent").map(str::to_string),
+        };
+        let mut changes = Vec::new();
+        match self.registrar.register(now.unix, rr, &mut changes) {
+            Ok(bindings) => {
+                let mut a = Answer::new(200);
+                for b in &bindings {
+                    let left = b.expires_at.saturating_sub(now.unix);
+                    let q = if b.q == 1000 {
+                        String::new()
+                    } else {
+                        format!(";q=0.{:03}", b.q)
+                    };
+                    a = a.header("Contact", format!("<{}>;expires={left}{q}", b.contact));
+                }
+                a = a.header("Date", http_date(now.unix));
+                a.changes = changes;
+                a
+            }
+            Err(RegisterError::IntervalTooBrief(min)) => {
+                Answer::new(423).header("Min-Expires", min.to_string())
+            }
+            Err(RegisterError::BadRequest(e)) => Answer::new(400).warn(e),
+            Err(RegisterError::OutOfOrder) => {
+                Answer::new(500).warn("CSeq is not above the last one for this Call-ID")
+            }
+            Err(RegisterError::TooManyContacts(n)) => {
+                Answer::new(403).warn(format!("at most {n} contacts per user"))
+            }
+        }
+    }
+}
+
+/// A final answer being assembled.
+struct Answer {
+    code: u16,
+    headers: Vec<(&'static str, String)>,
+    warning: Option<String>,
+    changes: Vec<Change>,
+}
+
+impl Answer {
+    fn new(code: u16) -> Self {
+        Answer {
+            code,
+            headers: Vec::new(),
+            warning: None,
+            changes: Vec::new(),
+        }
+    }
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+    fn warn(mut self, w: impl Into<String>) -> Self {
+        self.warning = Some(w.into().replace('"', "'"));
+        self
+    }
+}
+
+/// RFC 1123 date for the Date header.
+pub fn http_date(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days.rem_euclid(7)) as usize];
+    let mon = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(m - 1) as usize];
+    format!(
+        "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} GMT",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::message::parse;
+    use crate::sip::transport::Protocol;
+
+    fn cfg() -> EndpointConfig {
+        EndpointConfig {
+            domain: "example.com".into(),
+            local_hosts: vec!["127.0.0.1".into()],
+            limits: Limits {
+                min_expires: 60,
+                max_expires: 3600,
+                default_expires: 3600,
+                max_contacts: 5,
+            },
+            timers: TimerConfig::default(),
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+            nonce_lifetime: 300,
+            auth_failure_limit: 3,
+            auth_failure_window: 60,
+            auth_block_seconds: 300,
+        }
+    }
+
+    fn flow() -> Flow {
+        Flow {
+            protocol: Protocol::Udp,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            remote: "192.0.2.9:5070".parse().unwrap(),
+            conn: 0,
+        }
+    }
+
+    fn ep() -> Endpoint {
+        let mut e = Endpoint::new(cfg(), [3; 32]);
+        let mut users = HashMap::new();
+        users.insert(
+            "alice".to_string(),
+            Credentials::from_password("alice", "example.com", "pw"),
+        );
+        e.set_users(users, &mut Vec::new());
+        e
+    }
+
+    fn now(unix: u64) -> Now {
+        Now {
+            mono: Instant::now(),
+            unix,
+        }
+    }
+
+    fn register(branch: &str, cseq: u32, auth: Option<&str>, extra: &str) -> Inbound {
+        let a = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let s = format!(
+            "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5:5070;branch={branch};rport\r\n\
+From: <sip:alice@example.com>;tag=f\r\nTo: <sip:alice@example.com>\r\nCall-ID: reg1\r\nCSeq: {cseq} REGISTER\r\n\
+Contact: <sip:alice@10.0.0.5:5070>\r\n{a}{extra}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        Inbound {
+            flow: flow(),
+            message: parse(s.as_bytes()),
+        }
+    }
+
+    fn reply(out: &[Action]) -> String {
+        out.iter()
+            .find_map(|a| match a {
+                Action::Send(_, b) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            })
+            .expect("a response was sent")
+    }
+
+    fn digest_for(challenge: &str, alg: Algorithm, pw: &str) -> String {
+        let nonce = challenge
+            .split("nonce=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let ha1 = auth::ha1(alg, "alice", "example.com", pw);
+        let ha2 = alg.hash(b"REGISTER:sip:example.com");
+        let resp = alg.hash(format!("{ha1}:{nonce}:00000001:cn:auth:{ha2}").as_bytes());
+        format!(
+            "Digest username=\"alice\", realm=\"example.com\", nonce=\"{nonce}\", uri=\"sip:example.com\", response=\"{resp}\", algorithm={alg}, qop=auth, nc=00000001, cnonce=\"cn\""
+        )
+    }
+
+    #[test]
+    fn register_is_challenged_then_accepted_with_both_algorithms() {
+        for alg in [Algorithm::Md5, Algorithm::Sha256] {
+            let mut e = ep();
+            let mut out = Vec::new();
+            e.on_inbound(now(1000), register("z9hG4bK1", 1, None, ""), &mut out);
+            let r = reply(&out);
+            assert!(r.starts_with("SIP/2.0 401"), "{r}");
+            assert_eq!(r.matches("WWW-Authenticate:").count(), 2);
+            assert!(r.contains("received=192.0.2.9;rport=5070"), "{r}");
+            let mut out = Vec::new();
+            let auth = digest_for(&r, alg, "pw");
+            e.on_inbound(
+                now(1001),
+                register("z9hG4bK2", 2, Some(&auth), ""),
+                &mut out,
+            );
+            let r = reply(&out);
+            assert!(r.starts_with("SIP/2.0 200"), "{alg}: {r}");
+            assert!(
+                r.contains("Contact: <sip:alice@10.0.0.5:5070>;expires=3600"),
+                "{r}"
+            );
+            assert!(
+                out.iter()
+                    .any(|a| matches!(a, Action::Persist(Change::Upsert(..))))
+            );
+            assert_eq!(e.binding_count(), 1);
+        }
+    }
+
+    #[test]
+    fn wrong_password_gets_403_and_repeated_failures_block_the_source() {
+        let mut e = ep();
+        let mut out = Vec::new();
+        e.on_inbound(now(1000), register("z9hG4bK1", 1, None, ""), &mut out);
+        let ch = reply(&out);
+        for i in 0..3 {
+            let mut out = Vec::new();
+            let auth = digest_for(&ch, Algorithm::Md5, "bad");
+            e.on_inbound(
+                now(1001),
+                register(&format!("z9hG4bKw{i}"), 2 + i, Some(&auth), ""),
+                &mut out,
+            );
+            assert!(reply(&out).starts_with("SIP/2.0 403"));
+        }
+        // blocked now: nothing is answered
+        let mut out = Vec::new();
+        e.on_inbound(now(1002), register("z9hG4bKx", 9, None, ""), &mut out);
+        assert!(out.is_empty());
+        // OPTIONS still works
+        let s = "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKo\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: o\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        let mut out = Vec::new();
+        e.on_inbound(
+            now(1002),
+            Inbound {
+                flow: flow(),
+                message: parse(s.as_bytes()),
+            },
+            &mut out,
+        );
+        let r = reply(&out);
+        assert!(
+            r.starts_with("SIP/2.0 200") && r.contains("Allow: REGISTER, OPTIONS"),
+            "{r}"
+        );
+        // after the block, challenges come again
+        let mut out = Vec::new();
+        e.on_inbound(now(1400), register("z9hG4bKy", 10, None, ""), &mut out);
+        assert!(reply(&out).starts_with("SIP/2.0 401"));
+    }
+
+    #[test]
+    fn retransmitted_register_gets_the_same_response_from_the_transaction() {
+        let mut e = ep();
+        let mut out = Vec::new();
+        e.on_inbound(now(1000), register("z9hG4bK1", 1, None, ""), &mut out);
+        let first = reply(&out);
+        let mut out = Vec::new();
+        e.on_inbound(now(1000), register("z9hG4bK1", 1, None, ""), &mut out);
+        assert_eq!(reply(&out), first);
+    }
+
+    #[test]
+    fn foreign_domains_and_unknown_methods_are_refused() {
+        let mut e = ep();
+        let s = "MESSAGE sip:bob@elsewhere.org SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKm\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:bob@elsewhere.org>\r\nCall-ID: m\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
+        let mut out = Vec::new();
+        e.on_inbound(
+            now(1),
+            Inbound {
+                flow: flow(),
+                message: parse(s.as_bytes()),
+            },
+            &mut out,
+        );
+        assert!(reply(&out).starts_with("SIP/2.0 404"));
+        let s = s
+            .replace("elsewhere.org", "example.com")
+            .replace("z9hG4bKm", "z9hG4bKm2");
+        let mut out = Vec::new();
+        e.on_inbound(
+            now(1),
+            Inbound {
+                flow: flow(),
+                message: parse(s.as_bytes()),
+            },
+            &mut out,
+        );
+        let r = reply(&out);
+        assert!(r.starts_with("SIP/2.0 405") && r.contains("Allow:"), "{r}");
+        let s = s
+            .replace("MESSAGE", "FOO")
+            .replace("z9hG4bKm2", "z9hG4bKm3");
+        let mut out = Vec::new();
+        e.on_inbound(
+            now(1),
+            Inbound {
+                flow: flow(),
+                message: parse(s.as_bytes()),
+            },
+            &mut out,
+        );
+        assert!(reply(&out).starts_with("SIP/2.0 501"));
+    }
+
+    #[test]
+    fn the_date_header_is_rfc_1123() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(1_795_000_000), "Wed, 18 Nov 2026 11:06:40 GMT");
+    }
+}

@@ -1,0 +1,10 @@
+//! SIP: messages, framing, transactions, transports, digest auth, the
+//! registrar and the endpoint core that ties them together.
+
+pub mod auth;
+pub mod endpoint;
+pub mod framing;
+pub mod message;
+pub mod registrar;
+pub mod transaction;
+pub mod transport;

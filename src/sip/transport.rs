@@ -1,0 +1,384 @@
+//! Transports: the thin tokio shells that move SIP bytes (RFC 3261 §18).
+//!
+//! The seam is [`Flow`] (protocol, local and remote address, connection id)
+//! and [`Transports::send`]. A UDP socket and each TCP connection turn bytes
+//! into [`Inbound`] events for the endpoint task; TLS and WebSocket (RFC 7118)
+//! are further [`Protocol`]s whose connections register a sender in the same
+//! table, so the endpoint core never knows which one it talks to.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use super::framing::{Frame, Framer};
+use super::message::{self, Message, Reject};
+
+/// A transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Datagrams.
+    Udp,
+    /// A byte stream.
+    Tcp,
+}
+
+impl Protocol {
+    /// True when the transport retransmits for us (no Timer A/E/G).
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Protocol::Tcp)
+    }
+    /// The Via transport token.
+    pub fn token(self) -> &'static str {
+        match self {
+            Protocol::Udp => "UDP",
+            Protocol::Tcp => "TCP",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+        })
+    }
+}
+
+/// A socket to listen on, written `udp:IP:PORT` or `tcp:IP:PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenSpec {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The address.
+    pub addr: SocketAddr,
+}
+
+impl FromStr for ListenSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (proto, addr) = s
+            .split_once(':')
+            .ok_or_else(|| format!("listen {s:?} is not PROTO:IP:PORT"))?;
+        let protocol = match proto.to_ascii_lowercase().as_str() {
+            "udp" => Protocol::Udp,
+            "tcp" => Protocol::Tcp,
+            p => return Err(format!("listen {s:?}: unknown protocol {p:?} (udp, tcp)")),
+        };
+        let addr = addr
+            .parse()
+            .map_err(|_| format!("listen {s:?}: {addr:?} is not IP:PORT"))?;
+        Ok(ListenSpec { protocol, addr })
+    }
+}
+
+impl fmt::Display for ListenSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.protocol, self.addr)
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a message came from or goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Our address.
+    pub local: SocketAddr,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// The connection (0 for datagrams).
+    pub conn: u64,
+}
+
+/// A message (or a refusal) read from the network.
+#[derive(Debug)]
+pub struct Inbound {
+    /// Where it came from.
+    pub flow: Flow,
+    /// The parsed message or why it was refused.
+    pub message: Result<Message, Reject>,
+}
+
+/// The sending half of every transport, shared by the endpoint task.
+#[derive(Debug, Default)]
+pub struct Transports {
+    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
+    conns: Mutex<HashMap<u64, mpsc::Sender<Arc<[u8]>>>>,
+    next_conn: AtomicU64,
+}
+
+impl Transports {
+    /// Sends `bytes` on `flow`. Never blocks; a full or closed connection drops them.
+    pub fn send(&self, flow: &Flow, bytes: Arc<[u8]>) {
+        match flow.protocol {
+            Protocol::Udp => {
+                if let Some(sock) = self.udp.get(&flow.local)
+                    && let Err(e) = sock.try_send_to(&bytes, flow.remote)
+                {
+                    tracing::debug!(remote = %flow.remote, "udp send failed: {e}");
+                }
+            }
+            Protocol::Tcp => {
+                let tx = self
+                    .conns
+                    .lock()
+                    .expect("connection table lock is never poisoned")
+                    .get(&flow.conn)
+                    .cloned();
+                match tx {
+                    Some(tx) => {
+                        if tx.try_send(bytes).is_err() {
+                            tracing::debug!(remote = %flow.remote, "tcp send queue full or closed");
+                        }
+                    }
+                    None => tracing::debug!(remote = %flow.remote, "tcp connection is gone"),
+                }
+            }
+        }
+    }
+}
+
+/// Binds every listener. Returns the shared sender table; inbound messages go to `inbound`.
+pub async fn bind(
+    specs: &[ListenSpec],
+    max_message: usize,
+    inbound: mpsc::Sender<Inbound>,
+) -> std::io::Result<(Arc<Transports>, Vec<ListenSpec>)> {
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    let mut bound = Vec::new();
+    for spec in specs {
+        match spec.protocol {
+            Protocol::Udp => {
+                let s = Arc::new(UdpSocket::bind(spec.addr).await?);
+                let addr = s.local_addr()?;
+                bound.push(ListenSpec {
+                    protocol: Protocol::Udp,
+                    addr,
+                });
+                udp.push((addr, s));
+            }
+            Protocol::Tcp => {
+                let l = TcpListener::bind(spec.addr).await?;
+                let addr = l.local_addr()?;
+                bound.push(ListenSpec {
+                    protocol: Protocol::Tcp,
+                    addr,
+                });
+                tcp.push((addr, l));
+            }
+        }
+    }
+    let transports = Arc::new(Transports {
+        udp: udp.iter().cloned().collect(),
+        conns: Mutex::new(HashMap::new()),
+        next_conn: AtomicU64::new(1),
+    });
+    for (addr, sock) in udp {
+        tokio::spawn(udp_loop(addr, sock, max_message, inbound.clone()));
+    }
+    for (addr, l) in tcp {
+        tokio::spawn(tcp_accept_loop(
+            addr,
+            l,
+            transports.clone(),
+            max_message,
+            inbound.clone(),
+        ));
+    }
+    Ok((transports, bound))
+}
+
+/// Logs a refused message once per source, not once per datagram.
+fn log_refusal(remote: SocketAddr, reason: &str) {
+    tracing::info!(%remote, "refused SIP message: {reason}");
+}
+
+async fn udp_loop(
+    local: SocketAddr,
+    sock: Arc<UdpSocket>,
+    max: usize,
+    inbound: mpsc::Sender<Inbound>,
+) {
+    let mut buf = vec![0u8; max.max(1500) + 1];
+    let mut last_bad: Option<SocketAddr> = None;
+    loop {
+        let (n, remote) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP port unreachable and friends surface here on some systems.
+                tracing::debug!("udp recv on {local}: {e}");
+                continue;
+            }
+        };
+        let data = &buf[..n];
+        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            continue; // keep-alive
+        }
+        let flow = Flow {
+            protocol: Protocol::Udp,
+            local,
+            remote,
+            conn: 0,
+        };
+        let message = if n > max {
+            Err(Reject {
+                status: None,
+                reason: "datagram too large".into(),
+                reply: None,
+            })
+        } else {
+            message::parse(data)
+        };
+        if let Err(r) = &message
+            && last_bad != Some(remote)
+        {
+            log_refusal(remote, &r.reason);
+            last_bad = Some(remote);
+        }
+        if inbound.send(Inbound { flow, message }).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn tcp_accept_loop(
+    local: SocketAddr,
+    listener: TcpListener,
+    transports: Arc<Transports>,
+    max: usize,
+    inbound: mpsc::Sender<Inbound>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let _ = stream.set_nodelay(true);
+                let conn = transports.next_conn.fetch_add(1, Ordering::Relaxed);
+                let flow = Flow {
+                    protocol: Protocol::Tcp,
+                    local,
+                    remote,
+                    conn,
+                };
+                tokio::spawn(tcp_connection(
+                    stream,
+                    flow,
+                    transports.clone(),
+                    max,
+                    inbound.clone(),
+                ));
+            }
+            Err(e) => {
+                tracing::warn!("tcp accept on {local}: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// A connection that sends nothing complete for this long is closed.
+const TCP_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
+async fn tcp_connection(
+    stream: TcpStream,
+    flow: Flow,
+    transports: Arc<Transports>,
+    max: usize,
+    inbound: mpsc::Sender<Inbound>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Arc<[u8]>>(256);
+    transports
+        .conns
+        .lock()
+        .expect("connection table lock is never poisoned")
+        .insert(flow.conn, tx.clone());
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let mut framer = Framer::new(max);
+    let mut buf = vec![0u8; 16 * 1024];
+    'read: loop {
+        let n = match tokio::time::timeout(TCP_IDLE, rd.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => n,
+        };
+        framer.push(&buf[..n]);
+        loop {
+            match framer.next_frame() {
+                Ok(None) => break,
+                Ok(Some(Frame::Ping)) => {
+                    let _ = tx.try_send(Arc::from(&b"\r\n"[..]));
+                }
+                Ok(Some(Frame::Message(m))) => {
+                    let message = message::parse(&m);
+                    if let Err(r) = &message {
+                        log_refusal(flow.remote, &r.reason);
+                    }
+                    if inbound.send(Inbound { flow, message }).await.is_err() {
+                        break 'read;
+                    }
+                }
+                Err(e) => {
+                    // Unframeable: answer 400 if the head allows it, then close.
+                    log_refusal(flow.remote, &e.to_string());
+                    let reply = match message::parse(framer.pending()) {
+                        Err(r) => r.reply,
+                        Ok(m) => Some(m.core().reply.clone()),
+                    };
+                    if let Some(ctx) = reply {
+                        let bytes = message::ResponseBuilder::new(&ctx, 400)
+                            .source(flow.remote)
+                            .header("Warning", format!("399 dialroom \"{e}\""))
+                            .build();
+                        let _ = tx.try_send(bytes.into());
+                    }
+                    break 'read;
+                }
+            }
+        }
+    }
+    transports
+        .conns
+        .lock()
+        .expect("connection table lock is never poisoned")
+        .remove(&flow.conn);
+    drop(tx);
+    let _ = writer.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_specs_parse_and_print() {
+        let s: ListenSpec = "tcp:127.0.0.1:5062".parse().unwrap();
+        assert_eq!(s.protocol, Protocol::Tcp);
+        assert_eq!(s.to_string(), "tcp:127.0.0.1:5062");
+        assert!("udp:nowhere".parse::<ListenSpec>().is_err());
+        assert!("5060".parse::<ListenSpec>().is_err());
+    }
+}

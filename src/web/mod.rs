@@ -1,0 +1,68 @@
+//! The HTTP server (axum). For now: `/health` and a landing page; the admin
+//! UI, JSON API, meeting page and metrics hang off this router later.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Json};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::server::Status;
+use crate::store::Store;
+
+#[derive(Clone)]
+struct AppState {
+    store: Store,
+    status: Arc<Status>,
+}
+
+/// Builds the router.
+pub fn router(store: Store, status: Arc<Status>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .with_state(AppState { store, status })
+}
+
+/// Serves until the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, store: Store, status: Arc<Status>) {
+    if let Err(e) = axum::serve(listener, router(store, status)).await {
+        tracing::error!("web server stopped: {e}");
+    }
+}
+
+async fn index() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><title>dialroom</title><h1>dialroom</h1>",
+        "<p>SIP registrar running. Health: <a href=\"/health\">/health</a>.</p>"
+    ))
+}
+
+async fn health(State(s): State<AppState>) -> impl IntoResponse {
+    let sip = s.status.sip_up.load(Ordering::Relaxed);
+    let db = s.store.ping().await;
+    let body = Json(json!({
+        "status": if sip && db { "ok" } else { "unavailable" },
+        "sip": sip,
+        "database": db,
+        "registrations": s.status.registrations.load(Ordering::Relaxed),
+    }));
+    let code = if sip && db {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": {"code": "not_found", "message": "no such page"}})),
+    )
+}
