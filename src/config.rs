@@ -201,7 +201,37 @@ impl Config {
                 });
             }
         };
-        Config::parse(&text).map_err(|message| Error::Config { path, message })
+        let mut cfg = Config::parse(&text).map_err(|message| Error::Config {
+            path: path.clone(),
+            message,
+        })?;
+        if let Some(dir) = path.parent() {
+            cfg.resolve_relative_to(dir);
+        }
+        Ok(cfg)
+    }
+
+    /// Relative paths in a config file are relative to the file's directory.
+    fn resolve_relative_to(&mut self, dir: &Path) {
+        let url = &self.database.url;
+        let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        else {
+            return;
+        };
+        let (file, query) = match rest.split_once('?') {
+            Some((f, q)) => (f, Some(q)),
+            None => (rest, None),
+        };
+        if file == ":memory:" || Path::new(file).is_absolute() || dir.as_os_str().is_empty() {
+            return;
+        }
+        let abs = dir.join(file);
+        self.database.url = match query {
+            Some(q) => format!("sqlite://{}?{q}", abs.display()),
+            None => format!("sqlite://{}", abs.display()),
+        };
     }
 
     /// Parses and validates TOML text.
@@ -252,6 +282,16 @@ mod tests {
         let e = Config::parse("[sip]\ndomian = \"x\"\n").unwrap_err();
         assert!(e.contains("domian"), "{e}");
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn relative_sqlite_paths_follow_the_config_file() {
+        let mut c = Config::default();
+        c.resolve_relative_to(Path::new("/etc/dialroom"));
+        assert_eq!(c.database.url, "sqlite:///etc/dialroom/data/dialroom.db");
+        c.database.url = "sqlite:///var/lib/d.db".into();
+        c.resolve_relative_to(Path::new("/etc/dialroom"));
+        assert_eq!(c.database.url, "sqlite:///var/lib/d.db");
     }
 
     #[test]

@@ -359,6 +359,12 @@ impl Endpoint {
         let Some(to_uri) = to_uri else {
             return Answer::new(400).warn("unreadable To URI");
         };
+        if !matches!(
+            to_uri.scheme,
+            Some(rsipstack::sip::Scheme::Sip | rsipstack::sip::Scheme::Sips)
+        ) {
+            return Answer::new(400).warn("the address of record must be a sip: or sips: URI");
+        }
         if !self.is_local(&to_uri.host_with_port.host.to_string()) {
             return Answer::new(403).warn("To domain is not served here");
         }
@@ -366,6 +372,11 @@ impl Endpoint {
             Some(Ok(a)) => a,
             Some(Err(e)) => return Answer::new(400).warn(e),
             None => return Answer::new(400).warn("To URI has no user"),
+        };
+        // Malformed contacts are refused before the challenge: nothing to authenticate.
+        let contacts = match registrar::parse_contacts(&req.header_list("Contact")) {
+            Ok(c) => c,
+            Err(e) => return Answer::new(400).warn(e),
         };
         // Authenticate: the header for our realm, if any.
         let realm = self.auth.realm().to_string();
@@ -397,10 +408,6 @@ impl Endpoint {
         if digest.username != aor.as_str() {
             return Answer::new(403).warn("authenticated user may not register this address");
         }
-        let contacts = match registrar::parse_contacts(&req.header_list("Contact")) {
-            Ok(c) => c,
-            Err(e) => return Answer::new(400).warn(e),
-        };
         let expires = match req.header("Expires").map(|e| e.trim().parse::<u32>()) {
             None => None,
             Some(Ok(e)) => Some(e),

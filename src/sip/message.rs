@@ -319,12 +319,14 @@ fn reply_context(h: &[RawHeader]) -> Option<ReplyContext> {
     if vias.is_empty() {
         return None;
     }
+    // Missing ones stay empty and are left out of the answer (RFC 4475 §3.1.2.18).
+    let first = |name: &str| raw_all(h, name).next().unwrap_or("").to_string();
     Some(ReplyContext {
         vias,
-        from: raw_all(h, "From").next()?.to_string(),
-        to: raw_all(h, "To").next()?.to_string(),
-        call_id: raw_all(h, "Call-ID").next()?.to_string(),
-        cseq: raw_all(h, "CSeq").next()?.to_string(),
+        from: first("From"),
+        to: first("To"),
+        call_id: first("Call-ID"),
+        cseq: first("CSeq"),
     })
 }
 
@@ -350,15 +352,33 @@ pub fn parse_via(entry: &str) -> Result<TopVia, String> {
     if !proto.eq_ignore_ascii_case("SIP") || ver != "2.0" {
         return Err(format!("Via protocol {proto}/{ver} is not SIP/2.0"));
     }
-    let typed = rsip::typed::Via::parse(&format!("SIP/2.0/{rest}")).map_err(|e| e.to_string())?;
-    let transport = rest
-        .split(|c: char| c.is_whitespace())
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase();
+    // rsip wants no whitespace around ';' and '=' in the parameters.
+    let mut tidy = String::with_capacity(rest.len());
+    for (i, seg) in rest.split(';').enumerate() {
+        if i > 0 {
+            tidy.push(';');
+        }
+        let seg = seg.trim();
+        match seg.split_once('=') {
+            Some((k, v)) if i > 0 => {
+                tidy.push_str(k.trim());
+                tidy.push('=');
+                tidy.push_str(v.trim());
+            }
+            _ => tidy.push_str(seg),
+        }
+    }
+    // The transport token is ours to read (rsip knows only a fixed set);
+    // rsip reads sent-by and the parameters.
+    let (transport, sent_by) = tidy
+        .split_once(char::is_whitespace)
+        .ok_or("Via without sent-by")?;
+    let transport = transport.to_ascii_uppercase();
     if !is_token(&transport) {
         return Err("bad Via transport".into());
     }
+    let typed = rsip::typed::Via::parse(&format!("SIP/2.0/UDP {}", sent_by.trim()))
+        .map_err(|e| e.to_string())?;
     let host = typed.sent_by().host.to_string();
     if host.is_empty() {
         return Err("Via without host".into());
@@ -419,7 +439,11 @@ fn name_addr_tag(what: &str, v: &str) -> Result<Option<String>, String> {
         {
             return Err(format!("{what}: bad display name"));
         }
-        (&v[lt + 1..gt], &v[gt + 1..])
+        let inner = &v[lt + 1..gt];
+        if inner.trim() != inner {
+            return Err(format!("{what}: whitespace inside <>"));
+        }
+        (inner, &v[gt + 1..])
     } else {
         match v.find(';') {
             Some(i) => (&v[..i], &v[i..]),
@@ -445,9 +469,13 @@ fn name_addr_tag(what: &str, v: &str) -> Result<Option<String>, String> {
 }
 
 fn find_unquoted(s: &str, ch: char) -> Option<usize> {
-    let mut in_q = false;
+    let (mut in_q, mut esc) = (false, false);
     for (i, c) in s.char_indices() {
-        if c == '"' {
+        if esc {
+            esc = false;
+        } else if c == '\\' && in_q {
+            esc = true;
+        } else if c == '"' {
             in_q = !in_q;
         } else if c == ch && !in_q {
             return Some(i);
@@ -483,9 +511,9 @@ fn core(h: &[RawHeader], reply: ReplyContext) -> Result<Core, String> {
     let to_tag = name_addr_tag("To", raw_one(h, "To")?)?;
     if let Some(mf) = raw_all(h, "Max-Forwards").next()
         && (mf.is_empty()
-            || mf.len() > 3
+            || mf.len() > 10
             || !mf.bytes().all(|b| b.is_ascii_digit())
-            || mf.parse::<u16>().map_or(true, |n| n > 255))
+            || mf.parse::<u64>().map_or(true, |n| n > 255))
     {
         return Err(format!("bad Max-Forwards {mf:.10}"));
     }
@@ -591,20 +619,24 @@ pub fn parse(data: &[u8]) -> Result<Message, Reject> {
         return Err(fail(400, "bad method token".into()));
     }
     let Some(rc) = reply.clone() else {
-        return Err(fail(400, "request without Via/From/To/Call-ID/CSeq".into()));
+        return Err(fail(400, "request without Via".into()));
     };
-    let core = core(&head.headers, rc).map_err(|e| fail(400, e))?;
     if version != "SIP/2.0" {
         return Err(fail(505, format!("version {version:.12}")));
     }
+    let core = core(&head.headers, rc).map_err(|e| fail(400, e))?;
     if !core.cseq_method.eq(method_s) {
         return Err(fail(
             400,
             "CSeq method does not match the request method".into(),
         ));
     }
-    if uri_s.starts_with('<') || uri_s.contains(['<', '>', '"']) {
-        return Err(fail(400, "Request-URI in angle brackets".into()));
+    if uri_s.contains(['<', '>', '"']) {
+        return Err(fail(400, "Request-URI in angle brackets or quotes".into()));
+    }
+    if uri_s[uri_s.rfind('@').unwrap_or(0)..].contains('?') {
+        // RFC 3261 §19.1.5: headers are not allowed in a Request-URI.
+        return Err(fail(400, "Request-URI carries URI headers".into()));
     }
     let scheme = uri_s.split(':').next().unwrap_or("").to_ascii_lowercase();
     if !matches!(scheme.as_str(), "sip" | "sips" | "tel") {
@@ -682,17 +714,25 @@ impl<'a> ResponseBuilder<'a> {
             };
             headers.push(Header::Via(rsip::Via::new(v)));
         }
-        headers.push(Header::From(rsip::From::new(self.ctx.from.clone())));
-        let mut to = self.ctx.to.clone();
-        if let Some(tag) = self.to_tag
-            && self.code > 100
-            && name_addr_tag("To", &to).ok().flatten().is_none()
-        {
-            let _ = write!(to, ";tag={tag}");
+        if !self.ctx.from.is_empty() {
+            headers.push(Header::From(rsip::From::new(self.ctx.from.clone())));
         }
-        headers.push(Header::To(rsip::To::new(to)));
-        headers.push(Header::CallId(rsip::CallId::new(self.ctx.call_id.clone())));
-        headers.push(Header::CSeq(rsip::CSeq::new(self.ctx.cseq.clone())));
+        if !self.ctx.to.is_empty() {
+            let mut to = self.ctx.to.clone();
+            if let Some(tag) = self.to_tag
+                && self.code > 100
+                && name_addr_tag("To", &to).ok().flatten().is_none()
+            {
+                let _ = write!(to, ";tag={tag}");
+            }
+            headers.push(Header::To(rsip::To::new(to)));
+        }
+        if !self.ctx.call_id.is_empty() {
+            headers.push(Header::CallId(rsip::CallId::new(self.ctx.call_id.clone())));
+        }
+        if !self.ctx.cseq.is_empty() {
+            headers.push(Header::CSeq(rsip::CSeq::new(self.ctx.cseq.clone())));
+        }
         for (n, v) in self.headers {
             headers.push(make_header(&n, v));
         }

@@ -15,11 +15,17 @@ pub struct Aor(String);
 impl Aor {
     /// Parses a user name: 1–64 characters of the SIP `user` unreserved set.
     pub fn parse(user: &str) -> Result<Aor, String> {
+        let b = user.as_bytes();
+        let escapes_ok = b.iter().enumerate().all(|(i, &c)| {
+            c != b'%'
+                || (i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
+        });
         let ok = !user.is_empty()
             && user.len() <= 64
+            && escapes_ok
             && user
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,;?/".contains(c));
+                .all(|c| c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,;?/%".contains(c));
         if ok {
             Ok(Aor(user.to_string()))
         } else {
@@ -122,10 +128,17 @@ pub fn parse_contacts(values: &[String]) -> Result<Contacts, String> {
                 let gt = item[lt..].find('>').ok_or("Contact: '<' without '>'")? + lt;
                 (&item[lt + 1..gt], &item[gt + 1..])
             }
-            None => match item.find(';') {
-                Some(i) => (&item[..i], &item[i..]),
-                None => (item.as_str(), ""),
-            },
+            None => {
+                let (uri, params) = match item.find(';') {
+                    Some(i) => (&item[..i], &item[i..]),
+                    None => (item.as_str(), ""),
+                };
+                // RFC 3261 §20: a URI with ',', '?' or ';' must be in angle brackets.
+                if uri.contains(['?', ',']) {
+                    return Err(format!("Contact URI {uri:.60} must be in angle brackets"));
+                }
+                (uri, params)
+            }
         };
         let parsed = rsip::parse_uri(uri).map_err(|e| format!("Contact URI {uri:.60}: {e}"))?;
         if parsed.scheme.is_none() {
