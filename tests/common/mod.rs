@@ -1,0 +1,255 @@
+//! Test harness: the real `dialroom` binary on random loopback ports, its CLI,
+//! and the real peers (SIPp, pjsua2) pointed at it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary cargo built for these tests.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dialroom")
+}
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1, picked at random.
+pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let p: u16 = rand::random_range(20_000..60_000);
+        if UdpSocket::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p)).is_ok()
+        {
+            return p;
+        }
+    }
+    panic!("no free port found");
+}
+
+/// A dialroom server in its own directory.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub sip_port: u16,
+    pub web_port: u16,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// Writes a config (SIP on UDP+TCP, web, SQLite in the temp dir) plus `extra` TOML lines
+    /// for `[sip]` (appended inside the [sip] table).
+    pub fn new(sip_extra: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let sip_port = free_port();
+        let web_port = free_port();
+        let config = dir.path().join("dialroom.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[sip]\nlisten = [\"udp:127.0.0.1:{sip_port}\", \"tcp:127.0.0.1:{sip_port}\"]\n{sip_extra}\n\
+                 [web]\nlisten = \"127.0.0.1:{web_port}\"\n\
+                 [database]\nurl = \"sqlite://data/dialroom.db\"\n"
+            ),
+        )
+        .unwrap();
+        Server {
+            dir,
+            config,
+            sip_port,
+            web_port,
+            child: None,
+        }
+    }
+
+    /// Starts it and waits for "ready".
+    pub fn start(&mut self) -> &mut Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .unwrap();
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if line == "ready" {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            let _ = child.kill();
+            panic!("dialroom did not start:\n{}", self.log());
+        }
+        self.child = Some(child);
+        self
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait (the server flushes its registrations).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if c.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// Runs a CLI command with this server's config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `dialroom user add NAME --password PW`, then waits for the server to reload users.
+    pub fn add_user(&self, name: &str, pw: &str) {
+        let o = self.cli(&["user", "add", name, "--password", pw]);
+        assert!(
+            o.status.success(),
+            "user add: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if self.child.is_some() {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+    }
+
+    /// GET a path on the web port; returns (status, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.web_port)).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let code = r
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = r.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (code, body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Result of one SIPp run.
+pub struct SippRun {
+    pub ok: bool,
+    pub output: String,
+}
+
+/// Runs a scenario from sipp-scenarios/ once against the server, as `user`/`pw`.
+pub fn sipp(scenario: &str, transport: &str, port: u16, user: &str, pw: &str) -> SippRun {
+    sipp_args(
+        scenario,
+        transport,
+        port,
+        &["-s", user, "-au", user, "-ap", pw],
+    )
+}
+
+/// Runs a scenario with extra SIPp arguments.
+pub fn sipp_args(scenario: &str, transport: &str, port: u16, extra: &[&str]) -> SippRun {
+    let path: PathBuf = if Path::new(scenario).is_absolute() {
+        scenario.into()
+    } else {
+        root().join("sipp-scenarios").join(scenario)
+    };
+    let t = match transport {
+        "udp" => "u1",
+        "tcp" => "t1",
+        other => other,
+    };
+    let o = Command::new("sipp")
+        .arg("-sf")
+        .arg(&path)
+        .args([
+            "-m",
+            "1",
+            "-t",
+            t,
+            "-i",
+            "127.0.0.1",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ])
+        .args(["-p", &free_port().to_string()])
+        .args(extra)
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("sipp (Debian package sip-tester) is installed: run scripts/test.sh");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    SippRun {
+        ok: o.status.success(),
+        output,
+    }
+}
+
+/// The Python with the test peers installed (scripts/test.sh makes it).
+pub fn peers_python() -> PathBuf {
+    std::env::var_os("DIALROOM_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv-test/bin/python"))
+}
