@@ -25,7 +25,7 @@ pub struct Reject {
     /// One line for the log and the Warning header.
     pub reason: String,
     /// The headers a response needs, when they could be read.
-    pub reply: Option<ReplyContext>,
+    pub reply: Option<Box<ReplyContext>>,
 }
 
 /// The header values copied from a request into its responses (RFC 3261 §8.2.6.2).
@@ -551,7 +551,7 @@ pub fn parse(data: &[u8]) -> Result<Message, Reject> {
     let reject = |status: Option<u16>, reason: String, reply: Option<ReplyContext>| Reject {
         status,
         reason,
-        reply,
+        reply: reply.map(Box::new),
     };
     let end = head_end(data).ok_or_else(|| reject(None, "no end of headers".into(), None))?;
     let head = scan_head(&data[..end]).map_err(|e| reject(None, e, None))?;

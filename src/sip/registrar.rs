@@ -266,7 +266,7 @@ impl Registrar {
             .get(aor)
             .map(|bs| bs.iter().filter(|b| b.expires_at > now).cloned().collect())
             .unwrap_or_default();
-        v.sort_by(|a, b| b.q.cmp(&a.q));
+        v.sort_by_key(|b| std::cmp::Reverse(b.q));
         v
     }
 

@@ -346,7 +346,7 @@ async fn tcp_connection(
                     log_refusal(flow.remote, &e.to_string());
                     let reply = match message::parse(framer.pending()) {
                         Err(r) => r.reply,
-                        Ok(m) => Some(m.core().reply.clone()),
+                        Ok(m) => Some(Box::new(m.core().reply.clone())),
                     };
                     if let Some(ctx) = reply {
                         let bytes = message::ResponseBuilder::new(&ctx, 400)

@@ -116,6 +116,14 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
+    /// Runs one SQL statement without parameters (operator tooling and tests).
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), StoreError> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what dialroom needs on Debian: `scripts/deps.sh build` for building
+# and running, `scripts/deps.sh test` for the test suite as well.
+# Only missing packages are installed; nothing is installed twice.
+set -euo pipefail
+
+what=${1:-build}
+build_pkgs=(build-essential pkg-config libopus-dev ca-certificates curl)
+test_pkgs=(sip-tester postgresql python3 python3-venv python3-pip kamailio)
+
+pkgs=("${build_pkgs[@]}")
+if [ "$what" = test ]; then
+  pkgs+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts a system PostgreSQL and Kamailio on install; the tests run
+  # their own instances on random ports, so the system ones are not needed.
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "deps: installing the Rust toolchain (rustup)"
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain 1.95.0
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi

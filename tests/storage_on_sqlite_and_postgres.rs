@@ -1,0 +1,165 @@
+//! The store behaves the same on SQLite and PostgreSQL. The PostgreSQL URL
+//! comes from DIALROOM_PG_URL, which scripts/test.sh sets after starting a
+//! local server; without it these tests fail rather than pass unseen.
+
+use dialroom::sip::auth::Credentials;
+use dialroom::sip::registrar::{Aor, Binding, Change};
+use dialroom::store::{Backend, Store, StoreError};
+
+fn pg_url() -> String {
+    std::env::var("DIALROOM_PG_URL")
+        .expect("DIALROOM_PG_URL is not set: run scripts/test.sh, which starts a local PostgreSQL")
+}
+
+/// A fresh PostgreSQL database per test (tests run in parallel).
+async fn pg_store(name: &str) -> Store {
+    let admin = Store::connect(&pg_url(), 1)
+        .await
+        .expect("PostgreSQL is reachable");
+    let db = format!("dialroom_test_{name}_{}", std::process::id());
+    admin
+        .execute_raw(&format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
+    admin
+        .execute_raw(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let base = pg_url();
+    let url = match base.rsplit_once('/') {
+        Some((head, _)) => format!("{head}/{db}"),
+        None => panic!("DIALROOM_PG_URL needs a database path"),
+    };
+    let s = Store::connect(&url, 4).await.unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+async fn sqlite_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/sub/dir/test.db", dir.path().display());
+    let s = Store::connect(&url, 4).await.unwrap();
+    s.migrate().await.unwrap();
+    (dir, s)
+}
+
+fn binding(contact: &str, expires_at: u64) -> Binding {
+    Binding {
+        contact: contact.into(),
+        q: 500,
+        expires_at,
+        call_id: "cid".into(),
+        cseq: 7,
+        received: Some("udp:192.0.2.1:5060".into()),
+        user_agent: None,
+    }
+}
+
+async fn users_roundtrip(s: &Store) {
+    let creds = Credentials::from_password("alice", "example.com", "pw");
+    let v0 = s.users_version().await.unwrap();
+    s.add_user("alice", &creds).await.unwrap();
+    assert!(matches!(
+        s.add_user("alice", &creds).await,
+        Err(StoreError::Exists(_))
+    ));
+    let listed = s.list_users().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "alice");
+    let all = s.user_credentials().await.unwrap();
+    assert_eq!(all[0].1, creds);
+    assert_ne!(all[0].1.ha1_md5, "pw", "no clear passwords");
+    assert!(s.users_version().await.unwrap() > v0);
+    let new = Credentials::from_password("alice", "example.com", "pw2");
+    s.set_user_credentials("alice", &new).await.unwrap();
+    assert_eq!(s.user_credentials().await.unwrap()[0].1, new);
+    assert!(matches!(
+        s.remove_user("nobody").await,
+        Err(StoreError::Missing(_))
+    ));
+}
+
+async fn locations_roundtrip(s: &Store) {
+    let alice = Aor::parse("alice").unwrap();
+    s.apply_location_changes(&[
+        Change::Upsert(alice.clone(), binding("sip:alice@10.0.0.1", 2000)),
+        Change::Upsert(alice.clone(), binding("sip:alice@10.0.0.2", 500)),
+    ])
+    .await
+    .unwrap();
+    // upsert replaces
+    let mut b = binding("sip:alice@10.0.0.1", 3000);
+    b.cseq = 8;
+    s.apply_location_changes(&[Change::Upsert(alice.clone(), b.clone())])
+        .await
+        .unwrap();
+    let live = s.live_bindings(1000).await.unwrap();
+    assert_eq!(live.len(), 1, "the expired one is not live");
+    assert_eq!(live[0].binding, b);
+    assert_eq!(s.purge_expired_bindings(1000).await.unwrap(), 1);
+    s.apply_location_changes(&[Change::Remove(alice.clone(), "sip:alice@10.0.0.1".into())])
+        .await
+        .unwrap();
+    assert!(s.live_bindings(0).await.unwrap().is_empty());
+    // removing a user removes its bindings too
+    s.apply_location_changes(&[Change::Upsert(
+        alice.clone(),
+        binding("sip:alice@10.0.0.3", 9000),
+    )])
+    .await
+    .unwrap();
+    s.remove_user("alice").await.unwrap();
+    assert!(s.live_bindings(0).await.unwrap().is_empty());
+    // migrations are idempotent
+    s.migrate().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_users_and_locations() {
+    let (_d, s) = sqlite_store().await;
+    users_roundtrip(&s).await;
+    locations_roundtrip(&s).await;
+}
+
+#[tokio::test]
+async fn postgres_users_and_locations() {
+    let s = pg_store("ul").await;
+    users_roundtrip(&s).await;
+    locations_roundtrip(&s).await;
+}
+
+#[tokio::test]
+async fn a_failed_batch_writes_nothing_on_sqlite() {
+    let (_d, s) = sqlite_store().await;
+    batch_is_atomic(&s).await;
+}
+
+#[tokio::test]
+async fn a_failed_batch_writes_nothing_on_postgres() {
+    let s = pg_store("atomic").await;
+    batch_is_atomic(&s).await;
+}
+
+async fn batch_is_atomic(s: &Store) {
+    let a = Aor::parse("alice").unwrap();
+    // A guard makes the second row of the batch fail: nothing of the batch may remain.
+    let guard = match s.backend() {
+        Backend::Sqlite => {
+            "CREATE TRIGGER guard BEFORE INSERT ON locations WHEN NEW.contact = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'bad contact'); END"
+        }
+        Backend::Postgres => "ALTER TABLE locations ADD CONSTRAINT guard CHECK (contact <> 'bad')",
+    };
+    s.execute_raw(guard).await.unwrap();
+    let res = s
+        .apply_location_changes(&[
+            Change::Upsert(a.clone(), binding("sip:alice@10.0.0.9", 9000)),
+            Change::Upsert(a.clone(), binding("bad", 9000)),
+        ])
+        .await;
+    assert!(res.is_err());
+    assert!(
+        s.live_bindings(0).await.unwrap().is_empty(),
+        "half a batch was written"
+    );
+}
