@@ -9,7 +9,9 @@
 #![warn(unreachable_pub)]
 
 pub mod config;
+pub mod dialplan;
 pub mod error;
+pub mod media;
 pub mod server;
 pub mod sip;
 pub mod store;

@@ -6,5 +6,6 @@ pub mod endpoint;
 pub mod framing;
 pub mod message;
 pub mod registrar;
+pub mod sdp;
 pub mod transaction;
 pub mod transport;

@@ -1,0 +1,1 @@
+//! Dialplans: ordered TOML routes that decide what happens to a call.

@@ -1,0 +1,1 @@
+//! Audio codecs for phone legs and the DTMF event payload.

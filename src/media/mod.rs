@@ -1,0 +1,3 @@
+//! Media: codecs, resampling, jitter buffering, mixing, tones and prompts.
+
+pub mod codec;

@@ -1,0 +1,526 @@
+//! SDP (RFC 4566) for SIP audio legs and the offer/answer rules of RFC 3264:
+//! parse an offer, pick one audio codec by our preference (plus
+//! telephone-event when offered), answer the direction correctly, and build
+//! offers for INVITEs we send or answer without an offer.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+/// Why an SDP body is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdpError {
+    /// Not SDP at all, or a required line is wrong.
+    #[error("malformed SDP: {0}")]
+    Malformed(String),
+    /// No audio stream with a codec we speak (488).
+    #[error("no common audio codec")]
+    NoCommonCodec,
+}
+
+/// Media direction (RFC 3264 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Both ways.
+    SendRecv,
+    /// The offerer only sends (puts us on hold from its side: "music on hold").
+    SendOnly,
+    /// The offerer only receives.
+    RecvOnly,
+    /// Neither.
+    Inactive,
+}
+
+impl Direction {
+    /// The attribute name.
+    pub fn attr(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+    /// The direction an answerer uses for an offer with this direction.
+    pub fn answer(self) -> Direction {
+        match self {
+            Direction::SendRecv => Direction::SendRecv,
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            Direction::Inactive => Direction::Inactive,
+        }
+    }
+    /// True when the side using this direction sends media.
+    pub fn sends(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::SendOnly)
+    }
+    /// True when the side using this direction receives media.
+    pub fn receives(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::RecvOnly)
+    }
+}
+
+/// One payload format of an m= line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadFormat {
+    /// RTP payload type.
+    pub pt: u8,
+    /// Encoding name as written (e.g. `PCMU`, `opus`).
+    pub encoding: String,
+    /// RTP clock rate.
+    pub clock: u32,
+    /// Channels (1 unless given).
+    pub channels: u8,
+    /// The a=fmtp parameters, if any.
+    pub fmtp: Option<String>,
+}
+
+impl PayloadFormat {
+    fn is(&self, name: &str) -> bool {
+        self.encoding.eq_ignore_ascii_case(name)
+    }
+}
+
+/// One m= section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// `audio`, `video`, ...
+    pub kind: String,
+    /// Port (0 = rejected/disabled).
+    pub port: u16,
+    /// `RTP/AVP`, `RTP/SAVP`, ...
+    pub proto: String,
+    /// Formats in order of the offerer's preference.
+    pub formats: Vec<PayloadFormat>,
+    /// Direction attribute (sendrecv when absent).
+    pub direction: Direction,
+    /// Media-level c= address.
+    pub connection: Option<IpAddr>,
+    /// a=ptime in ms.
+    pub ptime: Option<u32>,
+}
+
+/// A parsed session description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// o= session id.
+    pub session_id: String,
+    /// o= version.
+    pub version: u64,
+    /// Session-level c= address.
+    pub connection: Option<IpAddr>,
+    /// Session-level direction (applies to media without their own).
+    pub direction: Option<Direction>,
+    /// m= sections.
+    pub media: Vec<Media>,
+}
+
+fn static_format(pt: u8) -> Option<(&'static str, u32, u8)> {
+    Some(match pt {
+        0 => ("PCMU", 8000, 1),
+        8 => ("PCMA", 8000, 1),
+        9 => ("G722", 8000, 1),
+        _ => return None,
+    })
+}
+
+fn parse_direction(s: &str) -> Option<Direction> {
+    Some(match s {
+        "sendrecv" => Direction::SendRecv,
+        "sendonly" => Direction::SendOnly,
+        "recvonly" => Direction::RecvOnly,
+        "inactive" => Direction::Inactive,
+        _ => return None,
+    })
+}
+
+fn parse_c(v: &str) -> Result<IpAddr, SdpError> {
+    // c=IN IP4 192.0.2.1  (a multicast /ttl suffix is cut off)
+    let mut it = v.split_whitespace();
+    let (nt, at, addr) = (it.next(), it.next(), it.next());
+    if nt != Some("IN") || !matches!(at, Some("IP4") | Some("IP6")) {
+        return Err(SdpError::Malformed(format!("c={v}")));
+    }
+    let addr = addr.ok_or_else(|| SdpError::Malformed(format!("c={v}")))?;
+    addr.split('/')
+        .next()
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| SdpError::Malformed(format!("c= address {addr:.40}")))
+}
+
+/// Parses an SDP body.
+pub fn parse(body: &[u8]) -> Result<Session, SdpError> {
+    let text = std::str::from_utf8(body).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
+    let mut s = Session {
+        session_id: String::new(),
+        version: 0,
+        connection: None,
+        direction: None,
+        media: Vec::new(),
+    };
+    let mut saw_v = false;
+    for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+        if line.is_empty() {
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| SdpError::Malformed(format!("line {line:.40}")))?;
+        match (k, s.media.last_mut()) {
+            ("v", _) => {
+                if v != "0" {
+                    return Err(SdpError::Malformed(format!("v={v}")));
+                }
+                saw_v = true;
+            }
+            ("o", None) => {
+                let f: Vec<&str> = v.split_whitespace().collect();
+                if f.len() != 6 {
+                    return Err(SdpError::Malformed(format!("o={v:.60}")));
+                }
+                s.session_id = f[1].to_string();
+                s.version = f[2].parse().unwrap_or(0);
+            }
+            ("c", None) => s.connection = Some(parse_c(v)?),
+            ("c", Some(m)) => m.connection = Some(parse_c(v)?),
+            ("a", None) => {
+                if let Some(d) = parse_direction(v) {
+                    s.direction = Some(d);
+                }
+            }
+            ("m", _) => {
+                let f: Vec<&str> = v.split_whitespace().collect();
+                if f.len() < 4 {
+                    return Err(SdpError::Malformed(format!("m={v:.60}")));
+                }
+                let port: u16 = f[1]
+                    .split('/')
+                    .next()
+                    .unwrap_or("")
+                    .parse()
+                    .map_err(|_| SdpError::Malformed(format!("m= port {:.10}", f[1])))?;
+                let mut formats = Vec::new();
+                for pt in &f[3..] {
+                    if let Ok(pt) = pt.parse::<u8>() {
+                        if pt > 127 {
+                            continue;
+                        }
+                        let (enc, clock, ch) = static_format(pt).unwrap_or(("", 0, 1));
+                        formats.push(PayloadFormat {
+                            pt,
+                            encoding: enc.to_string(),
+                            clock,
+                            channels: ch,
+                            fmtp: None,
+                        });
+                    }
+                }
+                s.media.push(Media {
+                    kind: f[0].to_string(),
+                    port,
+                    proto: f[2].to_string(),
+                    formats,
+                    direction: s.direction.unwrap_or(Direction::SendRecv),
+                    connection: None,
+                    ptime: None,
+                });
+            }
+            ("a", Some(m)) => {
+                let (name, val) = v.split_once(':').unwrap_or((v, ""));
+                match name {
+                    "rtpmap" => {
+                        let (pt, rest) = val.split_once(' ').unwrap_or((val, ""));
+                        let Ok(pt) = pt.trim().parse::<u8>() else { continue };
+                        let mut p = rest.trim().split('/');
+                        let enc = p.next().unwrap_or("").to_string();
+                        let clock = p.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+                        let ch = p.next().and_then(|c| c.parse().ok()).unwrap_or(1);
+                        if let Some(f) = m.formats.iter_mut().find(|f| f.pt == pt) {
+                            f.encoding = enc;
+                            f.clock = clock;
+                            f.channels = ch;
+                        }
+                    }
+                    "fmtp" => {
+                        let (pt, rest) = val.split_once(' ').unwrap_or((val, ""));
+                        if let Ok(pt) = pt.trim().parse::<u8>()
+                            && let Some(f) = m.formats.iter_mut().find(|f| f.pt == pt)
+                        {
+                            f.fmtp = Some(rest.trim().to_string());
+                        }
+                    }
+                    "ptime" => m.ptime = val.trim().parse().ok(),
+                    d => {
+                        if let Some(d) = parse_direction(d) {
+                            m.direction = d;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !saw_v {
+        return Err(SdpError::Malformed("no v= line".into()));
+    }
+    Ok(s)
+}
+
+/// The outcome of negotiating one audio stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// The chosen audio format.
+    pub codec: PayloadFormat,
+    /// telephone-event payload type (same clock), if agreed.
+    pub dtmf_pt: Option<u8>,
+    /// Where to send RTP (None when the peer's address is 0.0.0.0 or port 0: hold).
+    pub remote: Option<SocketAddr>,
+    /// Our direction.
+    pub direction: Direction,
+    /// Packet time in ms.
+    pub ptime: u32,
+}
+
+/// What we put in an SDP we write.
+#[derive(Debug, Clone)]
+pub struct LocalMedia {
+    /// Our address in c= and o=.
+    pub ip: IpAddr,
+    /// Our RTP port.
+    pub port: u16,
+    /// o= session id (stable per call).
+    pub session_id: u64,
+    /// o= version (bumped on every change).
+    pub version: u64,
+}
+
+fn remote_addr(s: &Session, m: &Media) -> Option<SocketAddr> {
+    let ip = m.connection.or(s.connection)?;
+    if ip.is_unspecified() || m.port == 0 {
+        return None;
+    }
+    Some(SocketAddr::new(ip, m.port))
+}
+
+/// Answers an offer: the first of our `prefs` (encoding names, best first)
+/// that the offer's first usable audio stream carries. Returns the choice
+/// and the answer SDP. Non-audio and extra streams are refused with port 0.
+pub fn answer(offer: &Session, prefs: &[&str], local: &LocalMedia) -> Result<(Negotiated, String), SdpError> {
+    let mut chosen: Option<(usize, Negotiated)> = None;
+    for (i, m) in offer.media.iter().enumerate() {
+        if chosen.is_some() || m.kind != "audio" || m.port == 0 || !m.proto.starts_with("RTP/AVP") {
+            continue;
+        }
+        let pick = prefs.iter().find_map(|name| {
+            m.formats
+                .iter()
+                .find(|f| f.is(name) && (f.clock == 8000 || f.is("opus")) && f.clock > 0)
+        });
+        let Some(codec) = pick else { continue };
+        let dtmf_pt = m
+            .formats
+            .iter()
+            .find(|f| f.is("telephone-event") && f.clock == codec.clock)
+            .map(|f| f.pt);
+        chosen = Some((
+            i,
+            Negotiated {
+                codec: codec.clone(),
+                dtmf_pt,
+                remote: remote_addr(offer, m),
+                direction: m.direction.answer(),
+                ptime: 20,
+            },
+        ));
+    }
+    let Some((idx, neg)) = chosen else {
+        return Err(SdpError::NoCommonCodec);
+    };
+    let mut sdp = header(local);
+    for (i, m) in offer.media.iter().enumerate() {
+        if i == idx {
+            write_audio(&mut sdp, local.port, &neg.codec, neg.dtmf_pt, neg.direction);
+        } else {
+            let first = m.formats.first().map(|f| f.pt).unwrap_or(0);
+            let _ = write!(sdp, "m={} 0 {} {first}\r\n", m.kind, m.proto);
+        }
+    }
+    Ok((neg, sdp))
+}
+
+fn header(local: &LocalMedia) -> String {
+    let fam = if local.ip.is_ipv4() { "IP4" } else { "IP6" };
+    format!(
+        "v=0\r\no=dialroom {} {} IN {fam} {ip}\r\ns=dialroom\r\nc=IN {fam} {ip}\r\nt=0 0\r\n",
+        local.session_id,
+        local.version,
+        ip = local.ip
+    )
+}
+
+fn write_audio(sdp: &mut String, port: u16, codec: &PayloadFormat, dtmf: Option<u8>, dir: Direction) {
+    let _ = write!(sdp, "m=audio {port} RTP/AVP {}", codec.pt);
+    if let Some(d) = dtmf {
+        let _ = write!(sdp, " {d}");
+    }
+    sdp.push_str("\r\n");
+    if codec.channels > 1 {
+        let _ = write!(sdp, "a=rtpmap:{} {}/{}/{}\r\n", codec.pt, codec.encoding, codec.clock, codec.channels);
+    } else {
+        let _ = write!(sdp, "a=rtpmap:{} {}/{}\r\n", codec.pt, codec.encoding, codec.clock);
+    }
+    if let Some(f) = &codec.fmtp {
+        let _ = write!(sdp, "a=fmtp:{} {f}\r\n", codec.pt);
+    }
+    if let Some(d) = dtmf {
+        let _ = write!(sdp, "a=rtpmap:{d} telephone-event/{}\r\na=fmtp:{d} 0-16\r\n", codec.clock);
+    }
+    let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", dir.attr());
+}
+
+/// The formats we offer for an encoding name, with their usual payload types.
+pub fn offer_format(name: &str) -> Option<PayloadFormat> {
+    let f = |pt, enc: &str, clock, channels, fmtp: Option<&str>| PayloadFormat {
+        pt,
+        encoding: enc.to_string(),
+        clock,
+        channels,
+        fmtp: fmtp.map(str::to_string),
+    };
+    Some(match name.to_ascii_lowercase().as_str() {
+        "pcmu" => f(0, "PCMU", 8000, 1, None),
+        "pcma" => f(8, "PCMA", 8000, 1, None),
+        "g722" => f(9, "G722", 8000, 1, None),
+        "opus" => f(111, "opus", 48000, 2, Some("minptime=20;useinbandfec=1")),
+        _ => return None,
+    })
+}
+
+/// Builds an offer with every preferred codec plus telephone-event at 8 kHz and 48 kHz.
+pub fn offer(prefs: &[&str], local: &LocalMedia, direction: Direction) -> String {
+    let formats: Vec<PayloadFormat> = prefs.iter().filter_map(|p| offer_format(p)).collect();
+    let mut sdp = header(local);
+    let _ = write!(sdp, "m=audio {} RTP/AVP", local.port);
+    for f in &formats {
+        let _ = write!(sdp, " {}", f.pt);
+    }
+    sdp.push_str(" 101 102\r\n");
+    for f in &formats {
+        if f.channels > 1 {
+            let _ = write!(sdp, "a=rtpmap:{} {}/{}/{}\r\n", f.pt, f.encoding, f.clock, f.channels);
+        } else {
+            let _ = write!(sdp, "a=rtpmap:{} {}/{}\r\n", f.pt, f.encoding, f.clock);
+        }
+        if let Some(p) = &f.fmtp {
+            let _ = write!(sdp, "a=fmtp:{} {p}\r\n", f.pt);
+        }
+    }
+    sdp.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
+    sdp.push_str("a=rtpmap:102 telephone-event/48000\r\na=fmtp:102 0-16\r\n");
+    let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", direction.attr());
+    sdp
+}
+
+/// Reads the answer to an offer we made.
+pub fn accept_answer(answer: &Session) -> Result<Negotiated, SdpError> {
+    let m = answer
+        .media
+        .iter()
+        .find(|m| m.kind == "audio" && m.port != 0)
+        .ok_or(SdpError::NoCommonCodec)?;
+    let codec = m
+        .formats
+        .iter()
+        .find(|f| !f.is("telephone-event") && f.clock > 0)
+        .ok_or(SdpError::NoCommonCodec)?
+        .clone();
+    let dtmf_pt = m
+        .formats
+        .iter()
+        .find(|f| f.is("telephone-event") && f.clock == codec.clock)
+        .map(|f| f.pt);
+    // Their direction is from their side: ours is the mirror.
+    Ok(Negotiated {
+        codec,
+        dtmf_pt,
+        remote: remote_addr(answer, m),
+        direction: m.direction.answer(),
+        ptime: m.ptime.unwrap_or(20),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 111 9 0 8 101\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n\
+a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+
+    fn local() -> LocalMedia {
+        LocalMedia {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 20000,
+            session_id: 7,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn our_preference_picks_one_codec_and_telephone_event_of_its_clock() {
+        let o = parse(OFFER.as_bytes()).unwrap();
+        let (n, sdp) = answer(&o, &["PCMU", "opus"], &local()).unwrap();
+        assert_eq!(n.codec.pt, 0);
+        assert_eq!(n.dtmf_pt, Some(101));
+        assert_eq!(n.remote, Some("192.0.2.5:4000".parse().unwrap()));
+        assert!(sdp.contains("m=audio 20000 RTP/AVP 0 101\r\n"), "{sdp}");
+        assert!(sdp.contains("m=video 0 RTP/AVP 96\r\n"), "{sdp}");
+        let (n, sdp) = answer(&o, &["opus", "PCMU"], &local()).unwrap();
+        assert_eq!(n.codec.encoding, "opus");
+        assert_eq!(n.dtmf_pt, None, "telephone-event/8000 does not go with opus/48000");
+        assert!(sdp.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n"), "{sdp}");
+    }
+
+    #[test]
+    fn static_payload_types_need_no_rtpmap() {
+        let o = parse(OFFER.as_bytes()).unwrap();
+        let (n, _) = answer(&o, &["G722"], &local()).unwrap();
+        assert_eq!((n.codec.pt, n.codec.clock), (9, 8000));
+    }
+
+    #[test]
+    fn nothing_in_common_is_an_error_for_488() {
+        let o = parse(OFFER.replace("111 9 0 8 101", "3").as_bytes()).unwrap();
+        assert_eq!(answer(&o, &["PCMU"], &local()).unwrap_err(), SdpError::NoCommonCodec);
+    }
+
+    #[test]
+    fn hold_directions_are_answered_as_rfc_3264_says() {
+        for (offer, ans) in [("sendonly", "recvonly"), ("recvonly", "sendonly"), ("inactive", "inactive")] {
+            let o = parse(OFFER.replace("a=sendrecv", &format!("a={offer}")).as_bytes()).unwrap();
+            let (n, sdp) = answer(&o, &["PCMU"], &local()).unwrap();
+            assert!(sdp.contains(&format!("a={ans}\r\n")), "{sdp}");
+            assert_eq!(n.direction.sends(), ans != "recvonly" && ans != "inactive");
+        }
+        // the old RFC 2543 hold: c=0.0.0.0
+        let o = parse(OFFER.replace("c=IN IP4 192.0.2.5", "c=IN IP4 0.0.0.0").as_bytes()).unwrap();
+        assert_eq!(answer(&o, &["PCMU"], &local()).unwrap().0.remote, None);
+    }
+
+    #[test]
+    fn our_offer_round_trips_through_an_answer() {
+        let sdp = offer(&["opus", "G722", "PCMU", "PCMA"], &local(), Direction::SendRecv);
+        let o = parse(sdp.as_bytes()).unwrap();
+        let (_, ans) = answer(&o, &["G722"], &local()).unwrap();
+        let n = accept_answer(&parse(ans.as_bytes()).unwrap()).unwrap();
+        assert_eq!(n.codec.encoding, "G722");
+        assert_eq!(n.dtmf_pt, Some(101));
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for g in ["", "x", "v=1\r\n", "v=0\r\nm=audio\r\n", "v=0\r\nc=IN IP4\r\n", "v=0\r\nm=audio 99999 RTP/AVP 0\r\n"] {
+            assert!(parse(g.as_bytes()).is_err(), "{g:?}");
+        }
+    }
+}
