@@ -24,6 +24,11 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Media (RTP) settings.
     pub media: MediaConfig,
+    /// Trunks: sources that may call in without authenticating.
+    #[serde(rename = "trunk")]
+    pub trunks: Vec<TrunkConfig>,
+    /// Where the dialplan lives and which timezone its time windows use.
+    pub dialplan: DialplanConfig,
 }
 
 /// `[sip]`
@@ -66,6 +71,10 @@ pub struct SipConfig {
     pub location_flush_ms: u64,
     /// Largest SIP message accepted, in bytes.
     pub max_message_size: usize,
+    /// Session interval (RFC 4028) granted to callers that support session timers, seconds.
+    pub session_expires: u32,
+    /// Shortest session interval accepted (422 with Min-SE below), seconds.
+    pub min_se: u32,
 }
 
 impl Default for SipConfig {
@@ -92,6 +101,8 @@ impl Default for SipConfig {
             housekeeping_interval: 10,
             location_flush_ms: 50,
             max_message_size: 65_535,
+            session_expires: 1800,
+            min_se: 90,
         }
     }
 }
@@ -137,12 +148,59 @@ impl Default for DatabaseConfig {
 pub struct MediaConfig {
     /// UDP ports for RTP (even) and RTCP (odd), as `"LOW-HIGH"`.
     pub rtp_ports: PortRange,
+    /// Address media sockets bind to and SDP advertises; the SIP socket's address when unset.
+    pub ip: Option<std::net::IpAddr>,
+    /// Audio codecs offered and accepted for phone legs, best first.
+    pub codecs: Vec<String>,
+    /// Seconds without RTP (when not on hold) before a call is hung up.
+    pub rtp_timeout: u64,
+    /// How many talkers are mixed at once (the loudest).
+    pub talkers: usize,
+    /// Media worker threads (each runs one 20 ms tick for all its rooms).
+    pub workers: usize,
+    /// Opus encoder complexity, 0 (cheapest) to 10.
+    pub opus_complexity: u8,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
             rtp_ports: PortRange(16384..=32767),
+            ip: None,
+            codecs: vec!["opus".into(), "G722".into(), "PCMU".into(), "PCMA".into()],
+            rtp_timeout: 30,
+            talkers: 3,
+            workers: 2,
+            opus_complexity: 5,
+        }
+    }
+}
+
+/// `[[trunk]]`: a peer (provider, SBC, PBX) allowed to call in by source address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// A name for logs and the dialplan.
+    pub name: String,
+    /// Source address blocks, e.g. `["192.0.2.0/24", "127.0.0.1/32"]`.
+    pub sources: Vec<String>,
+}
+
+/// `[dialplan]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialplanConfig {
+    /// A directory whose `*.toml` files are loaded in file-name order (or one file).
+    pub path: PathBuf,
+    /// Minutes east of UTC that dialplan `time` windows are evaluated in (-840 to 840).
+    pub timezone_offset_minutes: i32,
+}
+
+impl Default for DialplanConfig {
+    fn default() -> Self {
+        DialplanConfig {
+            path: PathBuf::from("dialplans"),
+            timezone_offset_minutes: 0,
         }
     }
 }
@@ -213,6 +271,9 @@ impl Config {
 
     /// Relative paths in a config file are relative to the file's directory.
     fn resolve_relative_to(&mut self, dir: &Path) {
+        if self.dialplan.path.is_relative() && !dir.as_os_str().is_empty() {
+            self.dialplan.path = dir.join(&self.dialplan.path);
+        }
         let url = &self.database.url;
         let Some(rest) = url
             .strip_prefix("sqlite://")
@@ -260,6 +321,38 @@ impl Config {
         }
         if s.max_contacts == 0 {
             return Err("[sip] max_contacts must be at least 1".into());
+        }
+        if s.min_se < 90 || s.session_expires < s.min_se {
+            return Err("[sip] needs 90 <= min_se <= session_expires (RFC 4028)".into());
+        }
+        let m = &self.media;
+        if m.codecs.is_empty() {
+            return Err("[media] codecs needs at least one codec".into());
+        }
+        for c in &m.codecs {
+            if crate::sip::sdp::offer_format(c).is_none() {
+                return Err(format!(
+                    "[media] codecs: unknown codec {c:?} (opus, G722, PCMU, PCMA)"
+                ));
+            }
+        }
+        if m.talkers == 0 || m.talkers > crate::media::mixer::MAX_TALKERS {
+            return Err(format!(
+                "[media] talkers must be 1..={}",
+                crate::media::mixer::MAX_TALKERS
+            ));
+        }
+        if m.workers == 0 || m.opus_complexity > 10 {
+            return Err("[media] needs workers >= 1 and opus_complexity <= 10".into());
+        }
+        for t in &self.trunks {
+            for src in &t.sources {
+                crate::dialplan::parse_cidr(src)
+                    .map_err(|e| format!("[[trunk]] {}: source {src:?}: {e}", t.name))?;
+            }
+        }
+        if self.dialplan.timezone_offset_minutes.unsigned_abs() > 14 * 60 {
+            return Err("[dialplan] timezone_offset_minutes must be between -840 and 840".into());
         }
         Ok(())
     }

@@ -1,9 +1,11 @@
 //! The `dialroom` command line.
 
-use std::path::PathBuf;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use dialroom::config::Config;
+use dialroom::dialplan::{self, CallFacts, RoomName};
 use dialroom::sip::auth::Credentials;
 use dialroom::sip::registrar::Aor;
 use dialroom::store::{Store, unix_now};
@@ -36,6 +38,71 @@ enum Command {
     },
     /// List current registrations.
     Registrations,
+    /// Check a dialplan or try a call against it.
+    Dialplan {
+        #[command(subcommand)]
+        command: DialplanCommand,
+    },
+    /// Manage meeting ids (what callers type in the IVR).
+    Meeting {
+        #[command(subcommand)]
+        command: MeetingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DialplanCommand {
+    /// Load the dialplan and report every mistake as file:line:column (exit 1 if any).
+    Check {
+        /// A directory of *.toml files or one file (default: [dialplan] path).
+        path: Option<PathBuf>,
+    },
+    /// Show which route a call would take and what would happen (exit 0 even for a reject).
+    Test {
+        /// The dialled user part (Request-URI), e.g. 1234.
+        #[arg(long)]
+        to: String,
+        /// The caller's From user part.
+        #[arg(long, default_value = "anonymous")]
+        from: String,
+        /// The caller's IP address.
+        #[arg(long, default_value = "127.0.0.1")]
+        source: IpAddr,
+        /// A header of the INVITE, 'Name: Value' (repeatable).
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// The local time of the call, 'DAY HH:MM' e.g. 'mon 09:30' (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// A directory of *.toml files or one file (default: [dialplan] path).
+        #[arg(long)]
+        path: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MeetingCommand {
+    /// Add a meeting id that leads to a room.
+    Add {
+        /// The id callers type (1-20 digits).
+        id: String,
+        /// The room it joins.
+        #[arg(long)]
+        room: String,
+        /// A PIN callers must enter (1-12 digits).
+        #[arg(long)]
+        pin: Option<String>,
+        /// A PIN that joins as a moderator (1-12 digits; needs --pin).
+        #[arg(long)]
+        moderator_pin: Option<String>,
+    },
+    /// List meeting ids.
+    List,
+    /// Remove a meeting id.
+    Remove {
+        /// The id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +164,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::User { command } => user(cfg, command).await,
+        Command::Dialplan { command } => dialplan_command(&cfg, command),
+        Command::Meeting { command } => meeting(cfg, command).await,
         Command::Registrations => {
             let store = open(&cfg).await?;
             let now = unix_now();
@@ -157,6 +226,168 @@ async fn user(cfg: Config, command: UserCommand) -> Result<()> {
         UserCommand::Remove { name } => {
             store.remove_user(&name).await?;
             println!("removed user {name}");
+        }
+    }
+    Ok(())
+}
+
+/// Loads a dialplan, printing every error to stderr.
+fn load_dialplan(path: &Path) -> Result<dialplan::Dialplan> {
+    dialplan::load(path).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        Error::Usage(format!(
+            "{} error{} in dialplan {}",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            path.display()
+        ))
+    })
+}
+
+fn dialplan_command(cfg: &Config, command: DialplanCommand) -> Result<()> {
+    match command {
+        DialplanCommand::Check { path } => {
+            let path = path.unwrap_or_else(|| cfg.dialplan.path.clone());
+            let plan = load_dialplan(&path)?;
+            println!(
+                "ok: {} route{} in {} file{}",
+                plan.routes.len(),
+                if plan.routes.len() == 1 { "" } else { "s" },
+                plan.files.len(),
+                if plan.files.len() == 1 { "" } else { "s" },
+            );
+        }
+        DialplanCommand::Test {
+            to,
+            from,
+            source,
+            headers,
+            at,
+            path,
+        } => {
+            let path = path.unwrap_or_else(|| cfg.dialplan.path.clone());
+            let headers = headers
+                .iter()
+                .map(|h| match h.split_once(':') {
+                    Some((n, v)) if !n.trim().is_empty() => {
+                        Ok((n.trim().to_string(), v.trim().to_string()))
+                    }
+                    _ => Err(Error::Usage(format!(
+                        "--header {h:?}: write it as 'Name: Value'"
+                    ))),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let (weekday, minute_of_day) = match at {
+                Some(at) => parse_at(&at)?,
+                None => {
+                    dialplan::local_clock(unix_now() as i64, cfg.dialplan.timezone_offset_minutes)
+                }
+            };
+            let plan = load_dialplan(&path)?;
+            let m = plan.eval(&CallFacts {
+                to_user: &to,
+                from_user: &from,
+                source,
+                headers: &headers,
+                weekday,
+                minute_of_day,
+            });
+            match plan.routes.get(m.route_index) {
+                Some(r) => println!(
+                    "route: {} \"{}\" ({}:{})",
+                    m.route_index, r.name, r.file, r.line
+                ),
+                None => println!("route: none matched (every call no route takes gets 404)"),
+            }
+            if !m.captures.is_empty() {
+                let caps: Vec<String> = m
+                    .captures
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("${i}={c:?}"))
+                    .collect();
+                println!("captures: {}", caps.join(" "));
+            }
+            println!("decision: {}", m.decision);
+        }
+    }
+    Ok(())
+}
+
+/// `DAY HH:MM` (e.g. `mon 09:30`) -> (weekday 0 = Monday, minute of the day).
+fn parse_at(at: &str) -> Result<(u8, u16)> {
+    let bad = || Error::Usage(format!("--at {at:?}: write 'DAY HH:MM', e.g. 'mon 09:30'"));
+    let (day, time) = at.trim().split_once(' ').ok_or_else(bad)?;
+    let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .position(|d| day.trim().to_ascii_lowercase().starts_with(d))
+        .ok_or_else(bad)? as u8;
+    let (h, m) = time.trim().split_once(':').ok_or_else(bad)?;
+    let h: u16 = h.parse().map_err(|_| bad())?;
+    let m: u16 = m.parse().map_err(|_| bad())?;
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok((day, h * 60 + m))
+}
+
+async fn meeting(cfg: Config, command: MeetingCommand) -> Result<()> {
+    match command {
+        MeetingCommand::Add {
+            id,
+            room,
+            pin,
+            moderator_pin,
+        } => {
+            dialplan::validate_meeting_id(&id).map_err(Error::Usage)?;
+            let room = RoomName::parse(&room).map_err(|e| Error::Usage(e.to_string()))?;
+            for p in [&pin, &moderator_pin].into_iter().flatten() {
+                dialplan::validate_pin(p).map_err(Error::Usage)?;
+            }
+            if moderator_pin.is_some() && pin.is_none() {
+                return Err(Error::Usage(
+                    "--moderator-pin needs --pin too: without a PIN callers are never asked for one"
+                        .into(),
+                ));
+            }
+            if pin.is_some() && pin == moderator_pin {
+                return Err(Error::Usage(
+                    "--moderator-pin must differ from --pin".into(),
+                ));
+            }
+            let store = open(&cfg).await?;
+            store
+                .add_meeting(&id, &room, pin.as_deref(), moderator_pin.as_deref())
+                .await?;
+            println!(
+                "added meeting {id}: room \"{room}\"{}",
+                if pin.is_some() { " (PIN required)" } else { "" }
+            );
+        }
+        MeetingCommand::List => {
+            let store = open(&cfg).await?;
+            let meetings = store.list_meetings().await?;
+            if meetings.is_empty() {
+                println!(
+                    "no meetings; add one with: dialroom meeting add ID --room ROOM [--pin PIN]"
+                );
+            }
+            for m in meetings {
+                println!(
+                    "{}\troom {}\tpin {}\tmoderator pin {}",
+                    m.id,
+                    m.room,
+                    m.pin.as_deref().unwrap_or("-"),
+                    m.moderator_pin.as_deref().unwrap_or("-"),
+                );
+            }
+        }
+        MeetingCommand::Remove { id } => {
+            let store = open(&cfg).await?;
+            store.remove_meeting(&id).await?;
+            println!("removed meeting {id}");
         }
     }
     Ok(())

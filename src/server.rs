@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
+use crate::dialplan::Dialplan;
 use crate::error::{Error, Result};
+use crate::media::engine::MediaEvent;
+use crate::media::worker::{MediaEngine, WorkerConfig};
+use crate::sip::call::CallConfig;
 use crate::sip::endpoint::{Action, Endpoint, EndpointConfig, Now};
 use crate::sip::registrar::{Change, Limits};
 use crate::sip::transaction::TimerConfig;
@@ -29,6 +33,8 @@ pub struct Status {
     pub registrations: AtomicUsize,
     /// Live transactions.
     pub transactions: AtomicUsize,
+    /// Live calls.
+    pub calls: AtomicUsize,
 }
 
 /// A running server (used by `main` and by tests that embed it).
@@ -75,6 +81,19 @@ fn endpoint_config(cfg: &Config, bound: &[ListenSpec]) -> EndpointConfig {
             t4: Duration::from_millis(s.t4_ms),
         },
         algorithms: s.digest_algorithms.clone(),
+        calls: {
+            let mut c = CallConfig {
+                codecs: cfg.media.codecs.clone(),
+                rtp_ports: cfg.media.rtp_ports.0.clone(),
+                media_ip: cfg.media.ip,
+                session_expires: s.session_expires,
+                min_se: s.min_se,
+                timezone_offset_minutes: cfg.dialplan.timezone_offset_minutes,
+                ..CallConfig::default()
+            };
+            c.set_trunks(&cfg.trunks);
+            c
+        },
         nonce_lifetime: s.nonce_lifetime,
         auth_failure_limit: s.auth_failure_limit,
         auth_failure_window: s.auth_failure_window,
@@ -114,6 +133,27 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let purged = store.purge_expired_bindings(unix_now()).await?;
     tracing::info!(restored, purged, "location service loaded");
 
+    let plan = load_dialplan(&cfg.dialplan.path);
+    endpoint.set_dialplan(plan.clone());
+    let (plan_tx, plan_rx) = tokio::sync::watch::channel(plan);
+    if cfg.dialplan.path.exists() {
+        crate::dialplan::spawn_watcher(
+            cfg.dialplan.path.clone(),
+            crate::dialplan::DEFAULT_INTERVAL,
+            plan_tx,
+        );
+    }
+    let (media_tx, media_rx) = mpsc::unbounded_channel::<MediaEvent>();
+    let media = MediaEngine::start(
+        cfg.media.workers,
+        WorkerConfig {
+            talkers: cfg.media.talkers,
+            rtp_timeout: Duration::from_secs(cfg.media.rtp_timeout.max(1)),
+            opus_complexity: cfg.media.opus_complexity,
+        },
+        media_tx,
+    );
+
     let status = Arc::new(Status::default());
     let web_listener = tokio::net::TcpListener::bind(cfg.web.listen)
         .await
@@ -141,17 +181,17 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let st = status.clone();
     st.sip_up.store(true, Ordering::Relaxed);
     let done = tokio::spawn(async move {
-        endpoint_loop(
-            endpoint,
-            in_rx,
-            users_rx,
-            stop_rx,
+        let io = Io {
+            inbound: in_rx,
+            users: users_rx,
+            plans: plan_rx,
+            media_events: media_rx,
+            stop: stop_rx,
             transports,
-            persist_tx,
-            housekeeping,
-            st,
-        )
-        .await;
+            persist: persist_tx,
+            media,
+        };
+        endpoint_loop(endpoint, io, housekeeping, st).await;
         poller.abort();
         // persist_tx is dropped: the writer flushes what is left and ends.
         let _ = writer.await;
@@ -164,54 +204,92 @@ pub async fn start(cfg: Config) -> Result<Running> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn endpoint_loop(
-    mut ep: Endpoint,
-    mut inbound: mpsc::Receiver<Inbound>,
-    mut users: mpsc::Receiver<HashMap<String, crate::sip::auth::Credentials>>,
-    mut stop: oneshot::Receiver<()>,
+/// Everything the endpoint task reads from and writes to.
+struct Io {
+    inbound: mpsc::Receiver<Inbound>,
+    users: mpsc::Receiver<HashMap<String, crate::sip::auth::Credentials>>,
+    plans: tokio::sync::watch::Receiver<Arc<Dialplan>>,
+    media_events: mpsc::UnboundedReceiver<MediaEvent>,
+    stop: oneshot::Receiver<()>,
     transports: Arc<transport::Transports>,
     persist: mpsc::UnboundedSender<Change>,
-    housekeeping: Duration,
-    status: Arc<Status>,
-) {
+    media: MediaEngine,
+}
+
+async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, status: Arc<Status>) {
     let mut out: Vec<Action> = Vec::with_capacity(64);
     let mut sweep = tokio::time::interval(housekeeping);
     loop {
         let deadline = ep.poll_timeout();
         tokio::select! {
-            _ = &mut stop => break,
-            m = inbound.recv() => {
+            _ = &mut io.stop => break,
+            m = io.inbound.recv() => {
                 let Some(m) = m else { break };
                 let t = now();
                 ep.on_inbound(t, m, &mut out);
                 // Drain what is queued without yielding, then act once.
                 for _ in 0..256 {
-                    match inbound.try_recv() {
+                    match io.inbound.try_recv() {
                         Ok(m) => ep.on_inbound(t, m, &mut out),
                         Err(_) => break,
                     }
                 }
             }
+            e = io.media_events.recv() => if let Some(e) = e { ep.on_media_event(now(), e, &mut out) },
             _ = sleep_until(deadline) => ep.handle_timeout(now(), &mut out),
             _ = sweep.tick() => {
                 ep.housekeeping(now(), &mut out);
                 status.registrations.store(ep.binding_count(), Ordering::Relaxed);
                 status.transactions.store(ep.transaction_count(), Ordering::Relaxed);
+                status.calls.store(ep.call_count(), Ordering::Relaxed);
             }
-            u = users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
+            u = io.users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
+            c = io.plans.changed() => if c.is_ok() {
+                let plan = io.plans.borrow_and_update().clone();
+                tracing::info!(routes = plan.routes.len(), "dialplan reloaded: new calls follow it");
+                ep.set_dialplan(plan);
+            },
         }
         for a in out.drain(..) {
             match a {
-                Action::Send(flow, bytes) => transports.send(&flow, bytes),
+                Action::Send(flow, bytes) => io.transports.send(&flow, bytes),
                 Action::Persist(c) => {
-                    let _ = persist.send(c);
+                    let _ = io.persist.send(c);
                 }
+                Action::Media(cmd) => io.media.send(cmd),
             }
         }
     }
     status.sip_up.store(false, Ordering::Relaxed);
 }
+
+/// The dialplan at start: the configured directory, or the shipped default
+/// when it does not exist. Errors are logged and calls get 404 until fixed.
+fn load_dialplan(path: &std::path::Path) -> Arc<Dialplan> {
+    if !path.exists() {
+        tracing::info!(path = %path.display(), "no dialplan directory: using the built-in default dialplan");
+        return Arc::new(
+            crate::dialplan::parse_str("(built-in) dialplans/default.toml", DEFAULT_DIALPLAN)
+                .expect("the shipped default dialplan is valid"),
+        );
+    }
+    match crate::dialplan::load(path) {
+        Ok(p) => {
+            tracing::info!(path = %path.display(), routes = p.routes.len(), "dialplan loaded");
+            Arc::new(p)
+        }
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            tracing::error!("the dialplan has errors: every call gets 404 until it is fixed");
+            Arc::new(Dialplan::empty(path.display().to_string()))
+        }
+    }
+}
+
+/// The shipped dialplan, used when `[dialplan] path` does not exist.
+const DEFAULT_DIALPLAN: &str = include_str!("../dialplans/default.toml");
 
 async fn sleep_until(t: Option<Instant>) {
     match t {

@@ -1,1 +1,33 @@
 //! Dialplans: ordered TOML routes that decide what happens to a call.
+//!
+//! * [`load`] reads a directory of `*.toml` files (or one file) into a
+//!   validated [`Dialplan`], or returns every [`DialplanError`] with its
+//!   `file:line:column`; [`parse_str`] does the same for text in memory.
+//! * [`Dialplan::eval`] is pure: [`CallFacts`] in (the dialled user part,
+//!   From user, source address, headers, local weekday and minute, which the
+//!   caller computes with [`local_clock`]), a [`Match`] with the
+//!   [`Decision`] out. The first route whose conditions all hold wins; none
+//!   gives `404`.
+//! * [`spawn_watcher`] polls the files and publishes each good new plan on a
+//!   `tokio::sync::watch` channel, keeping the last good plan on errors.
+//!
+//! The file format is documented in docs/dialplan.md.
+
+mod eval;
+mod model;
+mod parse;
+mod watch;
+
+pub use eval::local_clock;
+pub use model::{
+    CallFacts, Decision, Dialplan, DialplanError, Match, NO_MATCH, RoomName, RoomNameError, Route,
+    default_reason, validate_meeting_id, validate_pin, validate_target,
+};
+pub use parse::{load, parse_str};
+// Used by call control for trunk source addresses.
+pub(crate) use model::Cidr;
+pub(crate) use parse::parse_cidr;
+pub use watch::{DEFAULT_INTERVAL, spawn_watcher};
+
+#[cfg(test)]
+mod tests;

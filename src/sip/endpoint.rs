@@ -9,15 +9,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::auth::{self, Algorithm, Credentials, DigestAuth, Verdict};
+use super::call::{CallConfig, Calls};
 use super::message::{Message, Method, Reject, Request, ResponseBuilder};
 use super::registrar::{
     self, Aor, Binding, Change, Limits, RegisterError, RegisterRequest, Registrar,
 };
 use super::transaction::{Output, RequestDisposition, TimerConfig, Transactions, TxKey};
 use super::transport::{Flow, Inbound};
+use crate::media::engine::MediaCommand;
 
 /// The methods this endpoint implements (the Allow header).
-pub const ALLOW: &str = "REGISTER, OPTIONS";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, UPDATE, INFO, OPTIONS, REGISTER";
 
 /// The current time, both clocks: monotonic for timers, wall for expiry.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +37,8 @@ pub enum Action {
     Send(Flow, Arc<[u8]>),
     /// Persist a location change.
     Persist(Change),
+    /// Tell the media workers.
+    Media(MediaCommand),
 }
 
 /// Endpoint settings (from `[sip]`).
@@ -54,6 +58,8 @@ pub struct EndpointConfig {
     pub nonce_lifetime: u64,
     /// Failures before a source is blocked.
     pub auth_failure_limit: u32,
+    /// Calls: codecs, trunks, RTP ports, session timers.
+    pub calls: CallConfig,
     /// Failure counting window (seconds).
     pub auth_failure_window: u64,
     /// Block length (seconds).
@@ -106,7 +112,9 @@ impl AuthLimiter {
 #[derive(Debug)]
 pub struct Endpoint {
     local_hosts: HashSet<String>,
-    txs: Transactions<Flow>,
+    pub(super) txs: Transactions<Flow>,
+    pub(super) timers: TimerConfig,
+    pub(super) calls: Calls,
     registrar: Registrar,
     auth: DigestAuth,
     users: HashMap<String, Credentials>,
@@ -126,6 +134,8 @@ impl Endpoint {
         Endpoint {
             local_hosts,
             txs: Transactions::new(cfg.timers),
+            timers: cfg.timers,
+            calls: Calls::new(cfg.calls.clone()),
             registrar: Registrar::new(cfg.limits),
             auth: DigestAuth::new(
                 secret,
@@ -174,7 +184,7 @@ impl Endpoint {
         self.txs.len()
     }
 
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         // splitmix64: unique, unpredictable-enough tags and nonce salts.
         self.counter = self.counter.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.counter;
@@ -185,7 +195,10 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] should run next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.txs.poll_timeout()
+        match (self.txs.poll_timeout(), self.call_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs due transaction timers.
@@ -197,6 +210,7 @@ impl Endpoint {
                 out.push(Action::Send(dest, bytes));
             }
         }
+        self.handle_call_timers(now, out);
     }
 
     /// Periodic sweep: expired bindings, old nonces, old failure counts.
@@ -213,8 +227,15 @@ impl Endpoint {
         let flow = inbound.flow;
         match inbound.message {
             Err(reject) => self.refuse(flow, reject, out),
-            Ok(Message::Response(_)) => {
-                // No client transactions of ours are live yet: a stray response.
+            Ok(Message::Response(resp)) => {
+                // Answers to our BYEs: the transaction absorbs them.
+                let c = &resp.core;
+                let key = TxKey::new(
+                    c.top_via.branch.as_deref().unwrap_or(""),
+                    "",
+                    &c.cseq_method,
+                );
+                let _ = self.txs.on_response(now.mono, &key, resp.code());
             }
             Ok(Message::Request(req)) => self.on_request(now, flow, req, out),
         }
@@ -279,14 +300,40 @@ impl Endpoint {
                 out.push(Action::Send(dest, bytes));
                 return;
             }
-            RequestDisposition::Retransmission(_)
-            | RequestDisposition::AckAbsorbed
-            | RequestDisposition::AckForTu => {
+            RequestDisposition::AckForTu => {
+                self.on_ack(now, flow, &req, out);
+                return;
+            }
+            RequestDisposition::Retransmission(_) | RequestDisposition::AckAbsorbed => {
                 return;
             }
         }
+        if matches!(
+            method,
+            Method::Invite | Method::Bye | Method::Cancel | Method::Update | Method::Info
+        ) || (req.core.to_tag.is_some() && method != Method::Register)
+        {
+            self.on_call_request(now, flow, &key, &req, out);
+            return;
+        }
         let answer = self.answer(now, flow, &req);
-        let tag = format!("{:x}", self.next());
+        self.send_answer(now, flow, &key, &req, answer, out);
+    }
+
+    /// Sends a final or provisional answer through the request's server transaction.
+    pub(super) fn send_answer(
+        &mut self,
+        now: Now,
+        flow: Flow,
+        key: &TxKey,
+        req: &Request,
+        answer: Answer,
+        out: &mut Vec<Action>,
+    ) {
+        let tag = answer
+            .to_tag
+            .clone()
+            .unwrap_or_else(|| format!("{:x}", self.next()));
         let mut b = ResponseBuilder::new(&req.core.reply, answer.code)
             .to_tag(&tag)
             .source(flow.remote);
@@ -296,16 +343,16 @@ impl Endpoint {
         if let Some(w) = answer.warning {
             b = b.header("Warning", format!("399 dialroom \"{w}\""));
         }
-        let bytes = b.build();
+        let bytes = b.body(answer.body).build();
         if let Some(Output::Transmit { dest, bytes }) =
-            self.txs.respond(now.mono, &key, answer.code, bytes)
+            self.txs.respond(now.mono, key, answer.code, bytes)
         {
             out.push(Action::Send(dest, bytes));
         }
         out.extend(answer.changes.into_iter().map(Action::Persist));
     }
 
-    fn is_local(&self, host: &str) -> bool {
+    pub(super) fn is_local(&self, host: &str) -> bool {
         let h = host
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -336,6 +383,40 @@ impl Endpoint {
                 .header("Supported", ""),
             Method::Cancel => Answer::new(481),
             _ => Answer::new(405).header("Allow", ALLOW),
+        }
+    }
+
+    /// Checks the request's digest credentials for our realm: the user name,
+    /// or the answer to send (401 challenge, 403 for wrong credentials).
+    pub(super) fn authenticate(
+        &mut self,
+        now: Now,
+        flow: Flow,
+        req: &Request,
+    ) -> Result<String, Answer> {
+        let realm = self.auth.realm().to_string();
+        let digest = req
+            .inner
+            .headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case("Authorization"))
+            .filter_map(|h| auth::parse_authorization(h.value()))
+            .find(|d| d.realm == realm);
+        let Some(digest) = digest else {
+            return Err(self.challenge(now, false));
+        };
+        let creds = self.users.get(&digest.username).cloned();
+        let method = req.method().to_string();
+        match self.auth.verify(now.unix, &method, &digest, creds.as_ref()) {
+            Verdict::Ok => Ok(digest.username),
+            Verdict::Stale => Err(self.challenge(now, true)),
+            Verdict::Rechallenge => Err(self.challenge(now, false)),
+            Verdict::Wrong => {
+                if self.limiter.fail(flow.remote.ip(), now.unix) {
+                    tracing::warn!(source = %flow.remote.ip(), "too many failed authentications: blocking this source");
+                }
+                Err(Answer::new(403).warn("wrong credentials"))
+            }
         }
     }
 
@@ -378,34 +459,11 @@ impl Endpoint {
             Ok(c) => c,
             Err(e) => return Answer::new(400).warn(e),
         };
-        // Authenticate: the header for our realm, if any.
-        let realm = self.auth.realm().to_string();
-        let digest = req
-            .inner
-            .headers
-            .iter()
-            .filter(|h| h.name().eq_ignore_ascii_case("Authorization"))
-            .filter_map(|h| auth::parse_authorization(h.value()))
-            .find(|d| d.realm == realm);
-        let Some(digest) = digest else {
-            return self.challenge(now, false);
+        let user = match self.authenticate(now, flow, req) {
+            Ok(u) => u,
+            Err(answer) => return answer,
         };
-        let creds = self.users.get(&digest.username).cloned();
-        match self
-            .auth
-            .verify(now.unix, "REGISTER", &digest, creds.as_ref())
-        {
-            Verdict::Ok => {}
-            Verdict::Stale => return self.challenge(now, true),
-            Verdict::Rechallenge => return self.challenge(now, false),
-            Verdict::Wrong => {
-                if self.limiter.fail(flow.remote.ip(), now.unix) {
-                    tracing::warn!(source = %flow.remote.ip(), "too many failed authentications: blocking this source");
-                }
-                return Answer::new(403).warn("wrong credentials");
-            }
-        }
-        if digest.username != aor.as_str() {
+        if user != aor.as_str() {
             return Answer::new(403).warn("authenticated user may not register this address");
         }
         let expires = match req.header("Expires").map(|e| e.trim().parse::<u32>()) {
@@ -453,29 +511,43 @@ impl Endpoint {
     }
 }
 
-/// A final answer being assembled.
-struct Answer {
-    code: u16,
-    headers: Vec<(&'static str, String)>,
-    warning: Option<String>,
-    changes: Vec<Change>,
+/// An answer being assembled.
+pub(super) struct Answer {
+    pub(super) code: u16,
+    pub(super) headers: Vec<(&'static str, String)>,
+    pub(super) warning: Option<String>,
+    pub(super) changes: Vec<Change>,
+    pub(super) body: Vec<u8>,
+    pub(super) to_tag: Option<String>,
 }
 
 impl Answer {
-    fn new(code: u16) -> Self {
+    pub(super) fn new(code: u16) -> Self {
         Answer {
             code,
             headers: Vec::new(),
             warning: None,
             changes: Vec::new(),
+            body: Vec::new(),
+            to_tag: None,
         }
     }
-    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub(super) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
-    fn warn(mut self, w: impl Into<String>) -> Self {
+    pub(super) fn warn(mut self, w: impl Into<String>) -> Self {
         self.warning = Some(w.into().replace('"', "'"));
+        self
+    }
+    pub(super) fn tag(mut self, t: &str) -> Self {
+        self.to_tag = Some(t.to_string());
+        self
+    }
+    pub(super) fn sdp(mut self, body: String) -> Self {
+        self.headers
+            .push(("Content-Type", "application/sdp".into()));
+        self.body = body.into_bytes();
         self
     }
 }
@@ -528,6 +600,7 @@ mod tests {
             auth_failure_limit: 3,
             auth_failure_window: 60,
             auth_block_seconds: 300,
+            calls: crate::sip::call::CallConfig::default(),
         }
     }
 
@@ -662,7 +735,7 @@ Contact: <sip:alice@10.0.0.5:5070>\r\n{a}{extra}Max-Forwards: 70\r\nContent-Leng
         );
         let r = reply(&out);
         assert!(
-            r.starts_with("SIP/2.0 200") && r.contains("Allow: REGISTER, OPTIONS"),
+            r.starts_with("SIP/2.0 200") && r.contains(&format!("Allow: {ALLOW}")),
             "{r}"
         );
         // after the block, challenges come again

@@ -2,6 +2,7 @@
 //! registrar and the endpoint core that ties them together.
 
 pub mod auth;
+pub mod call;
 pub mod endpoint;
 pub mod framing;
 pub mod message;

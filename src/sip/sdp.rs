@@ -230,7 +230,9 @@ pub fn parse(body: &[u8]) -> Result<Session, SdpError> {
                 match name {
                     "rtpmap" => {
                         let (pt, rest) = val.split_once(' ').unwrap_or((val, ""));
-                        let Ok(pt) = pt.trim().parse::<u8>() else { continue };
+                        let Ok(pt) = pt.trim().parse::<u8>() else {
+                            continue;
+                        };
                         let mut p = rest.trim().split('/');
                         let enc = p.next().unwrap_or("").to_string();
                         let clock = p.next().and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -305,7 +307,11 @@ fn remote_addr(s: &Session, m: &Media) -> Option<SocketAddr> {
 /// Answers an offer: the first of our `prefs` (encoding names, best first)
 /// that the offer's first usable audio stream carries. Returns the choice
 /// and the answer SDP. Non-audio and extra streams are refused with port 0.
-pub fn answer(offer: &Session, prefs: &[&str], local: &LocalMedia) -> Result<(Negotiated, String), SdpError> {
+pub fn answer(
+    offer: &Session,
+    prefs: &[&str],
+    local: &LocalMedia,
+) -> Result<(Negotiated, String), SdpError> {
     let mut chosen: Option<(usize, Negotiated)> = None;
     for (i, m) in offer.media.iter().enumerate() {
         if chosen.is_some() || m.kind != "audio" || m.port == 0 || !m.proto.starts_with("RTP/AVP") {
@@ -358,22 +364,40 @@ fn header(local: &LocalMedia) -> String {
     )
 }
 
-fn write_audio(sdp: &mut String, port: u16, codec: &PayloadFormat, dtmf: Option<u8>, dir: Direction) {
+fn write_audio(
+    sdp: &mut String,
+    port: u16,
+    codec: &PayloadFormat,
+    dtmf: Option<u8>,
+    dir: Direction,
+) {
     let _ = write!(sdp, "m=audio {port} RTP/AVP {}", codec.pt);
     if let Some(d) = dtmf {
         let _ = write!(sdp, " {d}");
     }
     sdp.push_str("\r\n");
     if codec.channels > 1 {
-        let _ = write!(sdp, "a=rtpmap:{} {}/{}/{}\r\n", codec.pt, codec.encoding, codec.clock, codec.channels);
+        let _ = write!(
+            sdp,
+            "a=rtpmap:{} {}/{}/{}\r\n",
+            codec.pt, codec.encoding, codec.clock, codec.channels
+        );
     } else {
-        let _ = write!(sdp, "a=rtpmap:{} {}/{}\r\n", codec.pt, codec.encoding, codec.clock);
+        let _ = write!(
+            sdp,
+            "a=rtpmap:{} {}/{}\r\n",
+            codec.pt, codec.encoding, codec.clock
+        );
     }
     if let Some(f) = &codec.fmtp {
         let _ = write!(sdp, "a=fmtp:{} {f}\r\n", codec.pt);
     }
     if let Some(d) = dtmf {
-        let _ = write!(sdp, "a=rtpmap:{d} telephone-event/{}\r\na=fmtp:{d} 0-16\r\n", codec.clock);
+        let _ = write!(
+            sdp,
+            "a=rtpmap:{d} telephone-event/{}\r\na=fmtp:{d} 0-16\r\n",
+            codec.clock
+        );
     }
     let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", dir.attr());
 }
@@ -407,7 +431,11 @@ pub fn offer(prefs: &[&str], local: &LocalMedia, direction: Direction) -> String
     sdp.push_str(" 101 102\r\n");
     for f in &formats {
         if f.channels > 1 {
-            let _ = write!(sdp, "a=rtpmap:{} {}/{}/{}\r\n", f.pt, f.encoding, f.clock, f.channels);
+            let _ = write!(
+                sdp,
+                "a=rtpmap:{} {}/{}/{}\r\n",
+                f.pt, f.encoding, f.clock, f.channels
+            );
         } else {
             let _ = write!(sdp, "a=rtpmap:{} {}/{}\r\n", f.pt, f.encoding, f.clock);
         }
@@ -477,8 +505,14 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=
         assert!(sdp.contains("m=video 0 RTP/AVP 96\r\n"), "{sdp}");
         let (n, sdp) = answer(&o, &["opus", "PCMU"], &local()).unwrap();
         assert_eq!(n.codec.encoding, "opus");
-        assert_eq!(n.dtmf_pt, None, "telephone-event/8000 does not go with opus/48000");
-        assert!(sdp.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n"), "{sdp}");
+        assert_eq!(
+            n.dtmf_pt, None,
+            "telephone-event/8000 does not go with opus/48000"
+        );
+        assert!(
+            sdp.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n"),
+            "{sdp}"
+        );
     }
 
     #[test]
@@ -491,25 +525,46 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=
     #[test]
     fn nothing_in_common_is_an_error_for_488() {
         let o = parse(OFFER.replace("111 9 0 8 101", "3").as_bytes()).unwrap();
-        assert_eq!(answer(&o, &["PCMU"], &local()).unwrap_err(), SdpError::NoCommonCodec);
+        assert_eq!(
+            answer(&o, &["PCMU"], &local()).unwrap_err(),
+            SdpError::NoCommonCodec
+        );
     }
 
     #[test]
     fn hold_directions_are_answered_as_rfc_3264_says() {
-        for (offer, ans) in [("sendonly", "recvonly"), ("recvonly", "sendonly"), ("inactive", "inactive")] {
-            let o = parse(OFFER.replace("a=sendrecv", &format!("a={offer}")).as_bytes()).unwrap();
+        for (offer, ans) in [
+            ("sendonly", "recvonly"),
+            ("recvonly", "sendonly"),
+            ("inactive", "inactive"),
+        ] {
+            let o = parse(
+                OFFER
+                    .replace("a=sendrecv", &format!("a={offer}"))
+                    .as_bytes(),
+            )
+            .unwrap();
             let (n, sdp) = answer(&o, &["PCMU"], &local()).unwrap();
             assert!(sdp.contains(&format!("a={ans}\r\n")), "{sdp}");
             assert_eq!(n.direction.sends(), ans != "recvonly" && ans != "inactive");
         }
         // the old RFC 2543 hold: c=0.0.0.0
-        let o = parse(OFFER.replace("c=IN IP4 192.0.2.5", "c=IN IP4 0.0.0.0").as_bytes()).unwrap();
+        let o = parse(
+            OFFER
+                .replace("c=IN IP4 192.0.2.5", "c=IN IP4 0.0.0.0")
+                .as_bytes(),
+        )
+        .unwrap();
         assert_eq!(answer(&o, &["PCMU"], &local()).unwrap().0.remote, None);
     }
 
     #[test]
     fn our_offer_round_trips_through_an_answer() {
-        let sdp = offer(&["opus", "G722", "PCMU", "PCMA"], &local(), Direction::SendRecv);
+        let sdp = offer(
+            &["opus", "G722", "PCMU", "PCMA"],
+            &local(),
+            Direction::SendRecv,
+        );
         let o = parse(sdp.as_bytes()).unwrap();
         let (_, ans) = answer(&o, &["G722"], &local()).unwrap();
         let n = accept_answer(&parse(ans.as_bytes()).unwrap()).unwrap();
@@ -519,7 +574,14 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
-        for g in ["", "x", "v=1\r\n", "v=0\r\nm=audio\r\n", "v=0\r\nc=IN IP4\r\n", "v=0\r\nm=audio 99999 RTP/AVP 0\r\n"] {
+        for g in [
+            "",
+            "x",
+            "v=1\r\n",
+            "v=0\r\nm=audio\r\n",
+            "v=0\r\nc=IN IP4\r\n",
+            "v=0\r\nm=audio 99999 RTP/AVP 0\r\n",
+        ] {
             assert!(parse(g.as_bytes()).is_err(), "{g:?}");
         }
     }

@@ -3,11 +3,13 @@
 //! (`$n` placeholders, TEXT/BIGINT columns, `ON CONFLICT` upserts).
 
 mod locations;
+mod meetings;
 mod users;
 
 use std::path::Path;
 
 pub use locations::StoredBinding;
+pub use meetings::Meeting;
 pub use users::UserRow;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -43,6 +43,11 @@ impl Server {
     /// Writes a config (SIP on UDP+TCP, web, SQLite in the temp dir) plus `extra` TOML lines
     /// for `[sip]` (appended inside the [sip] table).
     pub fn new(sip_extra: &str) -> Server {
+        Server::with(sip_extra, "")
+    }
+
+    /// Like [`Server::new`], with more TOML tables appended (e.g. `[[trunk]]`, `[media]`).
+    pub fn with(sip_extra: &str, more: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port();
         let web_port = free_port();
@@ -52,7 +57,7 @@ impl Server {
             format!(
                 "[sip]\nlisten = [\"udp:127.0.0.1:{sip_port}\", \"tcp:127.0.0.1:{sip_port}\"]\n{sip_extra}\n\
                  [web]\nlisten = \"127.0.0.1:{web_port}\"\n\
-                 [database]\nurl = \"sqlite://data/dialroom.db\"\n"
+                 [database]\nurl = \"sqlite://data/dialroom.db\"\n{more}\n"
             ),
         )
         .unwrap();
@@ -252,4 +257,181 @@ pub fn peers_python() -> PathBuf {
     std::env::var_os("DIALROOM_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv-test/bin/python"))
+}
+
+/// A baresip phone (Debian baresip-core) with a sine source and a recorder.
+pub struct Baresip {
+    pub dir: tempfile::TempDir,
+    pub sip_port: u16,
+    pub ctrl_port: u16,
+    child: Option<Child>,
+}
+
+/// A port `p` with `p + 1` free too (baresip binds TLS on sip port + 1).
+fn free_port_pair() -> u16 {
+    for _ in 0..200 {
+        let p = free_port();
+        if p < 65000
+            && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
+            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+        {
+            return p;
+        }
+    }
+    panic!("no free port pair");
+}
+
+impl Baresip {
+    /// Starts a phone whose microphone is a `freq` Hz sine, forced to `codec`
+    /// (`pcmu`, `pcma`, `g722/16000/1`, `opus/48000/2`), with extra account params.
+    pub fn start(user: &str, freq: u32, codec: &str, account_extra: &str) -> Baresip {
+        let dir = tempfile::tempdir().unwrap();
+        let sip_port = free_port_pair();
+        let ctrl_port = free_port();
+        let rtp = 20_000 + (rand::random_range(0..400u16)) * 100;
+        let rec = dir.path().join("rec");
+        std::fs::create_dir_all(&rec).unwrap();
+        let config = format!(
+            "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\naudio_source ausine,{freq}\n\
+             ausrc_srate 48000\nausrc_channels 2\nrtp_ports {rtp}-{}\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule g722.so\nmodule opus.so\nmodule ausine.so\nmodule sndfile.so\n\
+             snd_path {}\nmodule_tmp account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n\
+             ctrl_tcp_listen 127.0.0.1:{ctrl_port}\nstatmode_default off\n",
+            rtp + 99,
+            rec.display()
+        );
+        std::fs::write(dir.path().join("config"), config).unwrap();
+        std::fs::write(
+            dir.path().join("accounts"),
+            format!(
+                "<sip:{user}@127.0.0.1:{sip_port}>;regint=0;audio_codecs={codec}{account_extra}\n"
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("baresip.log")).unwrap();
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("baresip (Debian baresip-core) is installed: run scripts/test.sh");
+        let b = Baresip {
+            dir,
+            sip_port,
+            ctrl_port,
+            child: Some(child),
+        };
+        // Wait for ctrl_tcp.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", ctrl_port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "baresip did not start:\n{}",
+                b.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        b
+    }
+
+    /// baresip's own log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default()
+    }
+
+    /// Sends a ctrl_tcp command (netstring JSON) and returns the response text.
+    pub fn ctrl(&self, command: &str, params: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.ctrl_port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let msg = format!(
+            "{{\"command\":\"{command}\",\"params\":\"{}\",\"token\":\"t\"}}",
+            params.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        write!(s, "{}:{},", msg.len(), msg).unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut got = String::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && !got.contains("\"response\"") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        got
+    }
+
+    /// Dials a URI.
+    pub fn dial(&self, uri: &str) {
+        self.ctrl("dial", uri);
+    }
+
+    /// Stops baresip (SIGTERM: BYE and the WAV header are written) and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if c.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// What this phone received: (first channel samples, sample rate), from sndfile's *-dec.wav.
+    pub fn received(&self) -> (Vec<i16>, u32) {
+        let rec = self.dir.path().join("rec");
+        let wav = std::fs::read_dir(&rec)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .unwrap_or_else(|| panic!("no recording in {}:\n{}", rec.display(), self.log()));
+        let mut r = hound::WavReader::open(&wav).unwrap();
+        let spec = r.spec();
+        let ch = usize::from(spec.channels);
+        let s: Vec<i16> = r.samples::<i16>().map(|x| x.unwrap()).step_by(ch).collect();
+        (s, spec.sample_rate)
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Amplitude of `freq` in `x` (Goertzel), comparable to the peak of a sine.
+pub fn tone_amplitude(x: &[i16], rate: u32, freq: f64) -> f64 {
+    if x.is_empty() {
+        return 0.0;
+    }
+    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / f64::from(rate)).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in x {
+        let s0 = f64::from(v) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let p = (s1 * s1 + s2 * s2 - k * s1 * s2) / (x.len() as f64 * x.len() as f64);
+    2.0 * p.max(0.0).sqrt()
+}
+
+/// The part of a recording between two times, in seconds.
+pub fn window(x: &[i16], rate: u32, from: f64, to: f64) -> &[i16] {
+    let a = ((from * f64::from(rate)) as usize).min(x.len());
+    let b = ((to * f64::from(rate)) as usize).min(x.len());
+    &x[a..b]
 }

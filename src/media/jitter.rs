@@ -1,0 +1,309 @@
+//! An adaptive jitter buffer for one RTP stream (sans-IO).
+//!
+//! Packets go in as they arrive (`push`); the mixer takes one 20 ms frame
+//! per tick (`pop`). The playout depth follows the measured interarrival
+//! jitter (RFC 3550 §6.4.1) between one and `MAX_DEPTH` frames. Storage is a
+//! fixed ring allocated once: nothing is allocated per packet.
+
+/// Frames the ring can hold.
+const SLOTS: usize = 32;
+/// Largest payload kept (bigger ones are dropped).
+pub const MAX_PAYLOAD: usize = 1500;
+/// Deepest playout target, in frames.
+const MAX_DEPTH: usize = 10;
+
+/// What `pop` yields for this tick.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pop<'a> {
+    /// The next frame's payload.
+    Frame(&'a [u8]),
+    /// The next frame did not arrive in time: conceal it.
+    Lost,
+    /// Nothing buffered yet (or the stream stopped): play nothing.
+    Idle,
+}
+
+/// Loss and jitter numbers for the admin UI and RTCP.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct JitterStats {
+    /// Packets accepted.
+    pub received: u64,
+    /// Frames played as lost.
+    pub lost: u64,
+    /// Packets that came after their playout time.
+    pub late: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Ticks filled by concealment.
+    pub concealed: u64,
+    /// Interarrival jitter estimate, milliseconds.
+    pub jitter_ms: f64,
+    /// Current playout depth, frames.
+    pub depth: usize,
+}
+
+#[derive(Clone)]
+struct Slot {
+    seq: Option<u16>,
+    len: usize,
+    data: Box<[u8; MAX_PAYLOAD]>,
+}
+
+/// The buffer.
+pub struct JitterBuffer {
+    slots: Vec<Slot>,
+    /// Sequence number of the next frame to play.
+    next: Option<u16>,
+    target: usize,
+    started: bool,
+    /// Frames in a row we played as lost (the stream may have stopped).
+    misses: u32,
+    transit: Option<f64>,
+    jitter: f64,
+    ms_per_ts: f64,
+    stats: JitterStats,
+}
+
+impl std::fmt::Debug for JitterBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitterBuffer")
+            .field("next", &self.next)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+fn seq_lt(a: u16, b: u16) -> bool {
+    a != b && b.wrapping_sub(a) < 0x8000
+}
+
+impl JitterBuffer {
+    /// A buffer for an RTP clock of `clock_rate` Hz.
+    pub fn new(clock_rate: u32) -> Self {
+        JitterBuffer {
+            slots: vec![
+                Slot {
+                    seq: None,
+                    len: 0,
+                    data: Box::new([0; MAX_PAYLOAD]),
+                };
+                SLOTS
+            ],
+            next: None,
+            target: 1,
+            started: false,
+            misses: 0,
+            transit: None,
+            jitter: 0.0,
+            ms_per_ts: 1000.0 / f64::from(clock_rate.max(1)),
+            stats: JitterStats::default(),
+        }
+    }
+
+    /// The numbers so far.
+    pub fn stats(&self) -> JitterStats {
+        JitterStats {
+            jitter_ms: self.jitter,
+            depth: self.target,
+            ..self.stats
+        }
+    }
+
+    /// Forgets everything (a new stream or codec).
+    pub fn reset(&mut self) {
+        for s in &mut self.slots {
+            s.seq = None;
+        }
+        self.next = None;
+        self.started = false;
+        self.misses = 0;
+        self.transit = None;
+    }
+
+    fn buffered(&self) -> usize {
+        self.slots.iter().filter(|s| s.seq.is_some()).count()
+    }
+
+    /// A packet arrived at `arrival_ms` (any monotonic millisecond clock).
+    pub fn push(&mut self, arrival_ms: f64, seq: u16, ts: u32, payload: &[u8]) {
+        if payload.len() > MAX_PAYLOAD {
+            return;
+        }
+        // RFC 3550 jitter: J += (|D| - J) / 16
+        let transit = arrival_ms - f64::from(ts) * self.ms_per_ts;
+        if let Some(prev) = self.transit {
+            let d = (transit - prev).abs();
+            if d < 5000.0 {
+                self.jitter += (d - self.jitter) / 16.0;
+            }
+        }
+        self.transit = Some(transit);
+        self.target = ((self.jitter * 2.0 / 20.0).ceil() as usize + 1).clamp(1, MAX_DEPTH);
+        if let Some(next) = self.next {
+            if seq_lt(seq, next) {
+                self.stats.late += 1;
+                return;
+            }
+            if seq.wrapping_sub(next) as usize >= SLOTS {
+                // Far ahead (a jump or a new stream): restart from here.
+                self.reset();
+            }
+        }
+        let slot = &mut self.slots[usize::from(seq) % SLOTS];
+        if slot.seq == Some(seq) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        slot.seq = Some(seq);
+        slot.len = payload.len();
+        slot.data[..payload.len()].copy_from_slice(payload);
+        self.stats.received += 1;
+        if self.next.is_none() {
+            self.next = Some(seq);
+        }
+    }
+
+    /// The frame for this tick.
+    ///
+    /// Playout follows sequence numbers, one per tick. A missing frame is
+    /// concealed; it is skipped (counted lost) once later frames are waiting,
+    /// after at most one tick of grace when the buffer is shallower than its
+    /// target. An empty buffer never skips, so a pause (silence suppression,
+    /// hold) resumes without loss; after a second of nothing the stream is idle.
+    pub fn pop(&mut self) -> Pop<'_> {
+        let Some(mut next) = self.next else {
+            return Pop::Idle;
+        };
+        if !self.started {
+            if self.buffered() < self.target {
+                return Pop::Idle;
+            }
+            self.started = true;
+        }
+        loop {
+            let idx = usize::from(next) % SLOTS;
+            if self.slots[idx].seq == Some(next) {
+                self.misses = 0;
+                self.next = Some(next.wrapping_add(1));
+                let slot = &mut self.slots[idx];
+                slot.seq = None;
+                return Pop::Frame(&slot.data[..slot.len]);
+            }
+            let buffered = self.buffered();
+            if buffered == 0 {
+                self.misses += 1;
+                if self.misses > 50 {
+                    self.next = None;
+                    self.started = false;
+                    return Pop::Idle;
+                }
+                self.stats.concealed += 1;
+                return Pop::Lost;
+            }
+            if buffered < self.target && self.misses == 0 {
+                self.misses += 1;
+                self.stats.concealed += 1;
+                return Pop::Lost;
+            }
+            self.stats.lost += 1;
+            self.misses = 0;
+            next = next.wrapping_add(1);
+            self.next = Some(next);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(b: &mut JitterBuffer) -> Option<u8> {
+        match b.pop() {
+            Pop::Frame(p) => Some(p[0]),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn in_order_packets_play_in_order() {
+        let mut b = JitterBuffer::new(8000);
+        for i in 0..5u16 {
+            b.push(f64::from(i) * 20.0, 100 + i, u32::from(i) * 160, &[i as u8]);
+            assert_eq!(frame(&mut b), Some(i as u8));
+        }
+        assert_eq!(b.stats().lost, 0);
+    }
+
+    #[test]
+    fn reordered_packets_are_put_back_in_order() {
+        let mut b = JitterBuffer::new(8000);
+        b.push(0.0, 10, 0, &[0]);
+        b.push(1.0, 12, 320, &[2]);
+        b.push(2.0, 11, 160, &[1]);
+        assert_eq!(frame(&mut b), Some(0));
+        assert_eq!(frame(&mut b), Some(1));
+        assert_eq!(frame(&mut b), Some(2));
+    }
+
+    #[test]
+    fn a_lost_packet_is_concealed_then_skipped_and_a_late_one_dropped() {
+        let mut b = JitterBuffer::new(8000);
+        b.push(0.0, 1, 0, &[1]);
+        assert_eq!(frame(&mut b), Some(1));
+        // packet 2 never comes: this tick is concealed
+        assert_eq!(b.pop(), Pop::Lost);
+        b.push(40.0, 3, 320, &[3]);
+        assert_eq!(frame(&mut b), Some(3));
+        b.push(60.0, 2, 160, &[2]);
+        let st = b.stats();
+        assert_eq!((st.late, st.lost, st.concealed), (1, 1, 1));
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_wraparound_works() {
+        let mut b = JitterBuffer::new(8000);
+        b.push(0.0, 65535, 0, &[1]);
+        b.push(0.0, 65535, 0, &[1]);
+        b.push(20.0, 0, 160, &[2]);
+        assert_eq!(frame(&mut b), Some(1));
+        assert_eq!(frame(&mut b), Some(2));
+        assert_eq!(b.stats().duplicates, 1);
+    }
+
+    #[test]
+    fn a_pause_resumes_without_loss() {
+        let mut b = JitterBuffer::new(8000);
+        b.push(0.0, 1, 0, &[1]);
+        assert_eq!(frame(&mut b), Some(1));
+        for _ in 0..10 {
+            assert_eq!(b.pop(), Pop::Lost);
+        }
+        b.push(220.0, 2, 8000, &[2]);
+        assert_eq!(frame(&mut b), Some(2));
+        assert_eq!(b.stats().lost, 0);
+    }
+
+    #[test]
+    fn jitter_deepens_the_target() {
+        let mut b = JitterBuffer::new(8000);
+        for i in 0..200u16 {
+            let wobble = if i % 2 == 0 { 0.0 } else { 60.0 };
+            b.push(f64::from(i) * 20.0 + wobble, i, u32::from(i) * 160, &[0]);
+            let _ = b.pop();
+        }
+        assert!(b.stats().jitter_ms > 20.0, "{:?}", b.stats());
+        assert!(b.stats().depth >= 3, "{:?}", b.stats());
+    }
+
+    #[test]
+    fn a_stopped_stream_goes_idle() {
+        let mut b = JitterBuffer::new(8000);
+        b.push(0.0, 1, 0, &[1]);
+        assert_eq!(frame(&mut b), Some(1));
+        for _ in 0..50 {
+            assert_eq!(b.pop(), Pop::Lost);
+        }
+        assert_eq!(b.pop(), Pop::Idle);
+        assert_eq!(b.pop(), Pop::Idle);
+    }
+}

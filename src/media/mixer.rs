@@ -1,0 +1,265 @@
+//! The conference mixer for one room, at 48 kHz, 20 ms frames (sans-IO).
+//!
+//! Each tick the media worker hands in the decoded frames of the room's
+//! participants with their speech level. Only the loudest `k` talkers above
+//! the threshold are mixed. Everyone who is not one of them hears the same
+//! *common* mix (so it is encoded once per codec); each mixed talker hears
+//! the common mix minus itself. All buffers are allocated once.
+
+/// Samples in one 20 ms frame at 48 kHz.
+pub const FRAME: usize = 960;
+
+/// Most talkers a mixer can mix at once.
+pub const MAX_TALKERS: usize = 8;
+
+/// One participant's frame for this tick.
+#[derive(Debug, Clone, Copy)]
+pub struct MixInput<'a> {
+    /// The caller's id for the participant (returned in [`Hears`]).
+    pub id: u64,
+    /// 20 ms of 48 kHz audio.
+    pub frame: &'a [i16; FRAME],
+    /// Speech level (e.g. smoothed RMS); louder talkers win.
+    pub level: u32,
+}
+
+/// Which mix a participant hears this tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hears {
+    /// The common mix of all talkers.
+    Common,
+    /// The common mix minus its own voice (index into the talker mixes).
+    MinusSelf(usize),
+}
+
+/// The mixer of one room.
+pub struct Mixer {
+    k: usize,
+    threshold: u32,
+    acc: Box<[i32; FRAME]>,
+    common: Box<[i16; FRAME]>,
+    minus: Vec<[i16; FRAME]>,
+    talkers: Vec<u64>,
+    order: Vec<(u32, usize)>,
+}
+
+impl std::fmt::Debug for Mixer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mixer")
+            .field("k", &self.k)
+            .field("talkers", &self.talkers)
+            .finish()
+    }
+}
+
+fn clip(v: i32) -> i16 {
+    v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
+}
+
+/// RMS of a frame, the level the mixer compares.
+pub fn level(frame: &[i16]) -> u32 {
+    if frame.is_empty() {
+        return 0;
+    }
+    let sum: u64 = frame
+        .iter()
+        .map(|&s| (i64::from(s) * i64::from(s)) as u64)
+        .sum();
+    ((sum / frame.len() as u64) as f64).sqrt() as u32
+}
+
+impl Mixer {
+    /// A mixer of at most `k` talkers; levels at or below `threshold` are not talking.
+    pub fn new(k: usize, threshold: u32) -> Self {
+        let k = k.clamp(1, MAX_TALKERS);
+        Mixer {
+            k,
+            threshold,
+            acc: Box::new([0; FRAME]),
+            common: Box::new([0; FRAME]),
+            minus: vec![[0; FRAME]; k],
+            talkers: Vec::with_capacity(k),
+            order: Vec::with_capacity(64),
+        }
+    }
+
+    /// Mixes one tick. Afterwards [`Mixer::hears`] says who hears what.
+    pub fn mix(&mut self, inputs: &[MixInput<'_>]) {
+        self.order.clear();
+        for (i, inp) in inputs.iter().enumerate() {
+            if inp.level > self.threshold {
+                self.order.push((inp.level, i));
+            }
+        }
+        // Loudest first; ties by position for stability.
+        self.order
+            .sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.order.truncate(self.k);
+        self.talkers.clear();
+        self.acc.fill(0);
+        for &(_, i) in &self.order {
+            for (a, &s) in self.acc.iter_mut().zip(inputs[i].frame.iter()) {
+                *a += i32::from(s);
+            }
+            self.talkers.push(inputs[i].id);
+        }
+        for (c, &a) in self.common.iter_mut().zip(self.acc.iter()) {
+            *c = clip(a);
+        }
+        for (slot, &(_, i)) in self.order.iter().enumerate() {
+            let own = inputs[i].frame;
+            for ((m, &a), &s) in self.minus[slot]
+                .iter_mut()
+                .zip(self.acc.iter())
+                .zip(own.iter())
+            {
+                *m = clip(a - i32::from(s));
+            }
+        }
+    }
+
+    /// Adds a sound everyone hears (join/leave tones) to every mix of this tick.
+    pub fn overlay(&mut self, sound: &[i16; FRAME]) {
+        for (c, &s) in self.common.iter_mut().zip(sound.iter()) {
+            *c = clip(i32::from(*c) + i32::from(s));
+        }
+        for slot in 0..self.talkers.len() {
+            for (m, &s) in self.minus[slot].iter_mut().zip(sound.iter()) {
+                *m = clip(i32::from(*m) + i32::from(s));
+            }
+        }
+    }
+
+    /// The ids of this tick's mixed talkers, loudest first.
+    pub fn talkers(&self) -> &[u64] {
+        &self.talkers
+    }
+
+    /// What participant `id` hears this tick.
+    pub fn hears(&self, id: u64) -> Hears {
+        match self.talkers.iter().position(|&t| t == id) {
+            Some(slot) => Hears::MinusSelf(slot),
+            None => Hears::Common,
+        }
+    }
+
+    /// The samples of a mix.
+    pub fn output(&self, h: Hears) -> &[i16; FRAME] {
+        match h {
+            Hears::Common => &self.common,
+            Hears::MinusSelf(slot) => &self.minus[slot],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(freq: f64, amp: f64) -> [i16; FRAME] {
+        let mut f = [0i16; FRAME];
+        for (n, s) in f.iter_mut().enumerate() {
+            *s = (amp * (2.0 * std::f64::consts::PI * freq * n as f64 / 48000.0).sin()) as i16;
+        }
+        f
+    }
+
+    fn power(x: &[i16], freq: f64) -> f64 {
+        let k = 2.0 * (2.0 * std::f64::consts::PI * freq / 48000.0).cos();
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for &v in x {
+            let s0 = f64::from(v) + k * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        (s1 * s1 + s2 * s2 - k * s1 * s2).sqrt() / x.len() as f64
+    }
+
+    #[test]
+    fn talkers_hear_the_others_and_not_themselves() {
+        let (a, b, c) = (tone(400.0, 5000.0), tone(1000.0, 5000.0), [0i16; FRAME]);
+        let mut m = Mixer::new(3, 100);
+        let inputs = [
+            MixInput {
+                id: 1,
+                frame: &a,
+                level: level(&a),
+            },
+            MixInput {
+                id: 2,
+                frame: &b,
+                level: level(&b),
+            },
+            MixInput {
+                id: 3,
+                frame: &c,
+                level: level(&c),
+            },
+        ];
+        m.mix(&inputs);
+        let heard_by_1 = m.output(m.hears(1));
+        assert!(power(heard_by_1, 1000.0) > 1000.0);
+        assert!(power(heard_by_1, 400.0) < 1.0);
+        let heard_by_3 = m.output(m.hears(3));
+        assert_eq!(m.hears(3), Hears::Common);
+        assert!(power(heard_by_3, 1000.0) > 1000.0 && power(heard_by_3, 400.0) > 1000.0);
+    }
+
+    #[test]
+    fn only_the_loudest_k_are_mixed() {
+        let frames: Vec<[i16; FRAME]> = (0..5)
+            .map(|i| tone(300.0 + 200.0 * i as f64, 1000.0 * (i + 1) as f64))
+            .collect();
+        let inputs: Vec<MixInput<'_>> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| MixInput {
+                id: i as u64,
+                frame: f,
+                level: level(f),
+            })
+            .collect();
+        let mut m = Mixer::new(2, 100);
+        m.mix(&inputs);
+        assert_eq!(m.talkers(), &[4, 3]);
+        let common = m.output(Hears::Common);
+        assert!(power(common, 300.0) < 1.0, "the quietest is left out");
+        assert!(power(common, 1100.0) > 1000.0);
+    }
+
+    #[test]
+    fn sums_clip_instead_of_wrapping() {
+        let loud = [30_000i16; FRAME];
+        let mut m = Mixer::new(3, 0);
+        let inputs = [
+            MixInput {
+                id: 1,
+                frame: &loud,
+                level: 30_000,
+            },
+            MixInput {
+                id: 2,
+                frame: &loud,
+                level: 30_000,
+            },
+        ];
+        m.mix(&inputs);
+        assert!(m.output(Hears::Common).iter().all(|&s| s == i16::MAX));
+    }
+
+    #[test]
+    fn silence_mixes_to_silence_and_overlays_reach_everyone() {
+        let quiet = [3i16; FRAME];
+        let mut m = Mixer::new(3, 100);
+        m.mix(&[MixInput {
+            id: 1,
+            frame: &quiet,
+            level: level(&quiet),
+        }]);
+        assert!(m.talkers().is_empty());
+        assert!(m.output(Hears::Common).iter().all(|&s| s == 0));
+        let beep = tone(800.0, 3000.0);
+        m.overlay(&beep);
+        assert!(power(m.output(m.hears(1)), 800.0) > 500.0);
+    }
+}

@@ -1,0 +1,780 @@
+//! Media workers: plain threads, each running one 20 ms tick for all of its
+//! legs and rooms (DESIGN.md §5). A tick drains every socket, plays one frame
+//! per leg out of its jitter buffer, decodes and resamples to 48 kHz, mixes
+//! each room once, encodes each distinct mix once per codec and sends it to
+//! every leg that hears it, with the leg's own RTP header.
+//!
+//! Nothing here is shared with the signaling task: commands arrive on a
+//! channel, events leave on another. Buffers are allocated when a leg or
+//! room is created, not per packet.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::codec::dtmf::DtmfReceiver;
+use super::codec::{Codec, Decoder, Encoder};
+use super::dtmf_detect::DtmfDetector;
+use super::engine::{LegSpec, MediaCommand, MediaEvent, Sound};
+use super::jitter::{JitterBuffer, Pop};
+use super::mixer::{FRAME, Hears, MixInput, Mixer, level};
+use super::prompts::{self, Prompt};
+use super::resample::Resampler;
+use super::rtp::{self, RtpHeader};
+use super::tones::Chime;
+use crate::conference::LegId;
+use crate::sip::sdp::Direction;
+
+/// Tick length.
+pub const TICK: Duration = Duration::from_millis(20);
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Talkers mixed at once.
+    pub talkers: usize,
+    /// RTP silence before a timeout event.
+    pub rtp_timeout: Duration,
+    /// Opus complexity.
+    pub opus_complexity: u8,
+}
+
+/// Level (RMS) below which a participant is not talking.
+const TALK_THRESHOLD: u32 = 150;
+
+/// Largest RTP packet we build.
+const MAX_PACKET: usize = 1500;
+
+/// The handle the signaling side holds.
+#[derive(Debug, Clone)]
+pub struct MediaEngine {
+    workers: Vec<Sender<MediaCommand>>,
+    placement: std::sync::Arc<std::sync::Mutex<Placement>>,
+}
+
+/// Which worker holds each leg and room. A room lives on one worker; a leg
+/// that joins a room elsewhere is moved there (closed and reopened).
+#[derive(Debug, Default)]
+struct Placement {
+    legs: HashMap<LegId, (usize, LegSpec, Option<String>)>,
+    rooms: HashMap<String, (usize, usize)>,
+    load: Vec<usize>,
+}
+
+impl Placement {
+    fn room_worker(&mut self, room: &str, preferred: usize) -> usize {
+        let e = self.rooms.entry(room.to_string()).or_insert((preferred, 0));
+        e.1 += 1;
+        e.0
+    }
+    fn leave_room(&mut self, room: &str) {
+        if let Some(e) = self.rooms.get_mut(room) {
+            e.1 -= 1;
+            if e.1 == 0 {
+                self.rooms.remove(room);
+            }
+        }
+    }
+    fn least_loaded(&self) -> usize {
+        (0..self.load.len())
+            .min_by_key(|&i| self.load[i])
+            .unwrap_or(0)
+    }
+}
+
+impl MediaEngine {
+    /// Starts `n` worker threads; events go to `events`.
+    pub fn start(n: usize, cfg: WorkerConfig, events: UnboundedSender<MediaEvent>) -> MediaEngine {
+        let mut workers = Vec::new();
+        for i in 0..n.max(1) {
+            let (tx, rx) = channel();
+            let cfg = cfg.clone();
+            let events = events.clone();
+            std::thread::Builder::new()
+                .name(format!("media-{i}"))
+                .spawn(move || Worker::new(cfg, rx, events).run())
+                .expect("a media thread can be spawned");
+            workers.push(tx);
+        }
+        let placement = Placement {
+            load: vec![0; workers.len()],
+            ..Placement::default()
+        };
+        MediaEngine {
+            workers,
+            placement: std::sync::Arc::new(std::sync::Mutex::new(placement)),
+        }
+    }
+
+    fn to(&self, w: usize, cmd: MediaCommand) {
+        let _ = self.workers[w].send(cmd);
+    }
+
+    /// Routes a command to the worker that owns the leg or room.
+    pub fn send(&self, cmd: MediaCommand) {
+        let mut p = self
+            .placement
+            .lock()
+            .expect("placement lock is never poisoned");
+        match cmd {
+            MediaCommand::Open { leg, spec, room } => {
+                let pref = p.least_loaded();
+                let w = match &room {
+                    Some(r) => p.room_worker(r, pref),
+                    None => pref,
+                };
+                p.load[w] += 1;
+                p.legs.insert(leg, (w, spec.clone(), room.clone()));
+                self.to(w, MediaCommand::Open { leg, spec, room });
+            }
+            MediaCommand::Join { leg, room, muted } => {
+                let Some((w, spec, old)) = p.legs.get(&leg).cloned() else {
+                    return;
+                };
+                if let Some(old) = old {
+                    p.leave_room(&old);
+                }
+                let rw = p.room_worker(&room, w);
+                p.legs.insert(leg, (rw, spec.clone(), Some(room.clone())));
+                if rw == w {
+                    self.to(w, MediaCommand::Join { leg, room, muted });
+                } else {
+                    // Move the leg to the room's worker.
+                    p.load[w] -= 1;
+                    p.load[rw] += 1;
+                    self.to(w, MediaCommand::Close { leg });
+                    self.to(
+                        rw,
+                        MediaCommand::Open {
+                            leg,
+                            spec,
+                            room: Some(room),
+                        },
+                    );
+                    if muted {
+                        self.to(rw, MediaCommand::Mute { leg, muted });
+                    }
+                }
+            }
+            MediaCommand::Update { leg, spec } => {
+                let Some(e) = p.legs.get_mut(&leg) else {
+                    return;
+                };
+                e.1 = spec.clone();
+                let w = e.0;
+                self.to(w, MediaCommand::Update { leg, spec });
+            }
+            MediaCommand::Leave { leg } => {
+                let Some(e) = p.legs.get_mut(&leg) else {
+                    return;
+                };
+                let (w, old) = (e.0, e.2.take());
+                if let Some(old) = old {
+                    p.leave_room(&old);
+                }
+                self.to(w, MediaCommand::Leave { leg });
+            }
+            MediaCommand::Close { leg } => {
+                let Some((w, _, room)) = p.legs.remove(&leg) else {
+                    return;
+                };
+                if let Some(r) = room {
+                    p.leave_room(&r);
+                }
+                p.load[w] -= 1;
+                self.to(w, MediaCommand::Close { leg });
+            }
+            MediaCommand::RoomSound { room, sound } => {
+                if let Some(&(w, _)) = p.rooms.get(&room) {
+                    self.to(w, MediaCommand::RoomSound { room, sound });
+                }
+            }
+            cmd @ (MediaCommand::Mute { leg, .. }
+            | MediaCommand::Play { leg, .. }
+            | MediaCommand::StopPlay { leg }) => {
+                if let Some(&(w, _, _)) = p.legs.get(&leg) {
+                    self.to(w, cmd);
+                }
+            }
+        }
+    }
+}
+
+/// Encodes 48 kHz frames for one codec: resampler and encoder state.
+struct EncodeChain {
+    codec: Codec,
+    down: Option<Resampler>,
+    native: Vec<i16>,
+    enc: Encoder,
+    out: Vec<u8>,
+    len: usize,
+    /// The tick this chain last encoded (encode once per tick).
+    tick: u64,
+}
+
+impl EncodeChain {
+    fn new(codec: Codec, complexity: u8) -> Option<EncodeChain> {
+        let rate = codec.native_rate();
+        Some(EncodeChain {
+            codec,
+            down: if rate == 48_000 {
+                None
+            } else {
+                Some(Resampler::new(48_000, rate).ok()?)
+            },
+            native: vec![0; codec.samples_per_frame()],
+            enc: Encoder::new(codec, complexity).ok()?,
+            out: vec![0; MAX_PACKET],
+            len: 0,
+            tick: u64::MAX,
+        })
+    }
+
+    fn encode(&mut self, tick: u64, pcm: &[i16; FRAME]) -> &[u8] {
+        if self.tick != tick {
+            self.tick = tick;
+            let native: &[i16] = match &mut self.down {
+                Some(r) => {
+                    r.process(pcm, &mut self.native);
+                    &self.native
+                }
+                None => pcm,
+            };
+            self.len = self.enc.encode(native, &mut self.out).unwrap_or(0);
+        }
+        &self.out[..self.len]
+    }
+}
+
+struct Leg {
+    id: LegId,
+    sock: UdpSocket,
+    rtcp: Option<UdpSocket>,
+    spec: LegSpec,
+    codec: Codec,
+    remote: Option<SocketAddr>,
+    latched: bool,
+    room: Option<String>,
+    muted: bool,
+    jitter: JitterBuffer,
+    dec: Decoder,
+    up: Option<Resampler>,
+    native: Vec<i16>,
+    frame: Box<[i16; FRAME]>,
+    has_frame: bool,
+    level: u32,
+    dtmf: DtmfReceiver,
+    inband: Option<DtmfDetector>,
+    /// Private encoder for when this leg hears its own mix (a talker).
+    private: Option<EncodeChain>,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    last_rtp: Instant,
+    timed_out: bool,
+    sent_packets: u64,
+    sent_octets: u64,
+    /// Prompts still to play, and how far into the first one we are.
+    playing: std::collections::VecDeque<Prompt>,
+    play_pos: usize,
+}
+
+impl Leg {
+    /// In the mix: only a leg that both sends and receives. A held leg
+    /// (sendonly, recvonly or inactive) is out of the mix and not sent to.
+    fn receiving(&self) -> bool {
+        self.spec.direction == Direction::SendRecv
+    }
+    fn sending(&self) -> bool {
+        self.spec.direction == Direction::SendRecv && self.remote.is_some()
+    }
+}
+
+struct RoomState {
+    legs: Vec<LegId>,
+    mixer: Mixer,
+    common: HashMap<Codec, EncodeChain>,
+    sounds: Vec<Chime>,
+    overlay: Box<[i16; FRAME]>,
+}
+
+struct Worker {
+    cfg: WorkerConfig,
+    rx: Receiver<MediaCommand>,
+    events: UnboundedSender<MediaEvent>,
+    legs: HashMap<LegId, Leg>,
+    rooms: HashMap<String, RoomState>,
+    buf: Vec<u8>,
+    pkt: Vec<u8>,
+    tick: u64,
+    epoch: Instant,
+    /// Opens waiting for their port to be released.
+    pending: Vec<(LegId, LegSpec, Option<String>, u32)>,
+}
+
+impl Worker {
+    fn new(
+        cfg: WorkerConfig,
+        rx: Receiver<MediaCommand>,
+        events: UnboundedSender<MediaEvent>,
+    ) -> Worker {
+        Worker {
+            cfg,
+            rx,
+            events,
+            legs: HashMap::new(),
+            rooms: HashMap::new(),
+            buf: vec![0; 2048],
+            pkt: vec![0; MAX_PACKET],
+            tick: 0,
+            epoch: Instant::now(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn run(mut self) {
+        let mut next = Instant::now() + TICK;
+        loop {
+            loop {
+                match self.rx.try_recv() {
+                    Ok(cmd) => self.command(cmd),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            for (leg, spec, room, tries) in std::mem::take(&mut self.pending) {
+                self.open(leg, spec, room, tries);
+            }
+            self.receive();
+            self.mix_and_send();
+            self.tick += 1;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+                next += TICK;
+            } else {
+                // Late: do not try to catch up with a burst of ticks.
+                next = now + TICK;
+            }
+        }
+    }
+
+    fn event(&self, ev: MediaEvent) {
+        let _ = self.events.send(ev);
+    }
+
+    fn open(&mut self, leg: LegId, spec: LegSpec, room: Option<String>, tries: u32) {
+        let Some(codec) = Codec::from_sdp(&spec.codec.encoding, spec.codec.clock) else {
+            self.event(MediaEvent::OpenFailed {
+                leg,
+                reason: format!("codec {} not supported", spec.codec.encoding),
+            });
+            return;
+        };
+        let bind = |addr: SocketAddr| -> std::io::Result<UdpSocket> {
+            let s = UdpSocket::bind(addr)?;
+            s.set_nonblocking(true)?;
+            Ok(s)
+        };
+        let sock = match bind(spec.local) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 25 => {
+                // A leg moving here from another worker: its old socket closes
+                // on that worker's next tick. Try again then.
+                self.pending.push((leg, spec, room, tries + 1));
+                return;
+            }
+            Err(e) => {
+                self.event(MediaEvent::OpenFailed {
+                    leg,
+                    reason: format!("binding {}: {e}", spec.local),
+                });
+                return;
+            }
+        };
+        let rtcp = bind(SocketAddr::new(spec.local.ip(), spec.local.port() + 1)).ok();
+        let (Ok(dec), up) = (Decoder::new(codec), codec.native_rate()) else {
+            self.event(MediaEvent::OpenFailed {
+                leg,
+                reason: "decoder".into(),
+            });
+            return;
+        };
+        let up = if up == 48_000 {
+            None
+        } else {
+            Resampler::new(up, 48_000).ok()
+        };
+        let l = Leg {
+            id: leg,
+            sock,
+            rtcp,
+            remote: spec.remote,
+            latched: false,
+            codec,
+            room: None,
+            muted: false,
+            jitter: JitterBuffer::new(spec.codec.clock),
+            dec,
+            up,
+            native: vec![0; codec.samples_per_frame()],
+            frame: Box::new([0; FRAME]),
+            has_frame: false,
+            level: 0,
+            dtmf: DtmfReceiver::new(),
+            inband: spec
+                .dtmf_pt
+                .is_none()
+                .then(|| DtmfDetector::new(codec.native_rate())),
+            private: None,
+            ssrc: rand::random(),
+            seq: rand::random(),
+            ts: rand::random(),
+            last_rtp: Instant::now(),
+            timed_out: false,
+            sent_packets: 0,
+            sent_octets: 0,
+            playing: std::collections::VecDeque::new(),
+            play_pos: 0,
+            spec,
+        };
+        self.legs.insert(leg, l);
+        if let Some(room) = room {
+            self.join(leg, room, false);
+        }
+    }
+
+    fn join(&mut self, leg: LegId, room: String, muted: bool) {
+        self.leave(leg);
+        let talkers = self.cfg.talkers;
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        l.room = Some(room.clone());
+        l.muted = muted;
+        let r = self.rooms.entry(room).or_insert_with(|| RoomState {
+            legs: Vec::new(),
+            mixer: Mixer::new(talkers, TALK_THRESHOLD),
+            common: HashMap::new(),
+            sounds: Vec::new(),
+            overlay: Box::new([0; FRAME]),
+        });
+        r.legs.push(leg);
+    }
+
+    fn leave(&mut self, leg: LegId) {
+        let Some(room) = self.legs.get_mut(&leg).and_then(|l| l.room.take()) else {
+            return;
+        };
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.legs.retain(|&x| x != leg);
+            if r.legs.is_empty() {
+                self.rooms.remove(&room);
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: MediaCommand) {
+        match cmd {
+            MediaCommand::Open { leg, spec, room } => {
+                self.pending.retain(|p| p.0 != leg);
+                self.open(leg, spec, room, 0)
+            }
+            MediaCommand::Update { leg, spec } => {
+                let complexity = self.cfg.opus_complexity;
+                let Some(l) = self.legs.get_mut(&leg) else {
+                    return;
+                };
+                let new_codec = Codec::from_sdp(&spec.codec.encoding, spec.codec.clock);
+                if let Some(c) = new_codec
+                    && c != l.codec
+                {
+                    // A codec change: new decoder chain, fresh buffer.
+                    if let Ok(d) = Decoder::new(c) {
+                        l.dec = d;
+                        l.codec = c;
+                        l.up = if c.native_rate() == 48_000 {
+                            None
+                        } else {
+                            Resampler::new(c.native_rate(), 48_000).ok()
+                        };
+                        l.native = vec![0; c.samples_per_frame()];
+                        l.jitter = JitterBuffer::new(spec.codec.clock);
+                        l.private = None;
+                        l.inband = spec
+                            .dtmf_pt
+                            .is_none()
+                            .then(|| DtmfDetector::new(c.native_rate()));
+                        let _ = complexity;
+                    }
+                }
+                if spec.remote != l.spec.remote {
+                    l.remote = spec.remote;
+                    l.latched = false;
+                }
+                l.last_rtp = Instant::now();
+                l.timed_out = false;
+                l.spec = spec;
+            }
+            MediaCommand::Join { leg, room, muted } => self.join(leg, room, muted),
+            MediaCommand::Leave { leg } => self.leave(leg),
+            MediaCommand::Play {
+                leg,
+                prompts: names,
+            } => {
+                let Some(l) = self.legs.get_mut(&leg) else {
+                    return;
+                };
+                l.playing
+                    .extend(names.iter().filter_map(|n| prompts::get(n)));
+                if l.playing.is_empty() {
+                    let _ = self.events.send(MediaEvent::PlayDone { leg });
+                }
+            }
+            MediaCommand::StopPlay { leg } => {
+                let Some(l) = self.legs.get_mut(&leg) else {
+                    return;
+                };
+                if !l.playing.is_empty() {
+                    l.playing.clear();
+                    l.play_pos = 0;
+                    let _ = self.events.send(MediaEvent::PlayDone { leg });
+                }
+            }
+            MediaCommand::Mute { leg, muted } => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.muted = muted;
+                }
+            }
+            MediaCommand::RoomSound { room, sound } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.sounds.push(match sound {
+                        Sound::Join => Chime::join(48_000, -18.0),
+                        Sound::Leave => Chime::leave(48_000, -18.0),
+                    });
+                }
+            }
+            MediaCommand::Close { leg } => {
+                self.pending.retain(|p| p.0 != leg);
+                self.leave(leg);
+                self.legs.remove(&leg);
+            }
+        }
+    }
+
+    /// Drains every socket into the jitter buffers and DTMF receivers.
+    fn receive(&mut self) {
+        let now_ms = self.epoch.elapsed().as_secs_f64() * 1000.0;
+        let now = Instant::now();
+        let timeout = self.cfg.rtp_timeout;
+        let mut events = Vec::new();
+        for l in self.legs.values_mut() {
+            loop {
+                let (n, src) = match l.sock.recv_from(&mut self.buf) {
+                    Ok(x) => x,
+                    Err(_) => break,
+                };
+                let pkt = &self.buf[..n];
+                if rtp::is_rtcp(pkt) {
+                    continue;
+                }
+                let Some((h, payload)) = rtp::parse(pkt) else {
+                    continue;
+                };
+                // Symmetric RTP: answer where the media really comes from.
+                if !l.latched || l.remote != Some(src) {
+                    l.remote = Some(src);
+                    l.latched = true;
+                }
+                l.last_rtp = now;
+                l.timed_out = false;
+                let payload = &pkt[payload];
+                if Some(h.pt) == l.spec.dtmf_pt {
+                    if let Some(d) = l.dtmf.push(h.ts, h.marker, payload) {
+                        events.push(MediaEvent::Dtmf {
+                            leg: l.id,
+                            digit: d,
+                        });
+                    }
+                } else if h.pt == l.spec.codec.pt {
+                    l.jitter.push(now_ms, h.seq, h.ts, payload);
+                }
+            }
+            if let Some(r) = &l.rtcp {
+                while r.recv_from(&mut self.buf).is_ok() {}
+            }
+            if l.receiving() && !l.timed_out && now.duration_since(l.last_rtp) > timeout {
+                l.timed_out = true;
+                events.push(MediaEvent::RtpTimeout { leg: l.id });
+            }
+        }
+        for e in events {
+            self.event(e);
+        }
+    }
+
+    /// Pops and decodes one frame for a leg (48 kHz into `l.frame`); runs in-band DTMF.
+    fn pull(l: &mut Leg, events: &mut Vec<MediaEvent>) {
+        l.has_frame = false;
+        l.level = 0;
+        let n = match l.jitter.pop() {
+            Pop::Frame(p) => l.dec.decode(p, &mut l.native).unwrap_or(0),
+            Pop::Lost => l.dec.conceal(&mut l.native),
+            Pop::Idle => 0,
+        };
+        if n == 0 {
+            return;
+        }
+        if let Some(det) = &mut l.inband
+            && let Some(d) = det.push(&l.native[..n])
+        {
+            events.push(MediaEvent::Dtmf {
+                leg: l.id,
+                digit: d,
+            });
+        }
+        match &mut l.up {
+            Some(up) => up.process(&l.native[..n], &mut l.frame[..]),
+            None => {
+                let m = FRAME.min(n);
+                l.frame[..m].copy_from_slice(&l.native[..m]);
+            }
+        }
+        l.has_frame = l.receiving() && !l.muted;
+        if l.has_frame {
+            l.level = level(&l.frame[..]);
+        }
+    }
+
+    fn mix_and_send(&mut self) {
+        let tick = self.tick;
+        let complexity = self.cfg.opus_complexity;
+        let mut events = Vec::new();
+        // 1. Every leg yields its frame; each room mixes once.
+        for l in self.legs.values_mut() {
+            Self::pull(l, &mut events);
+        }
+        for r in self.rooms.values_mut() {
+            let legs = &self.legs;
+            let inputs: Vec<MixInput<'_>> = r
+                .legs
+                .iter()
+                .filter_map(|id| legs.get(id))
+                .filter(|l| l.has_frame)
+                .map(|l| MixInput {
+                    id: l.id,
+                    frame: &l.frame,
+                    level: l.level,
+                })
+                .collect();
+            r.mixer.mix(&inputs);
+            drop(inputs);
+            if !r.sounds.is_empty() {
+                r.overlay.fill(0);
+                for snd in &mut r.sounds {
+                    snd.add_to(&mut r.overlay[..]);
+                }
+                r.sounds.retain(|snd| !snd.is_finished());
+                r.mixer.overlay(&r.overlay);
+            }
+        }
+        // 2. Encode each distinct mix once per codec and send it with each leg's header.
+        let silence = [0i16; FRAME];
+        for l in self.legs.values_mut() {
+            if !l.sending() {
+                continue;
+            }
+            let room = l.room.as_ref().and_then(|name| self.rooms.get_mut(name));
+            let (base, hears): (&[i16; FRAME], Option<Hears>) = match &room {
+                Some(r) => {
+                    let h = r.mixer.hears(l.id);
+                    (r.mixer.output(h), Some(h))
+                }
+                None => (&silence, None),
+            };
+            let payload: &[u8] = if let Some(prompt) = l.playing.front().cloned() {
+                // A prompt for this leg alone: its own mix with the prompt over it.
+                let mut mixed = [0i16; FRAME];
+                let part = &prompt[l.play_pos..l.play_pos + FRAME];
+                for ((m, &b), &p) in mixed.iter_mut().zip(base.iter()).zip(part.iter()) {
+                    *m = (i32::from(b) / 2 + i32::from(p)).clamp(-32768, 32767) as i16;
+                }
+                l.play_pos += FRAME;
+                if l.play_pos >= prompt.len() {
+                    l.playing.pop_front();
+                    l.play_pos = 0;
+                    if l.playing.is_empty() {
+                        events.push(MediaEvent::PlayDone { leg: l.id });
+                    }
+                }
+                if l.private.as_ref().is_none_or(|p| p.codec != l.codec) {
+                    l.private = EncodeChain::new(l.codec, complexity);
+                }
+                match &mut l.private {
+                    Some(p) => p.encode(tick, &mixed),
+                    None => continue,
+                }
+            } else {
+                match (room, hears) {
+                    (Some(r), Some(Hears::Common)) => {
+                        let chain = match r.common.entry(l.codec) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(v) => {
+                                match EncodeChain::new(l.codec, complexity) {
+                                    Some(c) => v.insert(c),
+                                    None => continue,
+                                }
+                            }
+                        };
+                        chain.encode(tick, r.mixer.output(Hears::Common))
+                    }
+                    (Some(r), Some(h)) => {
+                        if l.private.as_ref().is_none_or(|p| p.codec != l.codec) {
+                            l.private = EncodeChain::new(l.codec, complexity);
+                        }
+                        match &mut l.private {
+                            Some(p) => p.encode(tick, r.mixer.output(h)),
+                            None => continue,
+                        }
+                    }
+                    _ => {
+                        // Alone (in the IVR, between prompts): keep RTP flowing with silence.
+                        if l.private.as_ref().is_none_or(|p| p.codec != l.codec) {
+                            l.private = EncodeChain::new(l.codec, complexity);
+                        }
+                        match &mut l.private {
+                            Some(p) => p.encode(tick, &silence),
+                            None => continue,
+                        }
+                    }
+                }
+            };
+            if payload.is_empty() {
+                continue;
+            }
+            let h = RtpHeader {
+                pt: l.spec.codec.pt,
+                marker: l.sent_packets == 0,
+                seq: l.seq,
+                ts: l.ts,
+                ssrc: l.ssrc,
+            };
+            rtp::write_header(&mut self.pkt, &h);
+            let n = 12 + payload.len();
+            self.pkt[12..n].copy_from_slice(payload);
+            if let Some(remote) = l.remote {
+                let _ = l.sock.send_to(&self.pkt[..n], remote);
+            }
+            l.seq = l.seq.wrapping_add(1);
+            l.ts = l.ts.wrapping_add(l.codec.rtp_ticks_per_frame());
+            l.sent_packets += 1;
+            l.sent_octets += payload.len() as u64;
+        }
+        for e in events {
+            self.event(e);
+        }
+    }
+}

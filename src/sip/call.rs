@@ -1,0 +1,1043 @@
+//! Calls on the UAS side (RFC 3261 §13–15, RFC 3264, RFC 4028): INVITE to
+//! a room by the dialplan, 2xx retransmission until ACK, BYE either way,
+//! CANCEL (and its race with 200), re-INVITE and UPDATE for hold, resume and
+//! codec changes (491 on glare), session timers, SIP INFO DTMF, and the
+//! conference membership of each call. Sans-IO like the rest of the endpoint:
+//! media is driven through [`MediaCommand`]s and answers with [`MediaEvent`]s.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::endpoint::{Action, Answer, Endpoint, Now};
+use super::message::{Method, ReplyContext, Request};
+use super::sdp::{self, Direction, LocalMedia, Negotiated};
+use super::transaction::{Output, TxKey};
+use super::transport::Flow;
+use crate::conference::{JoinError, LegId, Participant, Rooms, masked_phone};
+use crate::dialplan::{CallFacts, Cidr, Decision, Dialplan};
+use crate::media::engine::{LegSpec, MediaCommand, MediaEvent, Sound};
+
+/// Call settings (from `[sip]`, `[media]` and `[[trunk]]`).
+#[derive(Debug, Clone)]
+pub struct CallConfig {
+    /// Codec preference, best first (`opus`, `G722`, `PCMU`, `PCMA`).
+    pub codecs: Vec<String>,
+    /// Sources allowed to call without authenticating, by trunk name.
+    pub(crate) trunks: Vec<(String, Vec<Cidr>)>,
+    /// UDP ports for RTP (even) and RTCP (odd).
+    pub rtp_ports: RangeInclusive<u16>,
+    /// Address for media sockets and SDP; the SIP socket's address when `None`.
+    pub media_ip: Option<IpAddr>,
+    /// Session-Expires we ask for when the caller supports timers (seconds).
+    pub session_expires: u32,
+    /// Shortest session interval accepted (422 below).
+    pub min_se: u32,
+    /// Dialplan clock offset from UTC, minutes.
+    pub timezone_offset_minutes: i32,
+}
+
+impl CallConfig {
+    /// Takes the `[[trunk]]` entries of a (validated) config.
+    pub fn set_trunks(&mut self, trunks: &[crate::config::TrunkConfig]) {
+        self.trunks = trunks
+            .iter()
+            .map(|t| {
+                let nets = t
+                    .sources
+                    .iter()
+                    .filter_map(|c| crate::dialplan::parse_cidr(c).ok())
+                    .collect();
+                (t.name.clone(), nets)
+            })
+            .collect();
+    }
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        CallConfig {
+            codecs: vec!["opus".into(), "G722".into(), "PCMU".into(), "PCMA".into()],
+            trunks: Vec::new(),
+            rtp_ports: 16384..=32767,
+            media_ip: None,
+            session_expires: 1800,
+            min_se: 90,
+            timezone_offset_minutes: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum CallTimer {
+    /// Retransmit the 2xx to an INVITE (T1 doubling to T2).
+    Resend2xx,
+    /// No ACK within 64*T1: end the call.
+    AckTimeout,
+    /// The session interval passed without a refresh.
+    SessionExpired,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// INVITE received, no final answer yet.
+    Early,
+    /// 2xx sent, waiting for ACK.
+    Answered { ok: Arc<[u8]>, interval: Duration },
+    /// ACK received.
+    Confirmed,
+}
+
+#[derive(Debug, Clone)]
+struct Membership {
+    room: String,
+    muted: bool,
+    max_members: Option<u32>,
+}
+
+#[derive(Debug)]
+struct Call {
+    flow: Flow,
+    call_id: String,
+    local_tag: String,
+    /// The INVITE's From (the peer) and To (us) as written.
+    peer: String,
+    us: String,
+    remote_target: String,
+    route_set: Vec<String>,
+    local_cseq: u32,
+    remote_cseq: u32,
+    invite_key: TxKey,
+    invite_reply: ReplyContext,
+    phase: Phase,
+    local: LocalMedia,
+    spec: Option<LegSpec>,
+    /// The 2xx carried our offer: the answer comes in the ACK.
+    offer_in_2xx: bool,
+    /// A re-INVITE of ours is... never sent; a peer's re-INVITE is pending.
+    reinvite_pending: bool,
+    membership: Option<Membership>,
+    display: String,
+    session: Option<Duration>,
+    timers: [Option<Instant>; 3],
+}
+
+fn slot(t: CallTimer) -> usize {
+    t as usize
+}
+
+/// Free RTP ports (even numbers of the range).
+#[derive(Debug)]
+struct PortPool {
+    range: RangeInclusive<u16>,
+    next: u16,
+    used: HashSet<u16>,
+}
+
+impl PortPool {
+    fn take(&mut self) -> Option<u16> {
+        let (lo, hi) = (*self.range.start() & !1, *self.range.end());
+        let span = (hi.saturating_sub(lo) / 2).max(1);
+        for _ in 0..span {
+            let p = self.next;
+            self.next = if p + 2 >= hi { lo } else { p + 2 };
+            if !self.used.contains(&p) {
+                self.used.insert(p);
+                return Some(p);
+            }
+        }
+        None
+    }
+    fn give(&mut self, p: u16) {
+        self.used.remove(&p);
+    }
+}
+
+/// Every call of the endpoint, and the rooms they are in.
+#[derive(Debug)]
+pub struct Calls {
+    cfg: CallConfig,
+    calls: HashMap<LegId, Call>,
+    by_dialog: HashMap<(String, String), LegId>,
+    by_invite: HashMap<TxKey, LegId>,
+    heap: BinaryHeap<Reverse<(Instant, CallTimer, LegId)>>,
+    ports: PortPool,
+    next_leg: LegId,
+    rooms: Rooms,
+    dialplan: Arc<Dialplan>,
+}
+
+impl Calls {
+    /// No calls yet.
+    pub fn new(cfg: CallConfig) -> Self {
+        let start = *cfg.rtp_ports.start() & !1;
+        Calls {
+            ports: PortPool {
+                range: cfg.rtp_ports.clone(),
+                next: start.max(2),
+                used: HashSet::new(),
+            },
+            cfg,
+            calls: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_invite: HashMap::new(),
+            heap: BinaryHeap::new(),
+            next_leg: 1,
+            rooms: Rooms::default(),
+            dialplan: Arc::new(Dialplan::empty("(none)")),
+        }
+    }
+
+    /// Live calls.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// True when no call is up.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The live rooms.
+    pub fn rooms(&self) -> &Rooms {
+        &self.rooms
+    }
+
+    fn arm(&mut self, leg: LegId, t: CallTimer, at: Instant) {
+        if let Some(c) = self.calls.get_mut(&leg) {
+            c.timers[slot(t)] = Some(at);
+            self.heap.push(Reverse((at, t, leg)));
+        }
+    }
+
+    fn next_timeout(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, t, leg))) = self.heap.peek() {
+            if self
+                .calls
+                .get(leg)
+                .is_some_and(|c| c.timers[slot(*t)] == Some(*at))
+            {
+                return Some(*at);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+}
+
+/// The user part of a name-addr or addr-spec.
+fn user_of(v: &str) -> String {
+    let uri = match (v.find('<'), v.find('>')) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v.split(';').next().unwrap_or(v),
+    };
+    rsipstack::sip::parse_uri(uri)
+        .ok()
+        .and_then(|u| u.user().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The URI inside `<>` of a Contact value (or the bare URI).
+fn contact_uri(v: &str) -> String {
+    match (v.find('<'), v.find('>')) {
+        (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
+        _ => v.split(';').next().unwrap_or(v).trim().to_string(),
+    }
+}
+
+/// A DTMF digit from a SIP INFO body (application/dtmf-relay or application/dtmf).
+pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
+    let body = std::str::from_utf8(body).ok()?;
+    let ct = content_type.to_ascii_lowercase();
+    let raw = if ct.starts_with("application/dtmf-relay") {
+        body.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("signal")
+                .then(|| v.trim().to_string())
+        })?
+    } else if ct.starts_with("application/dtmf") {
+        body.trim().to_string()
+    } else {
+        return None;
+    };
+    let c = match raw.as_str() {
+        "10" => '*',
+        "11" => '#',
+        s if s.len() == 1 => s.chars().next()?.to_ascii_uppercase(),
+        _ => return None,
+    };
+    matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
+}
+
+impl Endpoint {
+    /// Installs a new dialplan; calls already up keep what they were given.
+    pub fn set_dialplan(&mut self, plan: Arc<Dialplan>) {
+        self.calls.dialplan = plan;
+    }
+
+    /// Live calls.
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The live rooms and who is in them.
+    pub fn rooms(&self) -> &Rooms {
+        self.calls.rooms()
+    }
+
+    /// When the call timers next need [`Endpoint::handle_timeout`].
+    pub(super) fn call_timeout(&mut self) -> Option<Instant> {
+        self.calls.next_timeout()
+    }
+
+    pub(super) fn handle_call_timers(&mut self, now: Now, out: &mut Vec<Action>) {
+        while let Some(Reverse((at, t, leg))) = self.calls.heap.peek().copied() {
+            if at > now.mono {
+                break;
+            }
+            self.calls.heap.pop();
+            let live = self
+                .calls
+                .calls
+                .get(&leg)
+                .is_some_and(|c| c.timers[slot(t)] == Some(at));
+            if !live {
+                continue;
+            }
+            if let Some(c) = self.calls.calls.get_mut(&leg) {
+                c.timers[slot(t)] = None;
+            }
+            match t {
+                CallTimer::Resend2xx => {
+                    let t2 = self.timers.t2;
+                    let Some(c) = self.calls.calls.get_mut(&leg) else {
+                        continue;
+                    };
+                    if let Phase::Answered { ok, interval } = &mut c.phase {
+                        out.push(Action::Send(c.flow, ok.clone()));
+                        *interval = (*interval * 2).min(t2);
+                        let next = now.mono + *interval;
+                        self.calls.arm(leg, CallTimer::Resend2xx, next);
+                    }
+                }
+                CallTimer::AckTimeout => {
+                    tracing::info!(leg, "no ACK for our 2xx: ending the call");
+                    self.hang_up(now, leg, out);
+                }
+                CallTimer::SessionExpired => {
+                    tracing::info!(
+                        leg,
+                        "session timer expired without a refresh: ending the call"
+                    );
+                    self.hang_up(now, leg, out);
+                }
+            }
+        }
+    }
+
+    fn media(&self, out: &mut Vec<Action>, cmd: MediaCommand) {
+        out.push(Action::Media(cmd));
+    }
+
+    fn find_dialog(&self, req: &Request) -> Option<LegId> {
+        let tag = req.core.to_tag.as_deref()?;
+        self.calls
+            .by_dialog
+            .get(&(req.core.call_id.clone(), tag.to_string()))
+            .copied()
+    }
+
+    /// Requests that belong to calls: INVITE, BYE, CANCEL, UPDATE, INFO and
+    /// anything else inside a dialog.
+    pub(super) fn on_call_request(
+        &mut self,
+        now: Now,
+        flow: Flow,
+        key: &TxKey,
+        req: &Request,
+        out: &mut Vec<Action>,
+    ) {
+        let method = req.method();
+        if method == Method::Cancel {
+            self.on_cancel(now, flow, key, req, out);
+            return;
+        }
+        if req.core.to_tag.is_none() {
+            let answer = match method {
+                Method::Invite => return self.on_invite(now, flow, key, req, out),
+                _ => Answer::new(481).warn("no such dialog"),
+            };
+            self.send_answer(now, flow, key, req, answer, out);
+            return;
+        }
+        let Some(leg) = self.find_dialog(req) else {
+            self.send_answer(
+                now,
+                flow,
+                key,
+                req,
+                Answer::new(481).warn("no such dialog"),
+                out,
+            );
+            return;
+        };
+        let tag = self.calls.calls[&leg].local_tag.clone();
+        {
+            let c = self.calls.calls.get_mut(&leg).expect("found by dialog");
+            if req.core.cseq <= c.remote_cseq && method != Method::Ack {
+                let answer = Answer::new(500)
+                    .tag(&tag)
+                    .header("Retry-After", "1")
+                    .warn("CSeq out of order");
+                self.send_answer(now, flow, key, req, answer, out);
+                return;
+            }
+            c.remote_cseq = req.core.cseq;
+        }
+        let answer = match method {
+            Method::Bye => {
+                self.send_answer(now, flow, key, req, Answer::new(200).tag(&tag), out);
+                self.end_call(now, leg, out);
+                return;
+            }
+            Method::Invite | Method::Update => {
+                return self.on_reoffer(now, flow, key, req, leg, out);
+            }
+            Method::Info => {
+                let ct = req.header("Content-Type").unwrap_or("");
+                match info_digit(ct, &req.inner.body) {
+                    Some(d) => {
+                        self.on_digit(now, leg, d, out);
+                        Answer::new(200)
+                    }
+                    None if req.inner.body.is_empty() => Answer::new(200),
+                    None => Answer::new(415)
+                        .header("Accept", "application/dtmf-relay, application/dtmf"),
+                }
+            }
+            Method::Options => Answer::new(200).header("Allow", super::endpoint::ALLOW),
+            _ => Answer::new(405).header("Allow", super::endpoint::ALLOW),
+        };
+        self.send_answer(now, flow, key, req, answer.tag(&tag), out);
+    }
+
+    fn trunk_of(&self, ip: IpAddr) -> Option<&str> {
+        self.calls
+            .cfg
+            .trunks
+            .iter()
+            .find(|(_, nets)| nets.iter().any(|n| n.contains(ip)))
+            .map(|(name, _)| name.as_str())
+    }
+
+    fn on_invite(
+        &mut self,
+        now: Now,
+        flow: Flow,
+        key: &TxKey,
+        req: &Request,
+        out: &mut Vec<Action>,
+    ) {
+        // Who is calling: a trunk by source address, else a user by digest.
+        let caller_auth = match self.trunk_of(flow.remote.ip()) {
+            Some(t) => t.to_string(),
+            None => match self.authenticate(now, flow, req) {
+                Ok(user) => user,
+                Err(answer) => return self.send_answer(now, flow, key, req, answer, out),
+            },
+        };
+        let host = req.inner.uri.host_with_port.host.to_string();
+        if !self.is_local(&host) {
+            let a = Answer::new(404).warn(format!("domain {host} is not served here"));
+            return self.send_answer(now, flow, key, req, a, out);
+        }
+        // We speak SDP only (RFC 3261 §21.4.13 415, §21.4.7 406).
+        if !req.inner.body.is_empty() {
+            let ct = req.header("Content-Type").unwrap_or("");
+            if !ct
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("application/sdp")
+            {
+                let a = Answer::new(415).header("Accept", "application/sdp");
+                return self.send_answer(now, flow, key, req, a, out);
+            }
+        }
+        let accept = req.header_list("Accept");
+        if !accept.is_empty()
+            && !accept.iter().any(|a| {
+                let a = a
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                a == "application/sdp" || a == "application/*" || a == "*/*"
+            })
+        {
+            let a = Answer::new(406).header("Accept", "application/sdp");
+            return self.send_answer(now, flow, key, req, a, out);
+        }
+        // Session timers (RFC 4028).
+        let supports_timer = req
+            .header_list("Supported")
+            .iter()
+            .chain(req.header_list("Require").iter())
+            .any(|t| t.eq_ignore_ascii_case("timer"));
+        let asked_se = req
+            .header("Session-Expires")
+            .and_then(|v| v.split(';').next()?.trim().parse::<u32>().ok());
+        if let Some(se) = asked_se
+            && se < self.calls.cfg.min_se
+        {
+            let a = Answer::new(422).header("Min-SE", self.calls.cfg.min_se.to_string());
+            return self.send_answer(now, flow, key, req, a, out);
+        }
+        // The offer, if any.
+        let offer = if req.inner.body.is_empty() {
+            None
+        } else {
+            match sdp::parse(&req.inner.body) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    return self.send_answer(
+                        now,
+                        flow,
+                        key,
+                        req,
+                        Answer::new(400).warn(e.to_string()),
+                        out,
+                    );
+                }
+            }
+        };
+        // Route it.
+        let to_user = req.inner.uri.user().unwrap_or("").to_string();
+        let from_user = user_of(req.header("From").unwrap_or(""));
+        let headers: Vec<(String, String)> = req
+            .inner
+            .headers
+            .iter()
+            .map(|h| (h.name().to_string(), h.value().to_string()))
+            .collect();
+        let (weekday, minute) =
+            crate::dialplan::local_clock(now.unix as i64, self.calls.cfg.timezone_offset_minutes);
+        let facts = CallFacts {
+            to_user: &to_user,
+            from_user: &from_user,
+            source: flow.remote.ip(),
+            headers: &headers,
+            weekday,
+            minute_of_day: minute,
+        };
+        let plan = self.calls.dialplan.clone();
+        let m = plan.eval(&facts);
+        tracing::info!(to = %to_user, from = %from_user, caller = %caller_auth, route = m.route_name, "INVITE routed");
+        let membership = match m.decision {
+            Decision::Reject { code, reason } => {
+                return self.send_answer(now, flow, key, req, Answer::new(code).warn(reason), out);
+            }
+            Decision::Redirect { target } => {
+                let a = Answer::new(302).header("Contact", format!("<{target}>"));
+                return self.send_answer(now, flow, key, req, a, out);
+            }
+            Decision::Conference {
+                room,
+                muted,
+                max_members,
+                ..
+            } => Membership {
+                room: room.as_str().to_string(),
+                muted,
+                max_members,
+            },
+            Decision::Ivr | Decision::User { .. } => {
+                // Meeting-id prompts and ringing users are not built yet.
+                let a = Answer::new(480).warn("this route's action is not available yet");
+                return self.send_answer(now, flow, key, req, a, out);
+            }
+        };
+        if let Some(r) = self.calls.rooms.get(&membership.room) {
+            if r.locked {
+                return self.send_answer(
+                    now,
+                    flow,
+                    key,
+                    req,
+                    Answer::new(403).warn("the room is locked"),
+                    out,
+                );
+            }
+            if let Some(max) = membership.max_members.or(r.max_members)
+                && r.participants.len() as u32 >= max
+            {
+                return self.send_answer(
+                    now,
+                    flow,
+                    key,
+                    req,
+                    Answer::new(486).warn("the room is full"),
+                    out,
+                );
+            }
+        }
+        // Media: a port pair and the answer (or our offer).
+        let Some(port) = self.calls.ports.take() else {
+            return self.send_answer(
+                now,
+                flow,
+                key,
+                req,
+                Answer::new(503)
+                    .header("Retry-After", "5")
+                    .warn("no free RTP ports"),
+                out,
+            );
+        };
+        let ip = self.calls.cfg.media_ip.unwrap_or(flow.local.ip());
+        let local = LocalMedia {
+            ip,
+            port,
+            session_id: self.next() >> 12,
+            version: 1,
+        };
+        let codecs = self.calls.cfg.codecs.clone();
+        let prefs: Vec<&str> = codecs.iter().map(String::as_str).collect();
+        let (spec, body, offer_in_2xx) = match &offer {
+            Some(o) => match sdp::answer(o, &prefs, &local) {
+                Ok((neg, body)) => (Some(leg_spec(&local, neg)), body, false),
+                Err(e) => {
+                    self.calls.ports.give(port);
+                    let a = Answer::new(488).warn(e.to_string());
+                    return self.send_answer(now, flow, key, req, a, out);
+                }
+            },
+            None => (None, sdp::offer(&prefs, &local, Direction::SendRecv), true),
+        };
+        let leg = self.calls.next_leg;
+        self.calls.next_leg += 1;
+        let local_tag = format!("{:x}", self.next());
+        let route_set: Vec<String> = req.header_list("Record-Route");
+        let call = Call {
+            flow,
+            call_id: req.core.call_id.clone(),
+            local_tag: local_tag.clone(),
+            peer: req.core.reply.from.clone(),
+            us: req.core.reply.to.clone(),
+            remote_target: contact_uri(req.header("Contact").unwrap_or("")),
+            route_set,
+            local_cseq: 1,
+            remote_cseq: req.core.cseq,
+            invite_key: key.clone(),
+            invite_reply: req.core.reply.clone(),
+            phase: Phase::Early,
+            local,
+            spec: spec.clone(),
+            offer_in_2xx,
+            reinvite_pending: false,
+            membership: Some(membership),
+            display: masked_phone(&from_user),
+            session: None,
+            timers: [None; 3],
+        };
+        self.calls
+            .by_dialog
+            .insert((call.call_id.clone(), local_tag.clone()), leg);
+        self.calls.by_invite.insert(key.clone(), leg);
+        self.calls.calls.insert(leg, call);
+        let spec = spec.unwrap_or_else(|| LegSpec {
+            local: SocketAddr::new(ip, port),
+            remote: None,
+            codec: sdp::offer_format(prefs.first().copied().unwrap_or("PCMU"))
+                .expect("configured codecs are known"),
+            dtmf_pt: None,
+            direction: Direction::Inactive,
+        });
+        let room = self.calls.calls[&leg]
+            .membership
+            .as_ref()
+            .map(|m| m.room.clone());
+        self.media(out, MediaCommand::Open { leg, spec, room });
+        // Answer now: the room is ready as soon as the leg is.
+        let mut a = Answer::new(200)
+            .tag(&local_tag)
+            .header("Contact", self.our_contact(&flow))
+            .header("Allow", super::endpoint::ALLOW)
+            .header("Supported", "timer")
+            .sdp(body);
+        if supports_timer || asked_se.is_some() {
+            let se = asked_se
+                .unwrap_or(self.calls.cfg.session_expires)
+                .max(self.calls.cfg.min_se);
+            a = a
+                .header("Session-Expires", format!("{se};refresher=uac"))
+                .header("Require", "timer");
+            let c = self.calls.calls.get_mut(&leg).expect("inserted above");
+            c.session = Some(Duration::from_secs(u64::from(se)));
+        }
+        self.answer_2xx(now, leg, req, a, out);
+        self.join_room(now, leg, out);
+    }
+
+    fn our_contact(&self, flow: &Flow) -> String {
+        match flow.protocol {
+            super::transport::Protocol::Udp => format!("<sip:dialroom@{}>", flow.local),
+            super::transport::Protocol::Tcp => {
+                format!("<sip:dialroom@{};transport=tcp>", flow.local)
+            }
+        }
+    }
+
+    /// Sends a 2xx through the INVITE transaction and retransmits it until ACK.
+    fn answer_2xx(
+        &mut self,
+        now: Now,
+        leg: LegId,
+        req: &Request,
+        a: Answer,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(c) = self.calls.calls.get(&leg) else {
+            return;
+        };
+        let (flow, key) = (c.flow, req_key(req, c));
+        let mark = out.len();
+        self.send_answer(now, flow, &key, req, a, out);
+        let ok: Option<Arc<[u8]>> = out[mark..].iter().find_map(|a| match a {
+            Action::Send(_, b) => Some(b.clone()),
+            _ => None,
+        });
+        let Some(ok) = ok else { return };
+        let t1 = self.timers.t1;
+        if let Some(c) = self.calls.calls.get_mut(&leg) {
+            c.phase = Phase::Answered { ok, interval: t1 };
+        }
+        if !flow.protocol.is_reliable() {
+            self.calls.arm(leg, CallTimer::Resend2xx, now.mono + t1);
+        }
+        self.calls
+            .arm(leg, CallTimer::AckTimeout, now.mono + t1 * 64);
+    }
+
+    fn join_room(&mut self, now: Now, leg: LegId, out: &mut Vec<Action>) {
+        let Some(c) = self.calls.calls.get(&leg) else {
+            return;
+        };
+        let Some(m) = c.membership.clone() else {
+            return;
+        };
+        let p = Participant {
+            leg,
+            display: c.display.clone(),
+            muted: m.muted,
+            moderator: false,
+        };
+        match self.calls.rooms.join(&m.room, p, m.max_members) {
+            Ok(position) => {
+                tracing::info!(leg, room = %m.room, position, "joined");
+                if m.muted {
+                    self.media(out, MediaCommand::Mute { leg, muted: true });
+                }
+                if position > 1 {
+                    self.media(
+                        out,
+                        MediaCommand::RoomSound {
+                            room: m.room,
+                            sound: Sound::Join,
+                        },
+                    );
+                }
+            }
+            Err(e @ (JoinError::Locked | JoinError::Full)) => {
+                tracing::info!(leg, room = %m.room, "join refused: {e}");
+                self.hang_up(now, leg, out);
+            }
+        }
+    }
+
+    /// A 2xx ACK (its own transaction): confirms the call, maybe carries the answer.
+    pub(super) fn on_ack(&mut self, now: Now, _flow: Flow, req: &Request, out: &mut Vec<Action>) {
+        let Some(leg) = self.find_dialog(req) else {
+            return;
+        };
+        let Some(c) = self.calls.calls.get_mut(&leg) else {
+            return;
+        };
+        if !matches!(c.phase, Phase::Answered { .. }) {
+            return;
+        }
+        c.phase = Phase::Confirmed;
+        c.timers[slot(CallTimer::Resend2xx)] = None;
+        c.timers[slot(CallTimer::AckTimeout)] = None;
+        if let Some(se) = c.session {
+            let at = now.mono + se;
+            self.calls.arm(leg, CallTimer::SessionExpired, at);
+        }
+        let Some(c) = self.calls.calls.get_mut(&leg) else {
+            return;
+        };
+        if c.offer_in_2xx {
+            c.offer_in_2xx = false;
+            let neg = sdp::parse(&req.inner.body)
+                .ok()
+                .and_then(|s| sdp::accept_answer(&s).ok());
+            match neg {
+                Some(neg) => {
+                    let spec = leg_spec(&c.local, neg);
+                    c.spec = Some(spec.clone());
+                    self.media(out, MediaCommand::Update { leg, spec });
+                }
+                None => {
+                    tracing::info!(leg, "ACK without a usable SDP answer: ending the call");
+                    self.hang_up(now, leg, out);
+                }
+            }
+        }
+    }
+
+    fn on_cancel(
+        &mut self,
+        now: Now,
+        flow: Flow,
+        key: &TxKey,
+        req: &Request,
+        out: &mut Vec<Action>,
+    ) {
+        let invite_key = TxKey::new(&key.branch, &key.sent_by, "INVITE");
+        let leg = self.calls.by_invite.get(&invite_key).copied();
+        let invite_live = self.txs.state(&invite_key).is_some();
+        if leg.is_none() && !invite_live {
+            self.send_answer(now, flow, key, req, Answer::new(481), out);
+            return;
+        }
+        self.send_answer(now, flow, key, req, Answer::new(200), out);
+        // Only an INVITE still without a final answer is cancelled; once the
+        // 200 is out (the CANCEL/200 race) the caller ends the call with BYE.
+        if let Some(leg) = leg
+            && matches!(
+                self.calls.calls.get(&leg).map(|c| &c.phase),
+                Some(Phase::Early)
+            )
+        {
+            self.final_to_invite(now, leg, 487, out);
+            self.end_call(now, leg, out);
+        }
+    }
+
+    /// Answers a call's INVITE from outside the request (487 after CANCEL, 480 on hang-up).
+    fn final_to_invite(&mut self, now: Now, leg: LegId, code: u16, out: &mut Vec<Action>) {
+        let Some(c) = self.calls.calls.get(&leg) else {
+            return;
+        };
+        let bytes = super::message::ResponseBuilder::new(&c.invite_reply, code)
+            .to_tag(&c.local_tag)
+            .source(c.flow.remote)
+            .build();
+        let key = c.invite_key.clone();
+        if let Some(Output::Transmit { dest, bytes }) =
+            self.txs.respond(now.mono, &key, code, bytes)
+        {
+            out.push(Action::Send(dest, bytes));
+        }
+    }
+
+    /// re-INVITE or UPDATE inside a dialog: hold, resume, codec change, refresh.
+    fn on_reoffer(
+        &mut self,
+        now: Now,
+        flow: Flow,
+        key: &TxKey,
+        req: &Request,
+        leg: LegId,
+        out: &mut Vec<Action>,
+    ) {
+        let is_invite = req.method() == Method::Invite;
+        let prefs: Vec<String> = self.calls.cfg.codecs.clone();
+        let c = self.calls.calls.get_mut(&leg).expect("caller checked");
+        let tag = c.local_tag.clone();
+        if c.reinvite_pending || matches!(c.phase, Phase::Answered { .. }) && is_invite {
+            let a = Answer::new(491)
+                .tag(&tag)
+                .warn("another offer is in progress");
+            return self.send_answer(now, flow, key, req, a, out);
+        }
+        if let Some(se) = c.session {
+            // Any refresh restarts the session timer.
+            let at = now.mono + se;
+            self.calls.arm(leg, CallTimer::SessionExpired, at);
+        }
+        let c = self.calls.calls.get_mut(&leg).expect("caller checked");
+        c.local.version += 1;
+        let (answer, new_spec) = if req.inner.body.is_empty() {
+            if !is_invite {
+                // An UPDATE without SDP is a pure session refresh.
+                (Answer::new(200), None)
+            } else {
+                let pref: Vec<&str> = prefs.iter().map(String::as_str).collect();
+                c.offer_in_2xx = true;
+                (
+                    Answer::new(200).sdp(sdp::offer(&pref, &c.local, Direction::SendRecv)),
+                    None,
+                )
+            }
+        } else {
+            match sdp::parse(&req.inner.body) {
+                Err(e) => (Answer::new(400).warn(e.to_string()), None),
+                Ok(o) => {
+                    // Keep the current codec when it is still offered.
+                    let mut order: Vec<&str> = Vec::new();
+                    if let Some(s) = &c.spec {
+                        order.push(&s.codec.encoding);
+                    }
+                    order.extend(prefs.iter().map(String::as_str));
+                    match sdp::answer(&o, &order, &c.local) {
+                        Ok((neg, body)) => {
+                            (Answer::new(200).sdp(body), Some(leg_spec(&c.local, neg)))
+                        }
+                        Err(e) => (Answer::new(488).warn(e.to_string()), None),
+                    }
+                }
+            }
+        };
+        if let Some(spec) = new_spec {
+            let held = spec.direction != Direction::SendRecv || spec.remote.is_none();
+            tracing::info!(leg, direction = spec.direction.attr(), held, codec = %spec.codec.encoding, "session changed");
+            c.spec = Some(spec.clone());
+            self.media(out, MediaCommand::Update { leg, spec });
+        }
+        let mut answer = answer.tag(&tag).header("Contact", self.our_contact(&flow));
+        if let Some(se) = self.calls.calls[&leg].session {
+            answer = answer.header("Session-Expires", format!("{};refresher=uac", se.as_secs()));
+        }
+        if is_invite && answer.code == 200 {
+            self.answer_2xx(now, leg, req, answer, out);
+        } else {
+            self.send_answer(now, flow, key, req, answer, out);
+        }
+    }
+
+    fn on_digit(&mut self, _now: Now, leg: LegId, digit: char, _out: &mut [Action]) {
+        tracing::debug!(leg, %digit, "DTMF");
+    }
+
+    /// Media events from the workers.
+    pub fn on_media_event(&mut self, now: Now, ev: MediaEvent, out: &mut Vec<Action>) {
+        match ev {
+            MediaEvent::Dtmf { leg, digit } => self.on_digit(now, leg, digit, out),
+            MediaEvent::PlayDone { .. } => {}
+            MediaEvent::RtpTimeout { leg } => {
+                tracing::info!(leg, "no RTP: ending the call");
+                self.hang_up(now, leg, out);
+            }
+            MediaEvent::OpenFailed { leg, reason } => {
+                tracing::warn!(leg, "media could not start: {reason}");
+                self.hang_up(now, leg, out);
+            }
+        }
+    }
+
+    /// Ends a call from our side: BYE (or 480 if it was never answered).
+    pub fn hang_up(&mut self, now: Now, leg: LegId, out: &mut Vec<Action>) {
+        let Some(c) = self.calls.calls.get_mut(&leg) else {
+            return;
+        };
+        if matches!(c.phase, Phase::Early) {
+            // Not answered yet: the INVITE gets a final answer instead of a BYE.
+            self.final_to_invite(now, leg, 480, out);
+        } else {
+            c.local_cseq += 1;
+            let branch = format!("z9hG4bK{:x}{:x}", leg, c.local_cseq);
+            let bye = build_bye(c, &branch);
+            let flow = c.flow;
+            let key = TxKey::new(&branch, "", "BYE");
+            let o =
+                self.txs
+                    .send_request(now.mono, key, "BYE", bye, flow.protocol.is_reliable(), flow);
+            if let Output::Transmit { dest, bytes } = o {
+                out.push(Action::Send(dest, bytes));
+            }
+        }
+        self.end_call(now, leg, out);
+    }
+
+    /// Forgets a call and releases its media and room place.
+    fn end_call(&mut self, _now: Now, leg: LegId, out: &mut Vec<Action>) {
+        let Some(c) = self.calls.calls.remove(&leg) else {
+            return;
+        };
+        self.calls
+            .by_dialog
+            .remove(&(c.call_id.clone(), c.local_tag.clone()));
+        self.calls.by_invite.remove(&c.invite_key);
+        self.calls.ports.give(c.local.port);
+        if let Some((room, left)) = self.calls.rooms.leave(leg) {
+            tracing::info!(leg, %room, left, "left");
+            if left > 0 {
+                self.media(
+                    out,
+                    MediaCommand::RoomSound {
+                        room,
+                        sound: Sound::Leave,
+                    },
+                );
+            }
+        }
+        self.media(out, MediaCommand::Close { leg });
+    }
+}
+
+fn req_key(req: &Request, c: &Call) -> TxKey {
+    if req.method() == Method::Invite && req.core.to_tag.is_none() {
+        c.invite_key.clone()
+    } else {
+        let top = &req.core.top_via;
+        TxKey::new(
+            top.branch.as_deref().unwrap_or(""),
+            &top.sent_by(),
+            &req.method().to_string(),
+        )
+    }
+}
+
+fn leg_spec(local: &LocalMedia, neg: Negotiated) -> LegSpec {
+    LegSpec {
+        local: SocketAddr::new(local.ip, local.port),
+        remote: neg.remote,
+        codec: neg.codec,
+        dtmf_pt: neg.dtmf_pt,
+        direction: neg.direction,
+    }
+}
+
+/// A BYE inside the dialog, from our side.
+fn build_bye(c: &Call, branch: &str) -> Vec<u8> {
+    let proto = c.flow.protocol.token();
+    let mut s = format!(
+        "BYE {} SIP/2.0\r\nVia: SIP/2.0/{proto} {};branch={branch};rport\r\nMax-Forwards: 70\r\n",
+        if c.remote_target.is_empty() {
+            "sip:unknown@invalid"
+        } else {
+            &c.remote_target
+        },
+        c.flow.local
+    );
+    // Our side of the dialog is the INVITE's To, with our tag; theirs is its From.
+    s.push_str(&format!(
+        "From: {};tag={}\r\nTo: {}\r\n",
+        c.us, c.local_tag, c.peer
+    ));
+    for r in &c.route_set {
+        s.push_str(&format!("Route: {r}\r\n"));
+    }
+    s.push_str(&format!(
+        "Call-ID: {}\r\nCSeq: {} BYE\r\nUser-Agent: {}\r\nContent-Length: 0\r\n\r\n",
+        c.call_id,
+        c.local_cseq,
+        super::message::SERVER
+    ));
+    s.into_bytes()
+}
