@@ -143,6 +143,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
             plan_tx,
         );
     }
+    std::thread::spawn(crate::media::prompts::warm_up);
     let (media_tx, media_rx) = mpsc::unbounded_channel::<MediaEvent>();
     let media = MediaEngine::start(
         cfg.media.workers,
@@ -176,6 +177,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let (users_tx, users_rx) = mpsc::channel(4);
     let poller = tokio::spawn(users_poller(store.clone(), users_tx));
 
+    let store_for_loop = store.clone();
     let (stop_tx, stop_rx) = oneshot::channel();
     let housekeeping = Duration::from_secs(cfg.sip.housekeeping_interval.max(1));
     let st = status.clone();
@@ -190,6 +192,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
             transports,
             persist: persist_tx,
             media,
+            store: store_for_loop,
         };
         endpoint_loop(endpoint, io, housekeeping, st).await;
         poller.abort();
@@ -214,11 +217,19 @@ struct Io {
     transports: Arc<transport::Transports>,
     persist: mpsc::UnboundedSender<Change>,
     media: MediaEngine,
+    store: Store,
 }
+
+/// A meeting lookup's answer: the leg and (room, pin, moderator pin).
+type MeetingAnswer = (
+    crate::conference::LegId,
+    Option<(String, Option<String>, Option<String>)>,
+);
 
 async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, status: Arc<Status>) {
     let mut out: Vec<Action> = Vec::with_capacity(64);
     let mut sweep = tokio::time::interval(housekeeping);
+    let (found_tx, mut found_rx) = mpsc::unbounded_channel::<MeetingAnswer>();
     loop {
         let deadline = ep.poll_timeout();
         tokio::select! {
@@ -236,6 +247,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                 }
             }
             e = io.media_events.recv() => if let Some(e) = e { ep.on_media_event(now(), e, &mut out) },
+            f = found_rx.recv() => if let Some((leg, m)) = f { ep.on_meeting(now(), leg, m, &mut out) },
             _ = sleep_until(deadline) => ep.handle_timeout(now(), &mut out),
             _ = sweep.tick() => {
                 ep.housekeeping(now(), &mut out);
@@ -257,6 +269,21 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                     let _ = io.persist.send(c);
                 }
                 Action::Media(cmd) => io.media.send(cmd),
+                Action::LookupMeeting { leg, id } => {
+                    let (store, tx) = (io.store.clone(), found_tx.clone());
+                    tokio::spawn(async move {
+                        let found = match store.find_meeting(&id).await {
+                            Ok(m) => {
+                                m.map(|m| (m.room.as_str().to_string(), m.pin, m.moderator_pin))
+                            }
+                            Err(e) => {
+                                tracing::error!("meeting lookup failed: {e}");
+                                None
+                            }
+                        };
+                        let _ = tx.send((leg, found));
+                    });
+                }
             }
         }
     }

@@ -273,27 +273,43 @@ fn decode(wav: &[u8]) -> Option<Vec<i16>> {
     Some(out)
 }
 
-/// All prompts by name (decoded on first use).
-pub fn all() -> &'static HashMap<&'static str, Prompt> {
-    static ALL: OnceLock<HashMap<&'static str, Prompt>> = OnceLock::new();
-    ALL.get_or_init(|| {
+/// Name -> (WAV bytes, decoded samples once asked for).
+type Table = HashMap<&'static str, (&'static [u8], OnceLock<Prompt>)>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
         PROMPTS
             .iter()
-            .map(|(name, wav)| {
-                (
-                    *name,
-                    decode(wav)
-                        .expect("shipped prompts are 16-bit mono WAV")
-                        .into(),
-                )
-            })
+            .map(|(n, w)| (*n, (*w, OnceLock::new())))
             .collect()
     })
 }
 
-/// One prompt by name.
+/// One prompt by name, decoded on first use (see [`warm_up`]).
 pub fn get(name: &str) -> Option<Prompt> {
-    all().get(name).cloned()
+    let (wav, cell) = table().get(name)?;
+    Some(
+        cell.get_or_init(|| {
+            decode(wav)
+                .expect("shipped prompts are 16-bit mono WAV")
+                .into()
+        })
+        .clone(),
+    )
+}
+
+/// The names of every prompt.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    PROMPTS.iter().map(|(n, _)| *n)
+}
+
+/// Decodes every prompt now (the server calls this on a spare thread at
+/// start, so a media worker never waits for a decode).
+pub fn warm_up() {
+    for n in names() {
+        let _ = get(n);
+    }
 }
 
 #[cfg(test)]
@@ -302,8 +318,8 @@ mod tests {
 
     #[test]
     fn every_shipped_prompt_decodes_to_whole_frames_of_sound() {
-        assert_eq!(all().len(), PROMPTS.len());
-        for (name, p) in all() {
+        for name in names() {
+            let p = get(name).unwrap();
             assert_eq!(p.len() % FRAME, 0, "{name}");
             let peak = p.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
             assert!(peak > 5000, "{name} is silent");

@@ -572,11 +572,7 @@ impl Worker {
         let timeout = self.cfg.rtp_timeout;
         let mut events = Vec::new();
         for l in self.legs.values_mut() {
-            loop {
-                let (n, src) = match l.sock.recv_from(&mut self.buf) {
-                    Ok(x) => x,
-                    Err(_) => break,
-                };
+            while let Ok((n, src)) = l.sock.recv_from(&mut self.buf) {
                 let pkt = &self.buf[..n];
                 if rtp::is_rtcp(pkt) {
                     continue;
@@ -593,6 +589,7 @@ impl Worker {
                 l.timed_out = false;
                 let payload = &pkt[payload];
                 if Some(h.pt) == l.spec.dtmf_pt {
+                    tracing::trace!(leg = l.id, ts = h.ts, marker = h.marker, payload = ?payload, "telephone-event");
                     if let Some(d) = l.dtmf.push(h.ts, h.marker, payload) {
                         events.push(MediaEvent::Dtmf {
                             leg: l.id,

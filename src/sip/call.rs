@@ -98,6 +98,31 @@ struct Membership {
     max_members: Option<u32>,
 }
 
+/// Where a caller is in the voice menus.
+#[derive(Debug, Clone)]
+enum Stage {
+    /// Typing a meeting id (the `ivr` action).
+    MeetingId { tries: u8 },
+    /// Waiting for the meeting-id lookup.
+    LookingUp { tries: u8, id: String },
+    /// Typing the PIN of a room.
+    Pin {
+        tries: u8,
+        pin: Option<String>,
+        moderator_pin: Option<String>,
+        target: Membership,
+    },
+    /// In the room: `*6`, `*1`, `*5`, `*7`, `#`.
+    InRoom,
+    /// Saying goodbye; hang up when the prompt ends.
+    Leaving,
+}
+
+/// Wrong PINs or meeting ids before a polite hang-up.
+const MAX_TRIES: u8 = 3;
+/// Longest meeting id or PIN typed.
+const MAX_DIGITS: usize = 32;
+
 #[derive(Debug)]
 struct Call {
     flow: Flow,
@@ -120,6 +145,12 @@ struct Call {
     /// A re-INVITE of ours is... never sent; a peer's re-INVITE is pending.
     reinvite_pending: bool,
     membership: Option<Membership>,
+    /// The 200 to send when the early-media welcome ends.
+    pending_ok: Option<Answer>,
+    stage: Stage,
+    digits: String,
+    star: bool,
+    moderator: bool,
     display: String,
     session: Option<Duration>,
     timers: [Option<Instant>; 3],
@@ -447,7 +478,7 @@ impl Endpoint {
             Some(t) => t.to_string(),
             None => match self.authenticate(now, flow, req) {
                 Ok(user) => user,
-                Err(answer) => return self.send_answer(now, flow, key, req, answer, out),
+                Err(answer) => return self.send_answer(now, flow, key, req, *answer, out),
             },
         };
         let host = req.inner.uri.host_with_port.host.to_string();
@@ -537,7 +568,7 @@ impl Endpoint {
         let plan = self.calls.dialplan.clone();
         let m = plan.eval(&facts);
         tracing::info!(to = %to_user, from = %from_user, caller = %caller_auth, route = m.route_name, "INVITE routed");
-        let membership = match m.decision {
+        let (membership, stage) = match m.decision {
             Decision::Reject { code, reason } => {
                 return self.send_answer(now, flow, key, req, Answer::new(code).warn(reason), out);
             }
@@ -547,43 +578,47 @@ impl Endpoint {
             }
             Decision::Conference {
                 room,
+                pin,
+                moderator_pin,
                 muted,
                 max_members,
                 ..
-            } => Membership {
-                room: room.as_str().to_string(),
-                muted,
-                max_members,
-            },
-            Decision::Ivr | Decision::User { .. } => {
-                // Meeting-id prompts and ringing users are not built yet.
-                let a = Answer::new(480).warn("this route's action is not available yet");
+            } => {
+                let target = Membership {
+                    room: room.as_str().to_string(),
+                    muted,
+                    max_members,
+                };
+                if pin.is_some() || moderator_pin.is_some() {
+                    (
+                        None,
+                        Stage::Pin {
+                            tries: 0,
+                            pin,
+                            moderator_pin,
+                            target,
+                        },
+                    )
+                } else {
+                    (Some(target), Stage::InRoom)
+                }
+            }
+            Decision::Ivr => (None, Stage::MeetingId { tries: 0 }),
+            Decision::User { .. } => {
+                // Ringing registered users (forking) is not built yet.
+                let a = Answer::new(480).warn("ringing users is not available yet");
                 return self.send_answer(now, flow, key, req, a, out);
             }
         };
-        if let Some(r) = self.calls.rooms.get(&membership.room) {
-            if r.locked {
-                return self.send_answer(
-                    now,
-                    flow,
-                    key,
-                    req,
-                    Answer::new(403).warn("the room is locked"),
-                    out,
-                );
-            }
-            if let Some(max) = membership.max_members.or(r.max_members)
-                && r.participants.len() as u32 >= max
-            {
-                return self.send_answer(
-                    now,
-                    flow,
-                    key,
-                    req,
-                    Answer::new(486).warn("the room is full"),
-                    out,
-                );
-            }
+        let target_room = match (&membership, &stage) {
+            (Some(m), _) => Some(m.clone()),
+            (None, Stage::Pin { target, .. }) => Some(target.clone()),
+            _ => None,
+        };
+        if let Some(m) = &target_room
+            && let Some(refusal) = self.refuse_join(&m.room, m.max_members, false)
+        {
+            return self.send_answer(now, flow, key, req, refusal, out);
         }
         // Media: a port pair and the answer (or our offer).
         let Some(port) = self.calls.ports.take() else {
@@ -639,7 +674,12 @@ impl Endpoint {
             spec: spec.clone(),
             offer_in_2xx,
             reinvite_pending: false,
-            membership: Some(membership),
+            membership,
+            pending_ok: None,
+            stage: stage.clone(),
+            digits: String::new(),
+            star: false,
+            moderator: false,
             display: masked_phone(&from_user),
             session: None,
             timers: [None; 3],
@@ -679,8 +719,48 @@ impl Endpoint {
             let c = self.calls.calls.get_mut(&leg).expect("inserted above");
             c.session = Some(Duration::from_secs(u64::from(se)));
         }
-        self.answer_2xx(now, leg, req, a, out);
-        self.join_room(now, leg, out);
+        if matches!(stage, Stage::InRoom) {
+            self.answer_2xx(now, leg, Some(req), a, out);
+            self.join_room(now, leg, false, out);
+            return;
+        }
+        // Menus start with a welcome as early media (183); the call is
+        // answered when it ends, then the menu asks for the PIN or meeting id.
+        let mut ringing = a.clone();
+        ringing.code = 183;
+        self.send_answer(now, flow, key, req, ringing, out);
+        if let Some(c) = self.calls.calls.get_mut(&leg) {
+            c.pending_ok = Some(a);
+        }
+        self.play(leg, &["welcome"], out);
+    }
+
+    /// Why a room cannot take one more caller, as an answer (None: it can).
+    fn refuse_join(&self, room: &str, max_members: Option<u32>, moderator: bool) -> Option<Answer> {
+        let r = self.calls.rooms.get(room)?;
+        if r.locked && !moderator {
+            return Some(Answer::new(403).warn("the room is locked"));
+        }
+        if let Some(max) = max_members.or(r.max_members)
+            && r.participants.len() as u32 >= max
+        {
+            return Some(Answer::new(486).warn("the room is full"));
+        }
+        None
+    }
+
+    fn play(&self, leg: LegId, prompts: &[&str], out: &mut Vec<Action>) {
+        let prompts = prompts.iter().map(|p| p.to_string()).collect();
+        self.media(out, MediaCommand::Play { leg, prompts });
+    }
+
+    /// Plays `prompts`, then hangs up.
+    fn goodbye(&mut self, leg: LegId, prompts: &[&str], out: &mut Vec<Action>) {
+        if let Some(c) = self.calls.calls.get_mut(&leg) {
+            c.stage = Stage::Leaving;
+        }
+        self.media(out, MediaCommand::StopPlay { leg });
+        self.play(leg, prompts, out);
     }
 
     fn our_contact(&self, flow: &Flow) -> String {
@@ -697,16 +777,20 @@ impl Endpoint {
         &mut self,
         now: Now,
         leg: LegId,
-        req: &Request,
+        req: Option<&Request>,
         a: Answer,
         out: &mut Vec<Action>,
     ) {
         let Some(c) = self.calls.calls.get(&leg) else {
             return;
         };
-        let (flow, key) = (c.flow, req_key(req, c));
+        let flow = c.flow;
+        let (key, ctx) = match req {
+            Some(r) => (req_key(r, c), r.core.reply.clone()),
+            None => (c.invite_key.clone(), c.invite_reply.clone()),
+        };
         let mark = out.len();
-        self.send_answer(now, flow, &key, req, a, out);
+        self.send_answer_ctx(now, flow, &key, &ctx, a, out);
         let ok: Option<Arc<[u8]>> = out[mark..].iter().find_map(|a| match a {
             Action::Send(_, b) => Some(b.clone()),
             _ => None,
@@ -723,23 +807,33 @@ impl Endpoint {
             .arm(leg, CallTimer::AckTimeout, now.mono + t1 * 64);
     }
 
-    fn join_room(&mut self, now: Now, leg: LegId, out: &mut Vec<Action>) {
-        let Some(c) = self.calls.calls.get(&leg) else {
+    fn join_room(&mut self, now: Now, leg: LegId, send_join: bool, out: &mut Vec<Action>) {
+        let Some(c) = self.calls.calls.get_mut(&leg) else {
             return;
         };
         let Some(m) = c.membership.clone() else {
             return;
         };
+        c.stage = Stage::InRoom;
         let p = Participant {
             leg,
             display: c.display.clone(),
             muted: m.muted,
-            moderator: false,
+            moderator: c.moderator,
         };
         match self.calls.rooms.join(&m.room, p, m.max_members) {
             Ok(position) => {
                 tracing::info!(leg, room = %m.room, position, "joined");
-                if m.muted {
+                if send_join {
+                    self.media(
+                        out,
+                        MediaCommand::Join {
+                            leg,
+                            room: m.room.clone(),
+                            muted: m.muted,
+                        },
+                    );
+                } else if m.muted {
                     self.media(out, MediaCommand::Mute { leg, muted: true });
                 }
                 if position > 1 {
@@ -751,10 +845,248 @@ impl Endpoint {
                         },
                     );
                 }
+                let pos = if position <= 20 {
+                    format!("position_{position}")
+                } else {
+                    "position_many".into()
+                };
+                let mut prompts = vec![pos.as_str()];
+                if m.muted {
+                    prompts.push("muted");
+                }
+                self.play(leg, &prompts, out);
             }
-            Err(e @ (JoinError::Locked | JoinError::Full)) => {
+            Err(e) => {
                 tracing::info!(leg, room = %m.room, "join refused: {e}");
-                self.hang_up(now, leg, out);
+                let prompt = if e == JoinError::Locked {
+                    "room_locked"
+                } else {
+                    "room_full"
+                };
+                self.goodbye(leg, &[prompt], out);
+                let _ = now;
+            }
+        }
+    }
+
+    /// A digit from RFC 4733, SIP INFO or in-band detection.
+    fn on_digit(&mut self, now: Now, leg: LegId, digit: char, out: &mut Vec<Action>) {
+        let Some(c) = self.calls.calls.get_mut(&leg) else {
+            return;
+        };
+        tracing::debug!(leg, %digit, "DTMF");
+        match c.stage.clone() {
+            Stage::Leaving | Stage::LookingUp { .. } => {}
+            Stage::MeetingId { tries } => {
+                if digit != '#' {
+                    if c.digits.is_empty() {
+                        self.media(out, MediaCommand::StopPlay { leg });
+                    }
+                    let c = self.calls.calls.get_mut(&leg).expect("present");
+                    if c.digits.len() < MAX_DIGITS {
+                        c.digits.push(digit);
+                    }
+                    return;
+                }
+                let id = std::mem::take(&mut c.digits);
+                if id.is_empty() {
+                    self.play(leg, &["enter_meeting_id"], out);
+                    return;
+                }
+                c.stage = Stage::LookingUp {
+                    tries,
+                    id: id.clone(),
+                };
+                out.push(Action::LookupMeeting { leg, id });
+            }
+            Stage::Pin {
+                tries,
+                pin,
+                moderator_pin,
+                target,
+            } => {
+                if digit != '#' {
+                    if c.digits.is_empty() {
+                        self.media(out, MediaCommand::StopPlay { leg });
+                    }
+                    let c = self.calls.calls.get_mut(&leg).expect("present");
+                    if c.digits.len() < MAX_DIGITS {
+                        c.digits.push(digit);
+                    }
+                    return;
+                }
+                let typed = std::mem::take(&mut c.digits);
+                let as_moderator = moderator_pin.as_deref().is_some_and(|m| m == typed);
+                // A room with only a moderator PIN lets others in with an empty entry.
+                let as_member = pin.as_deref().map_or(typed.is_empty(), |p| p == typed);
+                if as_moderator || as_member {
+                    c.moderator = as_moderator;
+                    if let Some(refusal) =
+                        self.refuse_join(&target.room, target.max_members, as_moderator)
+                    {
+                        let prompt = if refusal.code == 403 {
+                            "room_locked"
+                        } else {
+                            "room_full"
+                        };
+                        self.goodbye(leg, &[prompt], out);
+                        return;
+                    }
+                    let c = self.calls.calls.get_mut(&leg).expect("present");
+                    c.membership = Some(target);
+                    self.join_room(now, leg, true, out);
+                    return;
+                }
+                let tries = tries + 1;
+                tracing::info!(leg, tries, "wrong PIN");
+                if tries >= MAX_TRIES {
+                    self.goodbye(leg, &["bad_pin", "goodbye"], out);
+                } else {
+                    c.stage = Stage::Pin {
+                        tries,
+                        pin,
+                        moderator_pin,
+                        target,
+                    };
+                    self.play(leg, &["bad_pin", "enter_pin"], out);
+                }
+            }
+            Stage::InRoom => self.room_control(leg, digit, out),
+        }
+    }
+
+    /// In-room keys: `*6` mute, `*1` count, `*5` lock, `*7` mute others, `#` menu.
+    fn room_control(&mut self, leg: LegId, digit: char, out: &mut Vec<Action>) {
+        let Some(c) = self.calls.calls.get_mut(&leg) else {
+            return;
+        };
+        if !c.star {
+            match digit {
+                '*' => c.star = true,
+                '#' => self.play(leg, &["menu"], out),
+                _ => {}
+            }
+            return;
+        }
+        c.star = false;
+        let moderator = c.moderator;
+        let Some(room) = self.calls.rooms.room_of(leg).map(str::to_string) else {
+            return;
+        };
+        match digit {
+            '6' => {
+                let Some(p) = self.calls.rooms.participant_mut(leg) else {
+                    return;
+                };
+                p.muted = !p.muted;
+                let muted = p.muted;
+                self.media(out, MediaCommand::Mute { leg, muted });
+                self.play(leg, &[if muted { "muted" } else { "unmuted" }], out);
+            }
+            '1' => {
+                let n = self
+                    .calls
+                    .rooms
+                    .get(&room)
+                    .map_or(1, |r| r.participants.len());
+                let prompt = if n <= 20 {
+                    format!("count_{n}")
+                } else {
+                    "count_many".into()
+                };
+                self.play(leg, &[prompt.as_str()], out);
+            }
+            '5' | '7' if !moderator => self.play(leg, &["not_moderator"], out),
+            '5' => {
+                let locked = self.calls.rooms.toggle_lock(&room).unwrap_or(false);
+                tracing::info!(leg, %room, locked, "room lock changed");
+                self.play(leg, &[if locked { "locked" } else { "unlocked" }], out);
+            }
+            '7' => {
+                let others: Vec<LegId> = self
+                    .calls
+                    .rooms
+                    .get(&room)
+                    .map(|r| {
+                        r.participants
+                            .iter()
+                            .map(|p| p.leg)
+                            .filter(|&l| l != leg)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for other in others {
+                    if let Some(p) = self.calls.rooms.participant_mut(other) {
+                        p.muted = true;
+                    }
+                    self.media(
+                        out,
+                        MediaCommand::Mute {
+                            leg: other,
+                            muted: true,
+                        },
+                    );
+                }
+                self.play(leg, &["all_muted"], out);
+            }
+            '*' => self.calls.calls.get_mut(&leg).expect("present").star = true,
+            _ => {}
+        }
+    }
+
+    /// The answer to an [`Action::LookupMeeting`].
+    pub fn on_meeting(
+        &mut self,
+        now: Now,
+        leg: LegId,
+        found: Option<(String, Option<String>, Option<String>)>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(c) = self.calls.calls.get_mut(&leg) else {
+            return;
+        };
+        let Stage::LookingUp { tries, id } = c.stage.clone() else {
+            return;
+        };
+        match found {
+            Some((room, pin, moderator_pin)) => {
+                let target = Membership {
+                    room,
+                    muted: false,
+                    max_members: None,
+                };
+                if pin.is_some() || moderator_pin.is_some() {
+                    c.stage = Stage::Pin {
+                        tries: 0,
+                        pin,
+                        moderator_pin,
+                        target,
+                    };
+                    self.play(leg, &["enter_pin"], out);
+                } else {
+                    if let Some(refusal) = self.refuse_join(&target.room, None, false) {
+                        let prompt = if refusal.code == 403 {
+                            "room_locked"
+                        } else {
+                            "room_full"
+                        };
+                        self.goodbye(leg, &[prompt], out);
+                        return;
+                    }
+                    let c = self.calls.calls.get_mut(&leg).expect("present");
+                    c.membership = Some(target);
+                    self.join_room(now, leg, true, out);
+                }
+            }
+            None => {
+                let tries = tries + 1;
+                tracing::info!(leg, tries, %id, "unknown meeting id");
+                if tries >= MAX_TRIES {
+                    self.goodbye(leg, &["bad_meeting_id", "goodbye"], out);
+                } else {
+                    c.stage = Stage::MeetingId { tries };
+                    self.play(leg, &["bad_meeting_id", "enter_meeting_id"], out);
+                }
             }
         }
     }
@@ -914,21 +1246,33 @@ impl Endpoint {
             answer = answer.header("Session-Expires", format!("{};refresher=uac", se.as_secs()));
         }
         if is_invite && answer.code == 200 {
-            self.answer_2xx(now, leg, req, answer, out);
+            self.answer_2xx(now, leg, Some(req), answer, out);
         } else {
             self.send_answer(now, flow, key, req, answer, out);
         }
-    }
-
-    fn on_digit(&mut self, _now: Now, leg: LegId, digit: char, _out: &mut [Action]) {
-        tracing::debug!(leg, %digit, "DTMF");
     }
 
     /// Media events from the workers.
     pub fn on_media_event(&mut self, now: Now, ev: MediaEvent, out: &mut Vec<Action>) {
         match ev {
             MediaEvent::Dtmf { leg, digit } => self.on_digit(now, leg, digit, out),
-            MediaEvent::PlayDone { .. } => {}
+            MediaEvent::PlayDone { leg } => {
+                let Some(c) = self.calls.calls.get_mut(&leg) else {
+                    return;
+                };
+                if matches!(c.stage, Stage::Leaving) {
+                    self.hang_up(now, leg, out);
+                } else if let Some(ok) = c.pending_ok.take() {
+                    // The welcome (early media) is over: answer, then ask.
+                    let next = if matches!(c.stage, Stage::Pin { .. }) {
+                        "enter_pin"
+                    } else {
+                        "enter_meeting_id"
+                    };
+                    self.answer_2xx(now, leg, None, ok, out);
+                    self.play(leg, &[next], out);
+                }
+            }
             MediaEvent::RtpTimeout { leg } => {
                 tracing::info!(leg, "no RTP: ending the call");
                 self.hang_up(now, leg, out);

@@ -39,6 +39,13 @@ pub enum Action {
     Persist(Change),
     /// Tell the media workers.
     Media(MediaCommand),
+    /// Look a meeting id up; answer with [`Endpoint::on_meeting`].
+    LookupMeeting {
+        /// The call asking.
+        leg: crate::conference::LegId,
+        /// The digits typed.
+        id: String,
+    },
 }
 
 /// Endpoint settings (from `[sip]`).
@@ -330,11 +337,24 @@ impl Endpoint {
         answer: Answer,
         out: &mut Vec<Action>,
     ) {
+        self.send_answer_ctx(now, flow, key, &req.core.reply, answer, out);
+    }
+
+    /// Like [`Endpoint::send_answer`], from the request's saved headers.
+    pub(super) fn send_answer_ctx(
+        &mut self,
+        now: Now,
+        flow: Flow,
+        key: &TxKey,
+        ctx: &super::message::ReplyContext,
+        answer: Answer,
+        out: &mut Vec<Action>,
+    ) {
         let tag = answer
             .to_tag
             .clone()
             .unwrap_or_else(|| format!("{:x}", self.next()));
-        let mut b = ResponseBuilder::new(&req.core.reply, answer.code)
+        let mut b = ResponseBuilder::new(ctx, answer.code)
             .to_tag(&tag)
             .source(flow.remote);
         for (n, v) in answer.headers {
@@ -393,7 +413,7 @@ impl Endpoint {
         now: Now,
         flow: Flow,
         req: &Request,
-    ) -> Result<String, Answer> {
+    ) -> Result<String, Box<Answer>> {
         let realm = self.auth.realm().to_string();
         let digest = req
             .inner
@@ -403,19 +423,19 @@ impl Endpoint {
             .filter_map(|h| auth::parse_authorization(h.value()))
             .find(|d| d.realm == realm);
         let Some(digest) = digest else {
-            return Err(self.challenge(now, false));
+            return Err(Box::new(self.challenge(now, false)));
         };
         let creds = self.users.get(&digest.username).cloned();
         let method = req.method().to_string();
         match self.auth.verify(now.unix, &method, &digest, creds.as_ref()) {
             Verdict::Ok => Ok(digest.username),
-            Verdict::Stale => Err(self.challenge(now, true)),
-            Verdict::Rechallenge => Err(self.challenge(now, false)),
+            Verdict::Stale => Err(Box::new(self.challenge(now, true))),
+            Verdict::Rechallenge => Err(Box::new(self.challenge(now, false))),
             Verdict::Wrong => {
                 if self.limiter.fail(flow.remote.ip(), now.unix) {
                     tracing::warn!(source = %flow.remote.ip(), "too many failed authentications: blocking this source");
                 }
-                Err(Answer::new(403).warn("wrong credentials"))
+                Err(Box::new(Answer::new(403).warn("wrong credentials")))
             }
         }
     }
@@ -461,7 +481,7 @@ impl Endpoint {
         };
         let user = match self.authenticate(now, flow, req) {
             Ok(u) => u,
-            Err(answer) => return answer,
+            Err(answer) => return *answer,
         };
         if user != aor.as_str() {
             return Answer::new(403).warn("authenticated user may not register this address");
@@ -512,6 +532,7 @@ impl Endpoint {
 }
 
 /// An answer being assembled.
+#[derive(Debug, Clone)]
 pub(super) struct Answer {
     pub(super) code: u16,
     pub(super) headers: Vec<(&'static str, String)>,

@@ -323,10 +323,13 @@ pub fn answer(
                 .find(|f| f.is(name) && (f.clock == 8000 || f.is("opus")) && f.clock > 0)
         });
         let Some(codec) = pick else { continue };
-        let dtmf_pt = m
-            .formats
-            .iter()
-            .find(|f| f.is("telephone-event") && f.clock == codec.clock)
+        // telephone-event at the codec's clock; failing that any (baresip
+        // offers telephone-event/8000 beside opus/48000): the receiver only
+        // needs event codes and timestamps, not durations.
+        let events = || m.formats.iter().filter(|f| f.is("telephone-event"));
+        let dtmf_pt = events()
+            .find(|f| f.clock == codec.clock)
+            .or_else(|| events().next())
             .map(|f| f.pt);
         chosen = Some((
             i,
@@ -345,7 +348,15 @@ pub fn answer(
     let mut sdp = header(local);
     for (i, m) in offer.media.iter().enumerate() {
         if i == idx {
-            write_audio(&mut sdp, local.port, &neg.codec, neg.dtmf_pt, neg.direction);
+            let dtmf = neg.dtmf_pt.map(|pt| {
+                let clock = m
+                    .formats
+                    .iter()
+                    .find(|f| f.pt == pt)
+                    .map_or(8000, |f| f.clock);
+                (pt, clock)
+            });
+            write_audio(&mut sdp, local.port, &neg.codec, dtmf, neg.direction);
         } else {
             let first = m.formats.first().map(|f| f.pt).unwrap_or(0);
             let _ = write!(sdp, "m={} 0 {} {first}\r\n", m.kind, m.proto);
@@ -368,11 +379,11 @@ fn write_audio(
     sdp: &mut String,
     port: u16,
     codec: &PayloadFormat,
-    dtmf: Option<u8>,
+    dtmf: Option<(u8, u32)>,
     dir: Direction,
 ) {
     let _ = write!(sdp, "m=audio {port} RTP/AVP {}", codec.pt);
-    if let Some(d) = dtmf {
+    if let Some((d, _)) = dtmf {
         let _ = write!(sdp, " {d}");
     }
     sdp.push_str("\r\n");
@@ -392,11 +403,10 @@ fn write_audio(
     if let Some(f) = &codec.fmtp {
         let _ = write!(sdp, "a=fmtp:{} {f}\r\n", codec.pt);
     }
-    if let Some(d) = dtmf {
+    if let Some((d, clock)) = dtmf {
         let _ = write!(
             sdp,
-            "a=rtpmap:{d} telephone-event/{}\r\na=fmtp:{d} 0-16\r\n",
-            codec.clock
+            "a=rtpmap:{d} telephone-event/{clock}\r\na=fmtp:{d} 0-16\r\n"
         );
     }
     let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", dir.attr());
@@ -495,7 +505,7 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=
     }
 
     #[test]
-    fn our_preference_picks_one_codec_and_telephone_event_of_its_clock() {
+    fn our_preference_picks_one_codec_and_a_telephone_event() {
         let o = parse(OFFER.as_bytes()).unwrap();
         let (n, sdp) = answer(&o, &["PCMU", "opus"], &local()).unwrap();
         assert_eq!(n.codec.pt, 0);
@@ -506,9 +516,11 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=
         let (n, sdp) = answer(&o, &["opus", "PCMU"], &local()).unwrap();
         assert_eq!(n.codec.encoding, "opus");
         assert_eq!(
-            n.dtmf_pt, None,
-            "telephone-event/8000 does not go with opus/48000"
+            n.dtmf_pt,
+            Some(101),
+            "telephone-event/8000 is taken beside opus/48000 when it is all there is"
         );
+        assert!(sdp.contains("a=rtpmap:101 telephone-event/8000\r\n"), "{sdp}");
         assert!(
             sdp.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n"),
             "{sdp}"

@@ -51,13 +51,17 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port();
         let web_port = free_port();
+        // Each server its own RTP range (baresip phones use 20000-29999).
+        let rtp: u32 = 30_000 + rand::random_range(0..70u32) * 400;
         let config = dir.path().join("dialroom.toml");
         std::fs::write(
             &config,
             format!(
                 "[sip]\nlisten = [\"udp:127.0.0.1:{sip_port}\", \"tcp:127.0.0.1:{sip_port}\"]\n{sip_extra}\n\
                  [web]\nlisten = \"127.0.0.1:{web_port}\"\n\
-                 [database]\nurl = \"sqlite://data/dialroom.db\"\n{more}\n"
+                 [database]\nurl = \"sqlite://data/dialroom.db\"\n\
+                 [media]\nrtp_ports = \"{rtp}-{}\"\n{more}\n",
+                rtp + 399
             ),
         )
         .unwrap();
@@ -81,7 +85,10 @@ impl Server {
             .arg("--config")
             .arg(&self.config)
             .arg("serve")
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("DIALROOM_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -288,7 +295,7 @@ impl Baresip {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port_pair();
         let ctrl_port = free_port();
-        let rtp = 20_000 + (rand::random_range(0..400u16)) * 100;
+        let rtp = 20_000 + (rand::random_range(0..100u16)) * 100;
         let rec = dir.path().join("rec");
         std::fs::create_dir_all(&rec).unwrap();
         let config = format!(
