@@ -35,6 +35,8 @@ pub struct Status {
     pub transactions: AtomicUsize,
     /// Live calls.
     pub calls: AtomicUsize,
+    /// The media workers' counters.
+    pub media: Arc<crate::media::stats::MediaStats>,
 }
 
 /// A running server (used by `main` and by tests that embed it).
@@ -143,6 +145,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
             plan_tx,
         );
     }
+    let status = Arc::new(Status::default());
     std::thread::spawn(crate::media::prompts::warm_up);
     let (media_tx, media_rx) = mpsc::unbounded_channel::<MediaEvent>();
     let media = MediaEngine::start(
@@ -151,11 +154,11 @@ pub async fn start(cfg: Config) -> Result<Running> {
             talkers: cfg.media.talkers,
             rtp_timeout: Duration::from_secs(cfg.media.rtp_timeout.max(1)),
             opus_complexity: cfg.media.opus_complexity,
+            stats: status.media.clone(),
         },
         media_tx,
     );
 
-    let status = Arc::new(Status::default());
     let web_listener = tokio::net::TcpListener::bind(cfg.web.listen)
         .await
         .map_err(|e| Error::io(format!("binding the web server on {}", cfg.web.listen), e))?;
@@ -249,12 +252,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             e = io.media_events.recv() => if let Some(e) = e { ep.on_media_event(now(), e, &mut out) },
             f = found_rx.recv() => if let Some((leg, m)) = f { ep.on_meeting(now(), leg, m, &mut out) },
             _ = sleep_until(deadline) => ep.handle_timeout(now(), &mut out),
-            _ = sweep.tick() => {
-                ep.housekeeping(now(), &mut out);
-                status.registrations.store(ep.binding_count(), Ordering::Relaxed);
-                status.transactions.store(ep.transaction_count(), Ordering::Relaxed);
-                status.calls.store(ep.call_count(), Ordering::Relaxed);
-            }
+            _ = sweep.tick() => ep.housekeeping(now(), &mut out),
             u = io.users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
             c = io.plans.changed() => if c.is_ok() {
                 let plan = io.plans.borrow_and_update().clone();
@@ -262,6 +260,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                 ep.set_dialplan(plan);
             },
         }
+        publish(&ep, &status);
         for a in out.drain(..) {
             match a {
                 Action::Send(flow, bytes) => io.transports.send(&flow, bytes),
@@ -288,6 +287,16 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
         }
     }
     status.sip_up.store(false, Ordering::Relaxed);
+}
+
+fn publish(ep: &Endpoint, status: &Status) {
+    status
+        .registrations
+        .store(ep.binding_count(), Ordering::Relaxed);
+    status
+        .transactions
+        .store(ep.transaction_count(), Ordering::Relaxed);
+    status.calls.store(ep.call_count(), Ordering::Relaxed);
 }
 
 /// The dialplan at start: the configured directory, or the shipped default

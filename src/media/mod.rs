@@ -9,5 +9,6 @@ pub mod mixer;
 pub mod prompts;
 pub mod resample;
 pub mod rtp;
+pub mod stats;
 pub mod tones;
 pub mod worker;

@@ -40,6 +40,8 @@ pub struct WorkerConfig {
     pub rtp_timeout: Duration,
     /// Opus complexity.
     pub opus_complexity: u8,
+    /// Shared counters.
+    pub stats: std::sync::Arc<super::stats::MediaStats>,
 }
 
 /// Level (RMS) below which a participant is not talking.
@@ -233,9 +235,12 @@ impl EncodeChain {
         })
     }
 
-    fn encode(&mut self, tick: u64, pcm: &[i16; FRAME]) -> &[u8] {
+    fn encode(&mut self, tick: u64, pcm: &[i16; FRAME], stats: &super::stats::MediaStats) -> &[u8] {
         if self.tick != tick {
             self.tick = tick;
+            stats
+                .encodes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let native: &[i16] = match &mut self.down {
                 Some(r) => {
                     r.process(pcm, &mut self.native);
@@ -313,6 +318,8 @@ struct Worker {
     epoch: Instant,
     /// Opens waiting for their port to be released.
     pending: Vec<(LegId, LegSpec, Option<String>, u32)>,
+    /// Legs and rooms last added to the shared gauges.
+    reported: (i64, i64),
 }
 
 impl Worker {
@@ -332,12 +339,18 @@ impl Worker {
             tick: 0,
             epoch: Instant::now(),
             pending: Vec::new(),
+            reported: (0, 0),
         }
     }
 
     fn run(mut self) {
         let mut next = Instant::now() + TICK;
+        let stats = self.cfg.stats.clone();
         loop {
+            let started = Instant::now();
+            stats
+                .tick_lateness
+                .observe(started.saturating_duration_since(next - TICK));
             loop {
                 match self.rx.try_recv() {
                     Ok(cmd) => self.command(cmd),
@@ -352,6 +365,16 @@ impl Worker {
             self.mix_and_send();
             self.tick += 1;
             let now = Instant::now();
+            stats.tick_work.observe(now - started);
+            let (legs, rooms) = (self.legs.len() as i64, self.rooms.len() as i64);
+            stats
+                .legs
+                .fetch_add(legs - self.reported.0, std::sync::atomic::Ordering::Relaxed);
+            stats.rooms.fetch_add(
+                rooms - self.reported.1,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            self.reported = (legs, rooms);
             if next > now {
                 std::thread::sleep(next - now);
                 next += TICK;
@@ -598,6 +621,10 @@ impl Worker {
                     }
                 } else if h.pt == l.spec.codec.pt {
                     l.jitter.push(now_ms, h.seq, h.ts, payload);
+                    self.cfg
+                        .stats
+                        .rtp_in
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             if let Some(r) = &l.rtcp {
@@ -614,14 +641,26 @@ impl Worker {
     }
 
     /// Pops and decodes one frame for a leg (48 kHz into `l.frame`); runs in-band DTMF.
-    fn pull(l: &mut Leg, events: &mut Vec<MediaEvent>) {
+    fn pull(l: &mut Leg, events: &mut Vec<MediaEvent>, stats: &super::stats::MediaStats) {
         l.has_frame = false;
         l.level = 0;
+        let lost_before = l.jitter.stats().lost;
         let n = match l.jitter.pop() {
             Pop::Frame(p) => l.dec.decode(p, &mut l.native).unwrap_or(0),
-            Pop::Lost => l.dec.conceal(&mut l.native),
+            Pop::Lost => {
+                stats
+                    .concealed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                l.dec.conceal(&mut l.native)
+            }
             Pop::Idle => 0,
         };
+        let lost = l.jitter.stats().lost - lost_before;
+        if lost > 0 {
+            stats
+                .lost
+                .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
+        }
         if n == 0 {
             return;
         }
@@ -647,12 +686,13 @@ impl Worker {
     }
 
     fn mix_and_send(&mut self) {
+        let stats = self.cfg.stats.clone();
         let tick = self.tick;
         let complexity = self.cfg.opus_complexity;
         let mut events = Vec::new();
         // 1. Every leg yields its frame; each room mixes once.
         for l in self.legs.values_mut() {
-            Self::pull(l, &mut events);
+            Self::pull(l, &mut events, &stats);
         }
         for r in self.rooms.values_mut() {
             let legs = &self.legs;
@@ -711,7 +751,7 @@ impl Worker {
                     l.private = EncodeChain::new(l.codec, complexity);
                 }
                 match &mut l.private {
-                    Some(p) => p.encode(tick, &mixed),
+                    Some(p) => p.encode(tick, &mixed, &stats),
                     None => continue,
                 }
             } else {
@@ -726,14 +766,14 @@ impl Worker {
                                 }
                             }
                         };
-                        chain.encode(tick, r.mixer.output(Hears::Common))
+                        chain.encode(tick, r.mixer.output(Hears::Common), &stats)
                     }
                     (Some(r), Some(h)) => {
                         if l.private.as_ref().is_none_or(|p| p.codec != l.codec) {
                             l.private = EncodeChain::new(l.codec, complexity);
                         }
                         match &mut l.private {
-                            Some(p) => p.encode(tick, r.mixer.output(h)),
+                            Some(p) => p.encode(tick, r.mixer.output(h), &stats),
                             None => continue,
                         }
                     }
@@ -743,7 +783,7 @@ impl Worker {
                             l.private = EncodeChain::new(l.codec, complexity);
                         }
                         match &mut l.private {
-                            Some(p) => p.encode(tick, &silence),
+                            Some(p) => p.encode(tick, &silence, &stats),
                             None => continue,
                         }
                     }
@@ -768,6 +808,9 @@ impl Worker {
             l.seq = l.seq.wrapping_add(1);
             l.ts = l.ts.wrapping_add(l.codec.rtp_ticks_per_frame());
             l.sent_packets += 1;
+            stats
+                .rtp_out
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             l.sent_octets += payload.len() as u64;
         }
         for e in events {

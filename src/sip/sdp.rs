@@ -520,7 +520,10 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=
             Some(101),
             "telephone-event/8000 is taken beside opus/48000 when it is all there is"
         );
-        assert!(sdp.contains("a=rtpmap:101 telephone-event/8000\r\n"), "{sdp}");
+        assert!(
+            sdp.contains("a=rtpmap:101 telephone-event/8000\r\n"),
+            "{sdp}"
+        );
         assert!(
             sdp.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n"),
             "{sdp}"

@@ -25,6 +25,7 @@ pub fn router(store: Store, status: Arc<Status>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(AppState { store, status })
 }
@@ -58,6 +59,40 @@ async fn health(State(s): State<AppState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, body)
+}
+
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let g = |out: &mut String, name: &str, help: &str, v: usize| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+    };
+    g(
+        &mut out,
+        "dialroom_registrations",
+        "Live registrations.",
+        s.status.registrations.load(Ordering::Relaxed),
+    );
+    g(
+        &mut out,
+        "dialroom_sip_transactions",
+        "Live SIP transactions.",
+        s.status.transactions.load(Ordering::Relaxed),
+    );
+    g(
+        &mut out,
+        "dialroom_calls",
+        "Live calls.",
+        s.status.calls.load(Ordering::Relaxed),
+    );
+    s.status.media.render(&mut out);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
 }
 
 async fn not_found() -> impl IntoResponse {

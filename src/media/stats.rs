@@ -1,0 +1,171 @@
+//! Counters the media workers keep for `/metrics` and the benchmarks:
+//! lock-free atomics, updated once per tick or per event, never per sample.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the tick-lateness and tick-work histograms, seconds.
+pub const BUCKETS: [f64; 9] = [
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.010,
+    0.020,
+    0.050,
+    0.100,
+    f64::INFINITY,
+];
+
+/// A Prometheus-style histogram of durations.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; 9],
+    sum_us: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|&b| s <= b)
+            .unwrap_or(BUCKETS.len() - 1);
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cum = 0;
+        for (b, c) in BUCKETS.iter().zip(&self.counts) {
+            cum += c.load(Ordering::Relaxed);
+            let le = if b.is_infinite() {
+                "+Inf".to_string()
+            } else {
+                b.to_string()
+            };
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cum}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {}", self.count.load(Ordering::Relaxed));
+    }
+}
+
+/// Everything the media workers count.
+#[derive(Debug, Default)]
+pub struct MediaStats {
+    /// How late each tick started against its 20 ms schedule.
+    pub tick_lateness: Histogram,
+    /// How long each tick's work took.
+    pub tick_work: Histogram,
+    /// RTP packets received.
+    pub rtp_in: AtomicU64,
+    /// RTP packets sent.
+    pub rtp_out: AtomicU64,
+    /// Frames concealed (lost or late on arrival).
+    pub concealed: AtomicU64,
+    /// Frames skipped as lost.
+    pub lost: AtomicU64,
+    /// Encodes done (one per distinct mix and codec, plus private ones).
+    pub encodes: AtomicU64,
+    /// Open legs.
+    pub legs: AtomicI64,
+    /// Rooms being mixed.
+    pub rooms: AtomicI64,
+}
+
+impl MediaStats {
+    /// Prometheus text exposition.
+    pub fn render(&self, out: &mut String) {
+        self.tick_lateness.render(
+            out,
+            "dialroom_mixer_tick_lateness_seconds",
+            "How late a media tick started.",
+        );
+        self.tick_work.render(
+            out,
+            "dialroom_mixer_tick_work_seconds",
+            "Time a media tick took to do its work.",
+        );
+        let c = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        };
+        c(
+            out,
+            "dialroom_rtp_packets_received_total",
+            "RTP packets received on phone legs.",
+            self.rtp_in.load(Ordering::Relaxed),
+        );
+        c(
+            out,
+            "dialroom_rtp_packets_sent_total",
+            "RTP packets sent on phone legs.",
+            self.rtp_out.load(Ordering::Relaxed),
+        );
+        c(
+            out,
+            "dialroom_rtp_frames_concealed_total",
+            "Frames played by concealment.",
+            self.concealed.load(Ordering::Relaxed),
+        );
+        c(
+            out,
+            "dialroom_rtp_frames_lost_total",
+            "Frames that never arrived.",
+            self.lost.load(Ordering::Relaxed),
+        );
+        c(
+            out,
+            "dialroom_mixer_encodes_total",
+            "Audio frames encoded.",
+            self.encodes.load(Ordering::Relaxed),
+        );
+        let g = |out: &mut String, name: &str, help: &str, v: i64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        g(
+            out,
+            "dialroom_media_legs",
+            "Open phone media legs.",
+            self.legs.load(Ordering::Relaxed),
+        );
+        g(
+            out,
+            "dialroom_media_rooms",
+            "Rooms being mixed.",
+            self.rooms.load(Ordering::Relaxed),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(100));
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(1));
+        let mut s = String::new();
+        h.render(&mut s, "x", "y");
+        assert!(s.contains("x_bucket{le=\"0.0005\"} 1\n"), "{s}");
+        assert!(s.contains("x_bucket{le=\"0.005\"} 2\n"), "{s}");
+        assert!(s.contains("x_bucket{le=\"+Inf\"} 3\n"), "{s}");
+        assert!(s.contains("x_count 3\n"), "{s}");
+    }
+}
