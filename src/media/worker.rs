@@ -47,6 +47,9 @@ pub struct WorkerConfig {
 /// Level (RMS) below which a participant is not talking.
 const TALK_THRESHOLD: u32 = 150;
 
+/// Ticks between RTCP sender reports (5 s, RFC 3550's minimum interval).
+const RTCP_TICKS: u64 = 250;
+
 /// Largest RTP packet we build.
 const MAX_PACKET: usize = 1500;
 
@@ -282,6 +285,10 @@ struct Leg {
     timed_out: bool,
     sent_packets: u64,
     sent_octets: u64,
+    /// What we know of the stream we receive (for RTCP receiver reports).
+    rx_stats: rtp::ReceptionStats,
+    /// Where the peer's RTCP comes from (RTP port + 1 until we hear it).
+    rtcp_remote: Option<SocketAddr>,
     /// Prompts still to play, and how far into the first one we are.
     playing: std::collections::VecDeque<Prompt>,
     play_pos: usize,
@@ -363,6 +370,9 @@ impl Worker {
             }
             self.receive();
             self.mix_and_send();
+            if self.tick % RTCP_TICKS == 0 {
+                self.send_rtcp();
+            }
             self.tick += 1;
             let now = Instant::now();
             stats.tick_work.observe(now - started);
@@ -382,6 +392,32 @@ impl Worker {
                 // Late: do not try to catch up with a burst of ticks.
                 next = now + TICK;
             }
+        }
+    }
+
+    /// An RTCP sender report (with a receiver block) to every leg's peer.
+    fn send_rtcp(&mut self) {
+        let ntp = rtp::ntp_now();
+        for l in self.legs.values_mut() {
+            let (Some(sock), Some(remote)) = (&l.rtcp, l.remote) else {
+                continue;
+            };
+            let dest = l
+                .rtcp_remote
+                .unwrap_or_else(|| SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)));
+            let jitter_ts =
+                (l.jitter.stats().jitter_ms * f64::from(l.spec.codec.clock) / 1000.0) as u32;
+            let n = rtp::write_sender_report(
+                &mut self.pkt,
+                l.ssrc,
+                ntp,
+                l.ts,
+                l.sent_packets as u32,
+                l.sent_octets as u32,
+                Some(&mut l.rx_stats),
+                jitter_ts,
+            );
+            let _ = sock.send_to(&self.pkt[..n], dest);
         }
     }
 
@@ -462,6 +498,8 @@ impl Worker {
             sent_octets: 0,
             playing: std::collections::VecDeque::new(),
             play_pos: 0,
+            rx_stats: rtp::ReceptionStats::default(),
+            rtcp_remote: None,
             spec,
         };
         self.legs.insert(leg, l);
@@ -620,6 +658,7 @@ impl Worker {
                         });
                     }
                 } else if h.pt == l.spec.codec.pt {
+                    l.rx_stats.packet(h.ssrc, h.seq);
                     l.jitter.push(now_ms, h.seq, h.ts, payload);
                     self.cfg
                         .stats
@@ -628,7 +667,9 @@ impl Worker {
                 }
             }
             if let Some(r) = &l.rtcp {
-                while r.recv_from(&mut self.buf).is_ok() {}
+                while let Ok((_, src)) = r.recv_from(&mut self.buf) {
+                    l.rtcp_remote = Some(src);
+                }
             }
             if l.receiving() && !l.timed_out && now.duration_since(l.last_rtp) > timeout {
                 l.timed_out = true;

@@ -1,0 +1,19 @@
+//! Any SDP body: parsing and answering never panic, and an answer we build
+//! parses again.
+#![no_main]
+use dialroom::sip::sdp::{LocalMedia, answer, parse};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(offer) = parse(data) {
+        let local = LocalMedia {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 20000,
+            session_id: 1,
+            version: 1,
+        };
+        if let Ok((_, sdp)) = answer(&offer, &["opus", "G722", "PCMU", "PCMA"], &local) {
+            assert!(parse(sdp.as_bytes()).is_ok(), "our answer does not parse");
+        }
+    }
+});
