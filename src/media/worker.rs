@@ -370,7 +370,7 @@ impl Worker {
             }
             self.receive();
             self.mix_and_send();
-            if self.tick % RTCP_TICKS == 0 {
+            if self.tick.is_multiple_of(RTCP_TICKS) {
                 self.send_rtcp();
             }
             self.tick += 1;
