@@ -51,6 +51,9 @@ pub struct SipConfig {
     pub max_contacts: usize,
     /// Digest algorithms challenged with, most preferred first (`MD5`, `SHA-256`).
     pub digest_algorithms: Vec<Algorithm>,
+    /// Regexes over User-Agent: matching clients are challenged with MD5 only
+    /// (they abort on a 401 that also offers SHA-256).
+    pub md5_only_user_agents: Vec<String>,
     /// Seconds a nonce stays valid; older ones are answered with `stale=true`.
     pub nonce_lifetime: u64,
     /// Failed authentications from one source address within `auth_failure_window` before it is blocked.
@@ -91,6 +94,9 @@ impl Default for SipConfig {
             default_expires: 3600,
             max_contacts: 10,
             digest_algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+            // baresip up to 1.x (libre 1.x): "Register: Function not implemented"
+            // on a 401 that carries a SHA-256 challenge.
+            md5_only_user_agents: vec!["^baresip v[01]\\.".into()],
             nonce_lifetime: 300,
             auth_failure_limit: 10,
             auth_failure_window: 60,
@@ -318,6 +324,10 @@ impl Config {
         }
         if s.t1_ms == 0 || s.t2_ms < s.t1_ms {
             return Err("[sip] needs 0 < t1_ms <= t2_ms".into());
+        }
+        for re in &s.md5_only_user_agents {
+            regex::Regex::new(re)
+                .map_err(|e| format!("[sip] md5_only_user_agents: {re:?}: {e}"))?;
         }
         if s.max_contacts == 0 {
             return Err("[sip] max_contacts must be at least 1".into());

@@ -83,6 +83,11 @@ fn endpoint_config(cfg: &Config, bound: &[ListenSpec]) -> EndpointConfig {
             t4: Duration::from_millis(s.t4_ms),
         },
         algorithms: s.digest_algorithms.clone(),
+        md5_only_user_agents: s
+            .md5_only_user_agents
+            .iter()
+            .filter_map(|r| regex::Regex::new(r).ok())
+            .collect(),
         calls: {
             let mut c = CallConfig {
                 codecs: cfg.media.codecs.clone(),
@@ -91,6 +96,10 @@ fn endpoint_config(cfg: &Config, bound: &[ListenSpec]) -> EndpointConfig {
                 session_expires: s.session_expires,
                 min_se: s.min_se,
                 timezone_offset_minutes: cfg.dialplan.timezone_offset_minutes,
+                udp_local: bound
+                    .iter()
+                    .find(|b| b.protocol == crate::sip::transport::Protocol::Udp)
+                    .map(|b| b.addr),
                 ..CallConfig::default()
             };
             c.set_trunks(&cfg.trunks);

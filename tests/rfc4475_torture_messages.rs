@@ -69,6 +69,7 @@ fn endpoint_for(hosts: Vec<String>) -> Endpoint {
         timers: TimerConfig::default(),
         algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
         nonce_lifetime: 300,
+        md5_only_user_agents: Vec::new(),
         auth_failure_limit: 100,
         auth_failure_window: 60,
         auth_block_seconds: 60,

@@ -159,7 +159,9 @@ impl ReceptionStats {
         self.expected_prior = expected;
         self.received_prior = self.received;
         let lost_int = exp_int.saturating_sub(rec_int);
-        let fraction = (lost_int << 8).checked_div(exp_int).map_or(0, |f| f.min(255) as u8);
+        let fraction = (lost_int << 8)
+            .checked_div(exp_int)
+            .map_or(0, |f| f.min(255) as u8);
         (fraction, lost.min(0x7f_ffff), self.extended_max())
     }
 }

@@ -269,10 +269,11 @@ impl DigestAuth {
     }
 
     /// WWW-Authenticate values, one per configured algorithm, sharing one nonce.
-    pub fn challenges(&self, now: u64, salt: u64, stale: bool) -> Vec<String> {
+    pub fn challenges(&self, now: u64, salt: u64, stale: bool, md5_only: bool) -> Vec<String> {
         let nonce = self.nonce(now, salt);
         self.algorithms
             .iter()
+            .filter(|alg| !md5_only || **alg == Algorithm::Md5)
             .map(|alg| {
                 format!(
                     "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{}",
@@ -396,7 +397,8 @@ mod tests {
 
     #[test]
     fn one_challenge_per_algorithm_with_one_nonce() {
-        let c = auth().challenges(1000, 1, false);
+        let c = auth().challenges(1000, 1, false, false);
+        assert_eq!(auth().challenges(1000, 1, false, true).len(), 1);
         assert_eq!(c.len(), 2);
         assert!(c[0].contains("algorithm=SHA-256"));
         assert!(c[1].contains("algorithm=MD5"));

@@ -38,6 +38,8 @@ pub struct CallConfig {
     pub min_se: u32,
     /// Dialplan clock offset from UTC, minutes.
     pub timezone_offset_minutes: i32,
+    /// Our UDP listen address, used to ring registered users.
+    pub udp_local: Option<SocketAddr>,
 }
 
 impl CallConfig {
@@ -67,22 +69,25 @@ impl Default for CallConfig {
             session_expires: 1800,
             min_se: 90,
             timezone_offset_minutes: 0,
+            udp_local: None,
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum CallTimer {
+pub(super) enum CallTimer {
     /// Retransmit the 2xx to an INVITE (T1 doubling to T2).
     Resend2xx,
     /// No ACK within 64*T1: end the call.
     AckTimeout,
     /// The session interval passed without a refresh.
     SessionExpired,
+    /// Nobody answered a `user` route in time.
+    RingTimeout,
 }
 
 #[derive(Debug)]
-enum Phase {
+pub(super) enum Phase {
     /// INVITE received, no final answer yet.
     Early,
     /// 2xx sent, waiting for ACK.
@@ -92,15 +97,15 @@ enum Phase {
 }
 
 #[derive(Debug, Clone)]
-struct Membership {
-    room: String,
-    muted: bool,
-    max_members: Option<u32>,
+pub(super) struct Membership {
+    pub(super) room: String,
+    pub(super) muted: bool,
+    pub(super) max_members: Option<u32>,
 }
 
 /// Where a caller is in the voice menus.
 #[derive(Debug, Clone)]
-enum Stage {
+pub(super) enum Stage {
     /// Typing a meeting id (the `ivr` action).
     MeetingId { tries: u8 },
     /// Waiting for the meeting-id lookup.
@@ -124,36 +129,38 @@ const MAX_TRIES: u8 = 3;
 const MAX_DIGITS: usize = 32;
 
 #[derive(Debug)]
-struct Call {
-    flow: Flow,
-    call_id: String,
-    local_tag: String,
+pub(super) struct Call {
+    pub(super) flow: Flow,
+    pub(super) call_id: String,
+    pub(super) local_tag: String,
     /// The INVITE's From (the peer) and To (us) as written.
-    peer: String,
-    us: String,
-    remote_target: String,
-    route_set: Vec<String>,
-    local_cseq: u32,
-    remote_cseq: u32,
-    invite_key: TxKey,
-    invite_reply: ReplyContext,
-    phase: Phase,
-    local: LocalMedia,
-    spec: Option<LegSpec>,
+    pub(super) peer: String,
+    pub(super) us: String,
+    pub(super) remote_target: String,
+    pub(super) route_set: Vec<String>,
+    pub(super) local_cseq: u32,
+    pub(super) remote_cseq: u32,
+    pub(super) invite_key: TxKey,
+    pub(super) invite_reply: ReplyContext,
+    pub(super) phase: Phase,
+    pub(super) local: LocalMedia,
+    pub(super) spec: Option<LegSpec>,
     /// The 2xx carried our offer: the answer comes in the ACK.
-    offer_in_2xx: bool,
+    pub(super) offer_in_2xx: bool,
     /// A re-INVITE of ours is... never sent; a peer's re-INVITE is pending.
-    reinvite_pending: bool,
-    membership: Option<Membership>,
+    pub(super) reinvite_pending: bool,
+    pub(super) membership: Option<Membership>,
     /// The 200 to send when the early-media welcome ends.
-    pending_ok: Option<Answer>,
-    stage: Stage,
-    digits: String,
-    star: bool,
-    moderator: bool,
-    display: String,
-    session: Option<Duration>,
-    timers: [Option<Instant>; 3],
+    pub(super) pending_ok: Option<Answer>,
+    pub(super) stage: Stage,
+    pub(super) digits: String,
+    pub(super) star: bool,
+    pub(super) moderator: bool,
+    pub(super) display: String,
+    pub(super) session: Option<Duration>,
+    /// The other half of a two-party call (the `user` action).
+    pub(super) pair: Option<LegId>,
+    pub(super) timers: [Option<Instant>; 4],
 }
 
 fn slot(t: CallTimer) -> usize {
@@ -162,14 +169,14 @@ fn slot(t: CallTimer) -> usize {
 
 /// Free RTP ports (even numbers of the range).
 #[derive(Debug)]
-struct PortPool {
+pub(super) struct PortPool {
     range: RangeInclusive<u16>,
     next: u16,
     used: HashSet<u16>,
 }
 
 impl PortPool {
-    fn take(&mut self) -> Option<u16> {
+    pub(super) fn take(&mut self) -> Option<u16> {
         let (lo, hi) = (*self.range.start() & !1, *self.range.end());
         let span = (hi.saturating_sub(lo) / 2).max(1);
         for _ in 0..span {
@@ -182,7 +189,7 @@ impl PortPool {
         }
         None
     }
-    fn give(&mut self, p: u16) {
+    pub(super) fn give(&mut self, p: u16) {
         self.used.remove(&p);
     }
 }
@@ -190,15 +197,21 @@ impl PortPool {
 /// Every call of the endpoint, and the rooms they are in.
 #[derive(Debug)]
 pub struct Calls {
-    cfg: CallConfig,
-    calls: HashMap<LegId, Call>,
-    by_dialog: HashMap<(String, String), LegId>,
-    by_invite: HashMap<TxKey, LegId>,
-    heap: BinaryHeap<Reverse<(Instant, CallTimer, LegId)>>,
-    ports: PortPool,
-    next_leg: LegId,
-    rooms: Rooms,
-    dialplan: Arc<Dialplan>,
+    pub(super) cfg: CallConfig,
+    pub(super) calls: HashMap<LegId, Call>,
+    pub(super) by_dialog: HashMap<(String, String), LegId>,
+    pub(super) by_invite: HashMap<TxKey, LegId>,
+    pub(super) heap: BinaryHeap<Reverse<(Instant, CallTimer, LegId)>>,
+    pub(super) ports: PortPool,
+    pub(super) next_leg: LegId,
+    pub(super) rooms: Rooms,
+    pub(super) dialplan: Arc<Dialplan>,
+    /// Callers of `user` routes whose callees are still ringing.
+    pub(super) forks: HashMap<LegId, super::fork::Fork>,
+    /// Our outgoing INVITEs: client transaction -> (caller, callee leg).
+    pub(super) branches: HashMap<TxKey, (LegId, LegId)>,
+    /// What is needed to ACK a failure to each INVITE we sent.
+    pub(super) sent: HashMap<TxKey, super::fork::Branch>,
 }
 
 impl Calls {
@@ -219,6 +232,9 @@ impl Calls {
             next_leg: 1,
             rooms: Rooms::default(),
             dialplan: Arc::new(Dialplan::empty("(none)")),
+            forks: HashMap::new(),
+            branches: HashMap::new(),
+            sent: HashMap::new(),
         }
     }
 
@@ -237,7 +253,7 @@ impl Calls {
         &self.rooms
     }
 
-    fn arm(&mut self, leg: LegId, t: CallTimer, at: Instant) {
+    pub(super) fn arm(&mut self, leg: LegId, t: CallTimer, at: Instant) {
         if let Some(c) = self.calls.get_mut(&leg) {
             c.timers[slot(t)] = Some(at);
             self.heap.push(Reverse((at, t, leg)));
@@ -260,7 +276,7 @@ impl Calls {
 }
 
 /// The user part of a name-addr or addr-spec.
-fn user_of(v: &str) -> String {
+pub(super) fn user_of(v: &str) -> String {
     let uri = match (v.find('<'), v.find('>')) {
         (Some(a), Some(b)) if a < b => &v[a + 1..b],
         _ => v.split(';').next().unwrap_or(v),
@@ -272,7 +288,7 @@ fn user_of(v: &str) -> String {
 }
 
 /// The URI inside `<>` of a Contact value (or the bare URI).
-fn contact_uri(v: &str) -> String {
+pub(super) fn contact_uri(v: &str) -> String {
     match (v.find('<'), v.find('>')) {
         (Some(a), Some(b)) if a < b => v[a + 1..b].to_string(),
         _ => v.split(';').next().unwrap_or(v).trim().to_string(),
@@ -359,6 +375,10 @@ impl Endpoint {
                     tracing::info!(leg, "no ACK for our 2xx: ending the call");
                     self.hang_up(now, leg, out);
                 }
+                CallTimer::RingTimeout => {
+                    tracing::info!(leg, "nobody answered");
+                    self.give_up_fork(now, leg, 480, out);
+                }
                 CallTimer::SessionExpired => {
                     tracing::info!(
                         leg,
@@ -370,7 +390,7 @@ impl Endpoint {
         }
     }
 
-    fn media(&self, out: &mut Vec<Action>, cmd: MediaCommand) {
+    pub(super) fn media(&self, out: &mut Vec<Action>, cmd: MediaCommand) {
         out.push(Action::Media(cmd));
     }
 
@@ -604,10 +624,8 @@ impl Endpoint {
                 }
             }
             Decision::Ivr => (None, Stage::MeetingId { tries: 0 }),
-            Decision::User { .. } => {
-                // Ringing registered users (forking) is not built yet.
-                let a = Answer::new(480).warn("ringing users is not available yet");
-                return self.send_answer(now, flow, key, req, a, out);
+            Decision::User { user, timeout } => {
+                return self.ring_user(now, flow, key, req, &user, timeout, offer.as_ref(), out);
             }
         };
         let target_room = match (&membership, &stage) {
@@ -682,7 +700,8 @@ impl Endpoint {
             moderator: false,
             display: masked_phone(&from_user),
             session: None,
-            timers: [None; 3],
+            pair: None,
+            timers: [None; 4],
         };
         self.calls
             .by_dialog
@@ -763,7 +782,7 @@ impl Endpoint {
         self.play(leg, prompts, out);
     }
 
-    fn our_contact(&self, flow: &Flow) -> String {
+    pub(super) fn our_contact(&self, flow: &Flow) -> String {
         match flow.protocol {
             super::transport::Protocol::Udp => format!("<sip:dialroom@{}>", flow.local),
             super::transport::Protocol::Tcp => {
@@ -773,7 +792,7 @@ impl Endpoint {
     }
 
     /// Sends a 2xx through the INVITE transaction and retransmits it until ACK.
-    fn answer_2xx(
+    pub(super) fn answer_2xx(
         &mut self,
         now: Now,
         leg: LegId,
@@ -1161,7 +1180,13 @@ impl Endpoint {
     }
 
     /// Answers a call's INVITE from outside the request (487 after CANCEL, 480 on hang-up).
-    fn final_to_invite(&mut self, now: Now, leg: LegId, code: u16, out: &mut Vec<Action>) {
+    pub(super) fn final_to_invite(
+        &mut self,
+        now: Now,
+        leg: LegId,
+        code: u16,
+        out: &mut Vec<Action>,
+    ) {
         let Some(c) = self.calls.calls.get(&leg) else {
             return;
         };
@@ -1309,7 +1334,7 @@ impl Endpoint {
     }
 
     /// Forgets a call and releases its media and room place.
-    fn end_call(&mut self, _now: Now, leg: LegId, out: &mut Vec<Action>) {
+    pub(super) fn end_call(&mut self, now: Now, leg: LegId, out: &mut Vec<Action>) {
         let Some(c) = self.calls.calls.remove(&leg) else {
             return;
         };
@@ -1318,6 +1343,11 @@ impl Endpoint {
             .remove(&(c.call_id.clone(), c.local_tag.clone()));
         self.calls.by_invite.remove(&c.invite_key);
         self.calls.ports.give(c.local.port);
+        self.calls.branches.retain(|_, (_, callee)| *callee != leg);
+        if self.calls.forks.contains_key(&leg) {
+            self.cancel_branches(now, leg, None, out);
+            self.calls.forks.remove(&leg);
+        }
         if let Some((room, left)) = self.calls.rooms.leave(leg) {
             tracing::info!(leg, %room, left, "left");
             if left > 0 {
@@ -1331,6 +1361,10 @@ impl Endpoint {
             }
         }
         self.media(out, MediaCommand::Close { leg });
+        if let Some(other) = c.pair {
+            // One half of a two-party call hung up: end the other half.
+            self.hang_up(now, other, out);
+        }
     }
 }
 
@@ -1347,7 +1381,7 @@ fn req_key(req: &Request, c: &Call) -> TxKey {
     }
 }
 
-fn leg_spec(local: &LocalMedia, neg: Negotiated) -> LegSpec {
+pub(super) fn leg_spec(local: &LocalMedia, neg: Negotiated) -> LegSpec {
     LegSpec {
         local: SocketAddr::new(local.ip, local.port),
         remote: neg.remote,
@@ -1358,7 +1392,7 @@ fn leg_spec(local: &LocalMedia, neg: Negotiated) -> LegSpec {
 }
 
 /// A BYE inside the dialog, from our side.
-fn build_bye(c: &Call, branch: &str) -> Vec<u8> {
+pub(super) fn build_bye(c: &Call, branch: &str) -> Vec<u8> {
     let proto = c.flow.protocol.token();
     let mut s = format!(
         "BYE {} SIP/2.0\r\nVia: SIP/2.0/{proto} {};branch={branch};rport\r\nMax-Forwards: 70\r\n",

@@ -67,6 +67,8 @@ pub struct EndpointConfig {
     pub auth_failure_limit: u32,
     /// Calls: codecs, trunks, RTP ports, session timers.
     pub calls: CallConfig,
+    /// User-Agent patterns of clients that get only the MD5 challenge.
+    pub md5_only_user_agents: Vec<regex::Regex>,
     /// Failure counting window (seconds).
     pub auth_failure_window: u64,
     /// Block length (seconds).
@@ -122,6 +124,7 @@ pub struct Endpoint {
     pub(super) txs: Transactions<Flow>,
     pub(super) timers: TimerConfig,
     pub(super) calls: Calls,
+    md5_only_agents: Vec<regex::Regex>,
     registrar: Registrar,
     auth: DigestAuth,
     users: HashMap<String, Credentials>,
@@ -143,6 +146,7 @@ impl Endpoint {
             txs: Transactions::new(cfg.timers),
             timers: cfg.timers,
             calls: Calls::new(cfg.calls.clone()),
+            md5_only_agents: cfg.md5_only_user_agents.clone(),
             registrar: Registrar::new(cfg.limits),
             auth: DigestAuth::new(
                 secret,
@@ -179,6 +183,11 @@ impl Endpoint {
     /// Live bindings of a user.
     pub fn bindings(&self, aor: &Aor, now: u64) -> Vec<Binding> {
         self.registrar.bindings(aor, now)
+    }
+
+    /// Our SIP domain.
+    pub fn domain(&self) -> &str {
+        self.auth.realm()
     }
 
     /// Number of live bindings.
@@ -234,16 +243,7 @@ impl Endpoint {
         let flow = inbound.flow;
         match inbound.message {
             Err(reject) => self.refuse(flow, reject, out),
-            Ok(Message::Response(resp)) => {
-                // Answers to our BYEs: the transaction absorbs them.
-                let c = &resp.core;
-                let key = TxKey::new(
-                    c.top_via.branch.as_deref().unwrap_or(""),
-                    "",
-                    &c.cseq_method,
-                );
-                let _ = self.txs.on_response(now.mono, &key, resp.code());
-            }
+            Ok(Message::Response(resp)) => self.on_response(now, resp, out),
             Ok(Message::Request(req)) => self.on_request(now, flow, req, out),
         }
     }
@@ -423,14 +423,14 @@ impl Endpoint {
             .filter_map(|h| auth::parse_authorization(h.value()))
             .find(|d| d.realm == realm);
         let Some(digest) = digest else {
-            return Err(Box::new(self.challenge(now, false)));
+            return Err(Box::new(self.challenge(now, req, false)));
         };
         let creds = self.users.get(&digest.username).cloned();
         let method = req.method().to_string();
         match self.auth.verify(now.unix, &method, &digest, creds.as_ref()) {
             Verdict::Ok => Ok(digest.username),
-            Verdict::Stale => Err(Box::new(self.challenge(now, true))),
-            Verdict::Rechallenge => Err(Box::new(self.challenge(now, false))),
+            Verdict::Stale => Err(Box::new(self.challenge(now, req, true))),
+            Verdict::Rechallenge => Err(Box::new(self.challenge(now, req, false))),
             Verdict::Wrong => {
                 if self.limiter.fail(flow.remote.ip(), now.unix) {
                     tracing::warn!(source = %flow.remote.ip(), "too many failed authentications: blocking this source");
@@ -440,10 +440,15 @@ impl Endpoint {
         }
     }
 
-    fn challenge(&mut self, now: Now, stale: bool) -> Answer {
+    fn challenge(&mut self, now: Now, req: &Request, stale: bool) -> Answer {
         let salt = self.next();
         let mut a = Answer::new(401);
-        for c in self.auth.challenges(now.unix, salt, stale) {
+        // Some clients give up on a 401 that offers an algorithm they lack
+        // instead of answering the one they know (RFC 8760 says to skip it).
+        let md5_only = req
+            .header("User-Agent")
+            .is_some_and(|ua| self.md5_only_agents.iter().any(|re| re.is_match(ua)));
+        for c in self.auth.challenges(now.unix, salt, stale, md5_only) {
             a = a.header("WWW-Authenticate", c);
         }
         a
@@ -622,6 +627,7 @@ mod tests {
             auth_failure_window: 60,
             auth_block_seconds: 300,
             calls: crate::sip::call::CallConfig::default(),
+            md5_only_user_agents: Vec::new(),
         }
     }
 

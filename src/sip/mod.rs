@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod call;
 pub mod endpoint;
+mod fork;
 pub mod framing;
 pub mod message;
 pub mod registrar;

@@ -292,6 +292,29 @@ impl Baresip {
     /// Starts a phone whose microphone is a `freq` Hz sine, forced to `codec`
     /// (`pcmu`, `pcma`, `g722/16000/1`, `opus/48000/2`), with extra account params.
     pub fn start(user: &str, freq: u32, codec: &str, account_extra: &str) -> Baresip {
+        Baresip::start_with(user, None, freq, codec, account_extra)
+    }
+
+    /// A phone registered as `user` (password `pw`) to the server on `server_port`,
+    /// answering calls by itself.
+    pub fn start_registered(
+        user: &str,
+        pw: &str,
+        server_port: u16,
+        freq: u32,
+        codec: &str,
+    ) -> Baresip {
+        let extra = format!(";auth_pass={pw};answermode=auto");
+        Baresip::start_with(user, Some(server_port), freq, codec, &extra)
+    }
+
+    fn start_with(
+        user: &str,
+        registrar: Option<u16>,
+        freq: u32,
+        codec: &str,
+        account_extra: &str,
+    ) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port_pair();
         let ctrl_port = free_port();
@@ -303,18 +326,20 @@ impl Baresip {
              ausrc_srate 48000\nausrc_channels 2\nrtp_ports {rtp}-{}\nmodule_path /usr/lib/baresip/modules\n\
              module g711.so\nmodule g722.so\nmodule opus.so\nmodule ausine.so\nmodule sndfile.so\n\
              snd_path {}\nmodule_tmp account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n\
-             ctrl_tcp_listen 127.0.0.1:{ctrl_port}\nstatmode_default off\n",
+             ctrl_tcp_listen 127.0.0.1:{ctrl_port}\nstatmode_default off\ndns_server 127.0.0.1:53\n",
             rtp + 99,
             rec.display()
         );
         std::fs::write(dir.path().join("config"), config).unwrap();
-        std::fs::write(
-            dir.path().join("accounts"),
-            format!(
+        let account = match registrar {
+            Some(p) => format!(
+                "<sip:{user}@127.0.0.1:{p}>;regint=60;audio_codecs={codec}{account_extra}\n"
+            ),
+            None => format!(
                 "<sip:{user}@127.0.0.1:{sip_port}>;regint=0;audio_codecs={codec}{account_extra}\n"
             ),
-        )
-        .unwrap();
+        };
+        std::fs::write(dir.path().join("accounts"), account).unwrap();
         let log = std::fs::File::create(dir.path().join("baresip.log")).unwrap();
         let child = Command::new("baresip")
             .arg("-f")
@@ -441,4 +466,76 @@ pub fn window(x: &[i16], rate: u32, from: f64, to: f64) -> &[i16] {
     let a = ((from * f64::from(rate)) as usize).min(x.len());
     let b = ((to * f64::from(rate)) as usize).min(x.len());
     &x[a..b]
+}
+
+// Helpers for the call scenarios (tests/sipp_call_scenarios.rs,
+// tests/dtmf_by_info_and_inband.rs).
+
+impl Server {
+    /// Like [`Server::with`], with `media_extra` TOML lines written inside the
+    /// `[media]` table (e.g. `rtp_timeout = 3`); `more` must not have a `[media]` table.
+    pub fn with_media(sip_extra: &str, media_extra: &str, more: &str) -> Server {
+        let s = Server::with(sip_extra, more);
+        let config = std::fs::read_to_string(&s.config).unwrap();
+        assert!(config.contains("[media]\n"), "{config}");
+        let config = config.replacen("[media]\n", &format!("[media]\n{media_extra}\n"), 1);
+        std::fs::write(&s.config, config).unwrap();
+        s
+    }
+
+    /// Writes `dialplans/test.toml` in the server's directory (call before `start`).
+    pub fn write_dialplan(&self, toml: &str) {
+        let dir = self.dir.path().join("dialplans");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("test.toml"), toml).unwrap();
+    }
+
+    /// The value of a metric without labels on `/metrics` (None if absent).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let (code, body) = self.http_get("/metrics");
+        assert_eq!(code, 200, "/metrics: {body}");
+        body.lines().find_map(|l| {
+            let (n, v) = l.split_once(' ')?;
+            (n == name).then(|| v.trim().parse().ok())?
+        })
+    }
+}
+
+/// A SIPp run with its message trace (`-trace_msg`) and error log (`-trace_err`).
+pub struct SippTrace {
+    pub ok: bool,
+    /// SIPp's screen output, then its error log.
+    pub output: String,
+    /// Every SIP message SIPp sent and received, with timestamps.
+    pub messages: String,
+}
+
+impl std::fmt::Display for SippTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n--- SIPp messages:\n{}", self.output, self.messages)
+    }
+}
+
+/// Runs a scenario like [`sipp_args`], keeping SIPp's message trace and error log.
+pub fn sipp_traced(scenario: &str, transport: &str, port: u16, extra: &[&str]) -> SippTrace {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = dir.path().join("messages.log");
+    let err = dir.path().join("errors.log");
+    let mut args: Vec<&str> = extra.to_vec();
+    let (m, e) = (msg.to_str().unwrap(), err.to_str().unwrap());
+    args.extend([
+        "-trace_msg",
+        "-message_file",
+        m,
+        "-trace_err",
+        "-error_file",
+        e,
+    ]);
+    let run = sipp_args(scenario, transport, port, &args);
+    let errors = std::fs::read_to_string(&err).unwrap_or_default();
+    SippTrace {
+        ok: run.ok,
+        output: format!("{}\n--- SIPp errors:\n{errors}", run.output),
+        messages: std::fs::read_to_string(&msg).unwrap_or_default(),
+    }
 }
