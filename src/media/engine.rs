@@ -67,14 +67,17 @@ pub enum MediaCommand {
         /// Muted?
         muted: bool,
     },
-    /// Play prompts to one leg (over whatever it hears); `PlayDone` follows.
+    /// Play prompts to one leg (over whatever it hears); `PlayDone` with the
+    /// same id follows when the last one ends (queued after any still playing).
     Play {
         /// The leg.
         leg: LegId,
         /// Prompt names (dialplans/prompts), played in order.
         prompts: Vec<String>,
+        /// Names this playback in its `PlayDone`.
+        id: u64,
     },
-    /// Stop the leg's prompts (e.g. the caller started typing).
+    /// Stop the leg's prompts (e.g. the caller started typing); no `PlayDone` follows.
     StopPlay {
         /// The leg.
         leg: LegId,
@@ -113,10 +116,12 @@ pub enum MediaEvent {
         /// The leg.
         leg: LegId,
     },
-    /// The prompts of the last `Play` have finished (or were stopped).
+    /// The prompts of a `Play` have finished playing.
     PlayDone {
         /// The leg.
         leg: LegId,
+        /// The `Play`'s id.
+        id: u64,
     },
     /// The leg's sockets could not be bound.
     OpenFailed {

@@ -50,6 +50,9 @@ const TALK_THRESHOLD: u32 = 150;
 /// Ticks between RTCP sender reports (5 s, RFC 3550's minimum interval).
 const RTCP_TICKS: u64 = 250;
 
+/// Samples of the longest packet we decode (120 ms of Opus at 48 kHz).
+const MAX_DECODED: usize = 5760;
+
 /// Largest RTP packet we build.
 const MAX_PACKET: usize = 1500;
 
@@ -271,6 +274,10 @@ struct Leg {
     dec: Decoder,
     up: Option<Resampler>,
     native: Vec<i16>,
+    /// Decoded audio not played yet (packets longer than 20 ms).
+    fifo: Vec<i16>,
+    /// One decoded packet (up to 120 ms at 48 kHz).
+    decoded: Vec<i16>,
     frame: Box<[i16; FRAME]>,
     has_frame: bool,
     level: u32,
@@ -292,6 +299,8 @@ struct Leg {
     /// Prompts still to play, and how far into the first one we are.
     playing: std::collections::VecDeque<Prompt>,
     play_pos: usize,
+    /// The id of the last `Play` (reported in its `PlayDone`).
+    play_id: u64,
 }
 
 impl Leg {
@@ -480,6 +489,8 @@ impl Worker {
             dec,
             up,
             native: vec![0; codec.samples_per_frame()],
+            fifo: Vec::with_capacity(2 * MAX_DECODED),
+            decoded: vec![0; MAX_DECODED],
             frame: Box::new([0; FRAME]),
             has_frame: false,
             level: 0,
@@ -498,6 +509,7 @@ impl Worker {
             sent_octets: 0,
             playing: std::collections::VecDeque::new(),
             play_pos: 0,
+            play_id: 0,
             rx_stats: rtp::ReceptionStats::default(),
             rtcp_remote: None,
             spec,
@@ -563,6 +575,7 @@ impl Worker {
                             Resampler::new(c.native_rate(), 48_000).ok()
                         };
                         l.native = vec![0; c.samples_per_frame()];
+                        l.fifo.clear();
                         l.jitter = JitterBuffer::new(spec.codec.clock);
                         l.private = None;
                         l.inband = spec
@@ -585,24 +598,22 @@ impl Worker {
             MediaCommand::Play {
                 leg,
                 prompts: names,
+                id,
             } => {
                 let Some(l) = self.legs.get_mut(&leg) else {
                     return;
                 };
                 l.playing
                     .extend(names.iter().filter_map(|n| prompts::get(n)));
+                l.play_id = id;
                 if l.playing.is_empty() {
-                    let _ = self.events.send(MediaEvent::PlayDone { leg });
+                    let _ = self.events.send(MediaEvent::PlayDone { leg, id });
                 }
             }
             MediaCommand::StopPlay { leg } => {
-                let Some(l) = self.legs.get_mut(&leg) else {
-                    return;
-                };
-                if !l.playing.is_empty() {
+                if let Some(l) = self.legs.get_mut(&leg) {
                     l.playing.clear();
                     l.play_pos = 0;
-                    let _ = self.events.send(MediaEvent::PlayDone { leg });
                 }
             }
             MediaCommand::Mute { leg, muted } => {
@@ -686,15 +697,33 @@ impl Worker {
         l.has_frame = false;
         l.level = 0;
         let lost_before = l.jitter.stats().lost;
-        let n = match l.jitter.pop() {
-            Pop::Frame(p) => l.dec.decode(p, &mut l.native).unwrap_or(0),
-            Pop::Lost => {
-                stats
-                    .concealed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                l.dec.conceal(&mut l.native)
+        // Packets may hold more or less than 20 ms (ptime 10, 30, 40, 60):
+        // decode whole packets into a FIFO and take one 20 ms frame a tick.
+        let need = l.native.len();
+        while l.fifo.len() < need {
+            let n = match l.jitter.pop() {
+                Pop::Frame(p) => l.dec.decode(p, &mut l.decoded).unwrap_or(0),
+                Pop::Lost => {
+                    stats
+                        .concealed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    l.dec.conceal(&mut l.decoded[..need])
+                }
+                Pop::Idle => 0,
+            };
+            if n == 0 {
+                break;
             }
-            Pop::Idle => 0,
+            l.fifo.extend_from_slice(&l.decoded[..n]);
+        }
+        let n = if l.fifo.len() >= need {
+            l.native.copy_from_slice(&l.fifo[..need]);
+            l.fifo.drain(..need);
+            need
+        } else {
+            // The stream paused mid-packet: drop the remainder, play nothing.
+            l.fifo.clear();
+            0
         };
         let lost = l.jitter.stats().lost - lost_before;
         if lost > 0 {
@@ -785,7 +814,10 @@ impl Worker {
                     l.playing.pop_front();
                     l.play_pos = 0;
                     if l.playing.is_empty() {
-                        events.push(MediaEvent::PlayDone { leg: l.id });
+                        events.push(MediaEvent::PlayDone {
+                            leg: l.id,
+                            id: l.play_id,
+                        });
                     }
                 }
                 if l.private.as_ref().is_none_or(|p| p.codec != l.codec) {

@@ -152,6 +152,8 @@ pub(super) struct Call {
     pub(super) membership: Option<Membership>,
     /// The 200 to send when the early-media welcome ends.
     pub(super) pending_ok: Option<Answer>,
+    /// The playback whose end we act on (the welcome, or the goodbye).
+    pub(super) waiting_play: Option<u64>,
     pub(super) stage: Stage,
     pub(super) digits: String,
     pub(super) star: bool,
@@ -210,6 +212,8 @@ pub struct Calls {
     pub(super) forks: HashMap<LegId, super::fork::Fork>,
     /// Our outgoing INVITEs: client transaction -> (caller, callee leg).
     pub(super) branches: HashMap<TxKey, (LegId, LegId)>,
+    /// The last prompt playback id handed out.
+    pub(super) next_play: u64,
     /// What is needed to ACK a failure to each INVITE we sent.
     pub(super) sent: HashMap<TxKey, super::fork::Branch>,
 }
@@ -235,6 +239,7 @@ impl Calls {
             forks: HashMap::new(),
             branches: HashMap::new(),
             sent: HashMap::new(),
+            next_play: 0,
         }
     }
 
@@ -694,6 +699,7 @@ impl Endpoint {
             reinvite_pending: false,
             membership,
             pending_ok: None,
+            waiting_play: None,
             stage: stage.clone(),
             digits: String::new(),
             star: false,
@@ -748,10 +754,11 @@ impl Endpoint {
         let mut ringing = a.clone();
         ringing.code = 183;
         self.send_answer(now, flow, key, req, ringing, out);
+        let id = self.play_id(leg, &["welcome"], out);
         if let Some(c) = self.calls.calls.get_mut(&leg) {
             c.pending_ok = Some(a);
+            c.waiting_play = Some(id);
         }
-        self.play(leg, &["welcome"], out);
     }
 
     /// Why a room cannot take one more caller, as an answer (None: it can).
@@ -768,18 +775,28 @@ impl Endpoint {
         None
     }
 
-    fn play(&self, leg: LegId, prompts: &[&str], out: &mut Vec<Action>) {
+    /// Plays prompts to a leg.
+    fn play(&mut self, leg: LegId, prompts: &[&str], out: &mut Vec<Action>) {
+        self.play_id(leg, prompts, out);
+    }
+
+    /// Plays prompts to a leg; returns the id its `PlayDone` will carry.
+    fn play_id(&mut self, leg: LegId, prompts: &[&str], out: &mut Vec<Action>) -> u64 {
+        self.calls.next_play += 1;
+        let id = self.calls.next_play;
         let prompts = prompts.iter().map(|p| p.to_string()).collect();
-        self.media(out, MediaCommand::Play { leg, prompts });
+        self.media(out, MediaCommand::Play { leg, prompts, id });
+        id
     }
 
     /// Plays `prompts`, then hangs up.
     fn goodbye(&mut self, leg: LegId, prompts: &[&str], out: &mut Vec<Action>) {
+        self.media(out, MediaCommand::StopPlay { leg });
+        let id = self.play_id(leg, prompts, out);
         if let Some(c) = self.calls.calls.get_mut(&leg) {
             c.stage = Stage::Leaving;
+            c.waiting_play = Some(id);
         }
-        self.media(out, MediaCommand::StopPlay { leg });
-        self.play(leg, prompts, out);
     }
 
     pub(super) fn our_contact(&self, flow: &Flow) -> String {
@@ -898,7 +915,8 @@ impl Endpoint {
             Stage::Leaving | Stage::LookingUp { .. } => {}
             Stage::MeetingId { tries } => {
                 if digit != '#' {
-                    if c.digits.is_empty() {
+                    // Typing cuts the prompt short, except the welcome that answers the call.
+                    if c.digits.is_empty() && c.pending_ok.is_none() {
                         self.media(out, MediaCommand::StopPlay { leg });
                     }
                     let c = self.calls.calls.get_mut(&leg).expect("present");
@@ -925,7 +943,8 @@ impl Endpoint {
                 target,
             } => {
                 if digit != '#' {
-                    if c.digits.is_empty() {
+                    // Typing cuts the prompt short, except the welcome that answers the call.
+                    if c.digits.is_empty() && c.pending_ok.is_none() {
                         self.media(out, MediaCommand::StopPlay { leg });
                     }
                     let c = self.calls.calls.get_mut(&leg).expect("present");
@@ -1165,7 +1184,15 @@ impl Endpoint {
             self.send_answer(now, flow, key, req, Answer::new(481), out);
             return;
         }
-        self.send_answer(now, flow, key, req, Answer::new(200), out);
+        // The 200 carries the same To tag as the INVITE's answers (RFC 3261 §9.2).
+        let tag = leg
+            .and_then(|l| self.calls.calls.get(&l))
+            .map(|c| c.local_tag.clone());
+        let ok = match &tag {
+            Some(t) => Answer::new(200).tag(t),
+            None => Answer::new(200),
+        };
+        self.send_answer(now, flow, key, req, ok, out);
         // Only an INVITE still without a final answer is cancelled; once the
         // 200 is out (the CANCEL/200 race) the caller ends the call with BYE.
         if let Some(leg) = leg
@@ -1281,21 +1308,28 @@ impl Endpoint {
     pub fn on_media_event(&mut self, now: Now, ev: MediaEvent, out: &mut Vec<Action>) {
         match ev {
             MediaEvent::Dtmf { leg, digit } => self.on_digit(now, leg, digit, out),
-            MediaEvent::PlayDone { leg } => {
+            MediaEvent::PlayDone { leg, id } => {
                 let Some(c) = self.calls.calls.get_mut(&leg) else {
                     return;
                 };
+                if c.waiting_play != Some(id) {
+                    return; // a playback that was stopped or replaced
+                }
+                c.waiting_play = None;
                 if matches!(c.stage, Stage::Leaving) {
                     self.hang_up(now, leg, out);
                 } else if let Some(ok) = c.pending_ok.take() {
-                    // The welcome (early media) is over: answer, then ask.
-                    let next = if matches!(c.stage, Stage::Pin { .. }) {
-                        "enter_pin"
-                    } else {
-                        "enter_meeting_id"
+                    // The welcome (early media) is over: answer, then ask,
+                    // unless the caller already typed (or got in) meanwhile.
+                    let next = match c.stage {
+                        Stage::Pin { .. } if c.digits.is_empty() => Some("enter_pin"),
+                        Stage::MeetingId { .. } if c.digits.is_empty() => Some("enter_meeting_id"),
+                        _ => None,
                     };
                     self.answer_2xx(now, leg, None, ok, out);
-                    self.play(leg, &[next], out);
+                    if let Some(next) = next {
+                        self.play(leg, &[next], out);
+                    }
                 }
             }
             MediaEvent::RtpTimeout { leg } => {
@@ -1311,6 +1345,7 @@ impl Endpoint {
 
     /// Ends a call from our side: BYE (or 480 if it was never answered).
     pub fn hang_up(&mut self, now: Now, leg: LegId, out: &mut Vec<Action>) {
+        let salt = self.next();
         let Some(c) = self.calls.calls.get_mut(&leg) else {
             return;
         };
@@ -1319,7 +1354,8 @@ impl Endpoint {
             self.final_to_invite(now, leg, 480, out);
         } else {
             c.local_cseq += 1;
-            let branch = format!("z9hG4bK{:x}{:x}", leg, c.local_cseq);
+            // Branches unique across space and time (RFC 3261 §8.1.1.7).
+            let branch = format!("z9hG4bK{salt:x}{leg:x}{:x}", c.local_cseq);
             let bye = build_bye(c, &branch);
             let flow = c.flow;
             let key = TxKey::new(&branch, "", "BYE");

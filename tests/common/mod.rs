@@ -51,8 +51,9 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port();
         let web_port = free_port();
-        // Each server its own RTP range (baresip phones use 20000-29999).
-        let rtp: u32 = 30_000 + rand::random_range(0..70u32) * 400;
+        // Each server its own RTP range, above Linux's ephemeral ports
+        // (baresip phones use 20000-29999).
+        let (rtp, rtp_hi) = private_rtp_range();
         let config = dir.path().join("dialroom.toml");
         std::fs::write(
             &config,
@@ -60,8 +61,7 @@ impl Server {
                 "[sip]\nlisten = [\"udp:127.0.0.1:{sip_port}\", \"tcp:127.0.0.1:{sip_port}\"]\n{sip_extra}\n\
                  [web]\nlisten = \"127.0.0.1:{web_port}\"\n\
                  [database]\nurl = \"sqlite://data/dialroom.db\"\n\
-                 [media]\nrtp_ports = \"{rtp}-{}\"\n{more}\n",
-                rtp + 399
+                 [media]\nrtp_ports = \"{rtp}-{rtp_hi}\"\n{more}\n"
             ),
         )
         .unwrap();
@@ -501,6 +501,20 @@ impl Server {
     }
 }
 
+/// 200 UDP ports, free now, at a random even start in 61000-65497: above
+/// Linux's ephemeral ports (32768-60999), where a test server's RTP port
+/// could be taken by someone's outgoing socket.
+fn private_rtp_range() -> (u16, u16) {
+    for _ in 0..200 {
+        let lo: u16 = 61_000 + 2 * rand::random_range(0..2_150u16);
+        let hi = lo + 199;
+        if (lo..=hi).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            return (lo, hi);
+        }
+    }
+    panic!("no free RTP range in 61000-65497");
+}
+
 /// A SIPp run with its message trace (`-trace_msg`) and error log (`-trace_err`).
 pub struct SippTrace {
     pub ok: bool,
@@ -538,4 +552,25 @@ pub fn sipp_traced(scenario: &str, transport: &str, port: u16, extra: &[&str]) -
         output: format!("{}\n--- SIPp errors:\n{errors}", run.output),
         messages: std::fs::read_to_string(&msg).unwrap_or_default(),
     }
+}
+
+/// The messages of a SIPp `-trace_msg` log: (seconds since midnight, the
+/// block's text: "UDP message sent (N bytes):" or "... received ...", then
+/// the message).
+pub fn sipp_trace_messages(trace: &str) -> Vec<(f64, String)> {
+    let mut out: Vec<(f64, String)> = Vec::new();
+    for line in trace.lines() {
+        if line.starts_with("-----") {
+            let time = line.split_whitespace().nth(2).unwrap_or("");
+            let secs = time
+                .split(':')
+                .map(|x| x.parse::<f64>().unwrap_or(0.0))
+                .fold(0.0, |acc, x| acc * 60.0 + x);
+            out.push((secs, String::new()));
+        } else if let Some(last) = out.last_mut() {
+            last.1.push_str(line);
+            last.1.push('\n');
+        }
+    }
+    out
 }
