@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Installs what dialroom needs on Debian: `scripts/deps.sh build` for building
-# and running, `scripts/deps.sh test` for the test suite as well.
+# and running, `scripts/deps.sh test` for the test suite as well,
+# `scripts/deps.sh bench` for the benchmarks (Kamailio as the reference).
 # Only missing packages are installed; nothing is installed twice.
 set -euo pipefail
 
 what=${1:-build}
 build_pkgs=(build-essential pkg-config libopus-dev ca-certificates curl)
-test_pkgs=(sip-tester postgresql python3 python3-venv python3-pip kamailio)
+test_pkgs=(sip-tester baresip-core postgresql python3 python3-venv python3-pip)
+bench_pkgs=(kamailio)
 
 pkgs=("${build_pkgs[@]}")
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = bench ]; then
   pkgs+=("${test_pkgs[@]}")
+fi
+if [ "$what" = bench ]; then
+  pkgs+=("${bench_pkgs[@]}")
 fi
 
 missing=()
