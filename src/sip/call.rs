@@ -905,6 +905,23 @@ impl Endpoint {
         }
     }
 
+    /// Collects a digit of a PIN or meeting id; returns what was typed on `#`.
+    fn collect_digit(&mut self, leg: LegId, digit: char, out: &mut Vec<Action>) -> Option<String> {
+        let c = self.calls.calls.get_mut(&leg)?;
+        if digit == '#' {
+            return Some(std::mem::take(&mut c.digits));
+        }
+        // Typing cuts the prompt short, except the welcome that answers the call.
+        let stop = c.digits.is_empty() && c.pending_ok.is_none();
+        if c.digits.len() < MAX_DIGITS {
+            c.digits.push(digit);
+        }
+        if stop {
+            self.media(out, MediaCommand::StopPlay { leg });
+        }
+        None
+    }
+
     /// A digit from RFC 4733, SIP INFO or in-band detection.
     fn on_digit(&mut self, now: Now, leg: LegId, digit: char, out: &mut Vec<Action>) {
         let Some(c) = self.calls.calls.get_mut(&leg) else {
@@ -914,18 +931,10 @@ impl Endpoint {
         match c.stage.clone() {
             Stage::Leaving | Stage::LookingUp { .. } => {}
             Stage::MeetingId { tries } => {
-                if digit != '#' {
-                    // Typing cuts the prompt short, except the welcome that answers the call.
-                    if c.digits.is_empty() && c.pending_ok.is_none() {
-                        self.media(out, MediaCommand::StopPlay { leg });
-                    }
-                    let c = self.calls.calls.get_mut(&leg).expect("present");
-                    if c.digits.len() < MAX_DIGITS {
-                        c.digits.push(digit);
-                    }
+                let Some(id) = self.collect_digit(leg, digit, out) else {
                     return;
-                }
-                let id = std::mem::take(&mut c.digits);
+                };
+                let c = self.calls.calls.get_mut(&leg).expect("present");
                 if id.is_empty() {
                     self.play(leg, &["enter_meeting_id"], out);
                     return;
@@ -942,18 +951,10 @@ impl Endpoint {
                 moderator_pin,
                 target,
             } => {
-                if digit != '#' {
-                    // Typing cuts the prompt short, except the welcome that answers the call.
-                    if c.digits.is_empty() && c.pending_ok.is_none() {
-                        self.media(out, MediaCommand::StopPlay { leg });
-                    }
-                    let c = self.calls.calls.get_mut(&leg).expect("present");
-                    if c.digits.len() < MAX_DIGITS {
-                        c.digits.push(digit);
-                    }
+                let Some(typed) = self.collect_digit(leg, digit, out) else {
                     return;
-                }
-                let typed = std::mem::take(&mut c.digits);
+                };
+                let c = self.calls.calls.get_mut(&leg).expect("present");
                 let as_moderator = moderator_pin.as_deref().is_some_and(|m| m == typed);
                 // A room with only a moderator PIN lets others in with an empty entry.
                 let as_member = pin.as_deref().map_or(typed.is_empty(), |p| p == typed);
