@@ -167,7 +167,7 @@ pub async fn bind(
     for spec in specs {
         match spec.protocol {
             Protocol::Udp => {
-                let s = Arc::new(UdpSocket::bind(spec.addr).await?);
+                let s = Arc::new(bind_udp(spec.addr)?);
                 let addr = s.local_addr()?;
                 bound.push(ListenSpec {
                     protocol: Protocol::Udp,
@@ -204,6 +204,25 @@ pub async fn bind(
         ));
     }
     Ok((transports, bound))
+}
+
+/// Bytes of kernel buffer asked for on SIP UDP sockets: bursts of requests
+/// (a registration storm after an outage) must queue, not be dropped, while
+/// the endpoint task catches up. The kernel caps it at net.core.rmem_max.
+const UDP_BUFFER: usize = 4 << 20;
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(UDP_BUFFER);
+    let _ = s.set_send_buffer_size(UDP_BUFFER);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
 }
 
 /// Logs a refused message once per source, not once per datagram.
