@@ -28,23 +28,26 @@ impl Store {
 
     /// Adds a user with the digest values of its password.
     pub async fn add_user(&self, name: &str, creds: &Credentials) -> Result<(), StoreError> {
+        // Write first: a read-then-write transaction can fail with "database
+        // is locked" on SQLite when two processes add users at once.
         let mut tx = self.pool().begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM users WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if exists {
-            return Err(StoreError::Exists(format!("user {name}")));
+        let inserted = sqlx::query(
+            "INSERT INTO users (name, realm, ha1_md5, ha1_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(name)
+        .bind(&creds.realm)
+        .bind(&creds.ha1_md5)
+        .bind(&creds.ha1_sha256)
+        .bind(unix_now() as i64)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Exists(format!("user {name}")));
+            }
+            Err(e) => return Err(e.into()),
         }
-        sqlx::query("INSERT INTO users (name, realm, ha1_md5, ha1_sha256, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(name)
-            .bind(&creds.realm)
-            .bind(&creds.ha1_md5)
-            .bind(&creds.ha1_sha256)
-            .bind(unix_now() as i64)
-            .execute(&mut *tx)
-            .await?;
         Self::bump_users_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
