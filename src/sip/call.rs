@@ -905,6 +905,30 @@ impl Endpoint {
         }
     }
 
+    /// After a menu: into the room, or a goodbye if it is locked or full.
+    fn enter_room(
+        &mut self,
+        now: Now,
+        leg: LegId,
+        target: Membership,
+        moderator: bool,
+        out: &mut Vec<Action>,
+    ) {
+        if let Some(refusal) = self.refuse_join(&target.room, target.max_members, moderator) {
+            let prompt = if refusal.code == 403 {
+                "room_locked"
+            } else {
+                "room_full"
+            };
+            self.goodbye(leg, &[prompt], out);
+            return;
+        }
+        if let Some(c) = self.calls.calls.get_mut(&leg) {
+            c.membership = Some(target);
+        }
+        self.join_room(now, leg, true, out);
+    }
+
     /// Collects a digit of a PIN or meeting id; returns what was typed on `#`.
     fn collect_digit(&mut self, leg: LegId, digit: char, out: &mut Vec<Action>) -> Option<String> {
         let c = self.calls.calls.get_mut(&leg)?;
@@ -960,20 +984,7 @@ impl Endpoint {
                 let as_member = pin.as_deref().map_or(typed.is_empty(), |p| p == typed);
                 if as_moderator || as_member {
                     c.moderator = as_moderator;
-                    if let Some(refusal) =
-                        self.refuse_join(&target.room, target.max_members, as_moderator)
-                    {
-                        let prompt = if refusal.code == 403 {
-                            "room_locked"
-                        } else {
-                            "room_full"
-                        };
-                        self.goodbye(leg, &[prompt], out);
-                        return;
-                    }
-                    let c = self.calls.calls.get_mut(&leg).expect("present");
-                    c.membership = Some(target);
-                    self.join_room(now, leg, true, out);
+                    self.enter_room(now, leg, target, as_moderator, out);
                     return;
                 }
                 let tries = tries + 1;
@@ -1103,18 +1114,7 @@ impl Endpoint {
                     };
                     self.play(leg, &["enter_pin"], out);
                 } else {
-                    if let Some(refusal) = self.refuse_join(&target.room, None, false) {
-                        let prompt = if refusal.code == 403 {
-                            "room_locked"
-                        } else {
-                            "room_full"
-                        };
-                        self.goodbye(leg, &[prompt], out);
-                        return;
-                    }
-                    let c = self.calls.calls.get_mut(&leg).expect("present");
-                    c.membership = Some(target);
-                    self.join_room(now, leg, true, out);
+                    self.enter_room(now, leg, target, false, out);
                 }
             }
             None => {
