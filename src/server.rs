@@ -263,7 +263,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             _ = sleep_until(deadline) => ep.handle_timeout(now(), &mut out),
             _ = sweep.tick() => ep.housekeeping(now(), &mut out),
             u = io.users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
-            c = io.plans.changed() => if c.is_ok() {
+            Ok(()) = io.plans.changed() => {
                 let plan = io.plans.borrow_and_update().clone();
                 tracing::info!(routes = plan.routes.len(), "dialplan reloaded: new calls follow it");
                 ep.set_dialplan(plan);
