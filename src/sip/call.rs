@@ -165,6 +165,48 @@ pub(super) struct Call {
     pub(super) timers: [Option<Instant>; 4],
 }
 
+impl Call {
+    /// The UAS half of a call from its initial INVITE, before any answer.
+    pub(super) fn from_invite(
+        flow: Flow,
+        key: &TxKey,
+        req: &Request,
+        local_tag: &str,
+        local: LocalMedia,
+        display: String,
+    ) -> Call {
+        Call {
+            flow,
+            call_id: req.core.call_id.clone(),
+            local_tag: local_tag.to_string(),
+            peer: req.core.reply.from.clone(),
+            us: req.core.reply.to.clone(),
+            remote_target: contact_uri(req.header("Contact").unwrap_or("")),
+            route_set: req.header_list("Record-Route"),
+            local_cseq: 1,
+            remote_cseq: req.core.cseq,
+            invite_key: key.clone(),
+            invite_reply: req.core.reply.clone(),
+            phase: Phase::Early,
+            local,
+            spec: None,
+            offer_in_2xx: false,
+            reinvite_pending: false,
+            membership: None,
+            pending_ok: None,
+            waiting_play: None,
+            stage: Stage::InRoom,
+            digits: String::new(),
+            star: false,
+            moderator: false,
+            display,
+            session: None,
+            pair: None,
+            timers: [None; 4],
+        }
+    }
+}
+
 fn slot(t: CallTimer) -> usize {
     t as usize
 }
@@ -679,36 +721,12 @@ impl Endpoint {
         let leg = self.calls.next_leg;
         self.calls.next_leg += 1;
         let local_tag = format!("{:x}", self.next());
-        let route_set: Vec<String> = req.header_list("Record-Route");
-        let call = Call {
-            flow,
-            call_id: req.core.call_id.clone(),
-            local_tag: local_tag.clone(),
-            peer: req.core.reply.from.clone(),
-            us: req.core.reply.to.clone(),
-            remote_target: contact_uri(req.header("Contact").unwrap_or("")),
-            route_set,
-            local_cseq: 1,
-            remote_cseq: req.core.cseq,
-            invite_key: key.clone(),
-            invite_reply: req.core.reply.clone(),
-            phase: Phase::Early,
-            local,
-            spec: spec.clone(),
-            offer_in_2xx,
-            reinvite_pending: false,
-            membership,
-            pending_ok: None,
-            waiting_play: None,
-            stage: stage.clone(),
-            digits: String::new(),
-            star: false,
-            moderator: false,
-            display: masked_phone(&from_user),
-            session: None,
-            pair: None,
-            timers: [None; 4],
-        };
+        let mut call =
+            Call::from_invite(flow, key, req, &local_tag, local, masked_phone(&from_user));
+        call.spec = spec.clone();
+        call.offer_in_2xx = offer_in_2xx;
+        call.membership = membership;
+        call.stage = stage.clone();
         self.calls
             .by_dialog
             .insert((call.call_id.clone(), local_tag.clone()), leg);

@@ -149,35 +149,11 @@ impl Endpoint {
             .header("Allow", super::endpoint::ALLOW)
             .sdp(body);
         ok.to_tag = Some(local_tag.clone());
-        let call = Call {
-            flow,
-            call_id: req.core.call_id.clone(),
-            local_tag: local_tag.clone(),
-            peer: req.core.reply.from.clone(),
-            us: req.core.reply.to.clone(),
-            remote_target: contact_uri(req.header("Contact").unwrap_or("")),
-            route_set: req.header_list("Record-Route"),
-            local_cseq: 1,
-            remote_cseq: req.core.cseq,
-            invite_key: key.clone(),
-            invite_reply: req.core.reply.clone(),
-            phase: Phase::Early,
-            spec: Some(leg_spec(&local, neg)),
-            local,
-            offer_in_2xx: false,
-            reinvite_pending: false,
-            membership: None,
-            pending_ok: Some(ok),
-            waiting_play: None,
-            stage: Stage::InRoom,
-            digits: String::new(),
-            star: false,
-            moderator: false,
-            display: masked_phone(&from_user),
-            session: None,
-            pair: None,
-            timers: [None; 4],
-        };
+        let spec = leg_spec(&local, neg);
+        let mut call =
+            Call::from_invite(flow, key, req, &local_tag, local, masked_phone(&from_user));
+        call.spec = Some(spec);
+        call.pending_ok = Some(ok);
         self.calls
             .by_dialog
             .insert((call.call_id.clone(), local_tag), caller);
