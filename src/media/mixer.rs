@@ -1,10 +1,13 @@
 //! The conference mixer for one room, at 48 kHz, 20 ms frames (sans-IO).
 //!
-//! Each tick the media worker hands in the decoded frames of the room's
-//! participants with their speech level. Only the loudest `k` talkers above
-//! the threshold are mixed. Everyone who is not one of them hears the same
-//! *common* mix (so it is encoded once per codec); each mixed talker hears
-//! the common mix minus itself. All buffers are allocated once.
+//! Each tick the media worker offers the room's participants with their
+//! speech level ([`Mixer::select`]); only the loudest `k` above the
+//! threshold are mixed. The worker then writes just those talkers' 48 kHz
+//! frames into the mixer's input slots ([`Mixer::input`]): a participant
+//! who is not mixed is never resampled. [`Mixer::mix_selected`] sums them.
+//! Everyone who is not a mixed talker hears the same *common* mix (so it is
+//! encoded once per codec); each mixed talker hears the common mix minus
+//! itself. All buffers are allocated once.
 
 /// Samples in one 20 ms frame at 48 kHz.
 pub const FRAME: usize = 960;
@@ -38,9 +41,11 @@ pub struct Mixer {
     threshold: u32,
     acc: Box<[i32; FRAME]>,
     common: Box<[i16; FRAME]>,
+    inputs: Vec<[i16; FRAME]>,
     minus: Vec<[i16; FRAME]>,
     talkers: Vec<u64>,
-    order: Vec<(u32, usize)>,
+    /// (level, position, id) of the candidates above the threshold.
+    order: Vec<(u32, usize, u64)>,
 }
 
 impl std::fmt::Debug for Mixer {
@@ -56,7 +61,9 @@ fn clip(v: i32) -> i16 {
     v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
 }
 
-/// RMS of a frame, the level the mixer compares.
+/// RMS of a frame, the level the mixer compares (the same at any sample
+/// rate for audio the lower rate can carry, so a leg's level is taken on
+/// its decoded samples before any resampling).
 pub fn level(frame: &[i16]) -> u32 {
     if frame.is_empty() {
         return 0;
@@ -77,45 +84,67 @@ impl Mixer {
             threshold,
             acc: Box::new([0; FRAME]),
             common: Box::new([0; FRAME]),
+            inputs: vec![[0; FRAME]; k],
             minus: vec![[0; FRAME]; k],
             talkers: Vec::with_capacity(k),
             order: Vec::with_capacity(64),
         }
     }
 
-    /// Mixes one tick. Afterwards [`Mixer::hears`] says who hears what.
-    pub fn mix(&mut self, inputs: &[MixInput<'_>]) {
+    /// Chooses this tick's talkers among `(id, level)` candidates: the
+    /// loudest `k` above the threshold, loudest first (ties by position).
+    /// Returns their ids; slot `i` of [`Mixer::input`] is `talkers()[i]`'s.
+    pub fn select(&mut self, candidates: impl IntoIterator<Item = (u64, u32)>) -> &[u64] {
         self.order.clear();
-        for (i, inp) in inputs.iter().enumerate() {
-            if inp.level > self.threshold {
-                self.order.push((inp.level, i));
+        for (pos, (id, level)) in candidates.into_iter().enumerate() {
+            if level > self.threshold {
+                self.order.push((level, pos, id));
             }
         }
-        // Loudest first; ties by position for stability.
         self.order
             .sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         self.order.truncate(self.k);
         self.talkers.clear();
+        self.talkers.extend(self.order.iter().map(|&(_, _, id)| id));
+        &self.talkers
+    }
+
+    /// The input frame of talker slot `slot` (of the last [`Mixer::select`]),
+    /// to be filled with that talker's 48 kHz audio before [`Mixer::mix_selected`].
+    pub fn input(&mut self, slot: usize) -> &mut [i16; FRAME] {
+        &mut self.inputs[slot]
+    }
+
+    /// Mixes the selected talkers' input frames. Afterwards [`Mixer::hears`]
+    /// says who hears what.
+    pub fn mix_selected(&mut self) {
+        let n = self.talkers.len();
         self.acc.fill(0);
-        for &(_, i) in &self.order {
-            for (a, &s) in self.acc.iter_mut().zip(inputs[i].frame.iter()) {
+        for input in &self.inputs[..n] {
+            for (a, &s) in self.acc.iter_mut().zip(input.iter()) {
                 *a += i32::from(s);
             }
-            self.talkers.push(inputs[i].id);
         }
         for (c, &a) in self.common.iter_mut().zip(self.acc.iter()) {
             *c = clip(a);
         }
-        for (slot, &(_, i)) in self.order.iter().enumerate() {
-            let own = inputs[i].frame;
-            for ((m, &a), &s) in self.minus[slot]
-                .iter_mut()
-                .zip(self.acc.iter())
-                .zip(own.iter())
-            {
+        for (m, own) in self.minus[..n].iter_mut().zip(&self.inputs[..n]) {
+            for ((m, &a), &s) in m.iter_mut().zip(self.acc.iter()).zip(own.iter()) {
                 *m = clip(a - i32::from(s));
             }
         }
+    }
+
+    /// Selects and mixes in one step, for callers that hold every frame.
+    pub fn mix(&mut self, inputs: &[MixInput<'_>]) {
+        self.select(inputs.iter().map(|i| (i.id, i.level)));
+        for slot in 0..self.talkers.len() {
+            let id = self.talkers[slot];
+            if let Some(inp) = inputs.iter().find(|i| i.id == id) {
+                self.inputs[slot].copy_from_slice(inp.frame);
+            }
+        }
+        self.mix_selected();
     }
 
     /// Adds a sound everyone hears (join/leave tones) to every mix of this tick.
@@ -225,6 +254,29 @@ mod tests {
         let common = m.output(Hears::Common);
         assert!(power(common, 300.0) < 1.0, "the quietest is left out");
         assert!(power(common, 1100.0) > 1000.0);
+    }
+
+    #[test]
+    fn only_selected_talkers_are_asked_for_their_audio() {
+        let mut m = Mixer::new(2, 100);
+        // Four candidates: one quiet, three talking; only the two loudest count.
+        let chosen = m
+            .select([(10, 50), (11, 900), (12, 400), (13, 700)])
+            .to_vec();
+        assert_eq!(chosen, [11, 13]);
+        let (a, b) = (tone(500.0, 4000.0), tone(1500.0, 4000.0));
+        m.input(0).copy_from_slice(&a);
+        m.input(1).copy_from_slice(&b);
+        m.mix_selected();
+        assert_eq!(m.hears(12), Hears::Common);
+        let common = m.output(Hears::Common);
+        assert!(power(common, 500.0) > 1000.0 && power(common, 1500.0) > 1000.0);
+        let heard_by_13 = m.output(m.hears(13));
+        assert!(power(heard_by_13, 500.0) > 1000.0 && power(heard_by_13, 1500.0) < 1.0);
+        // A tick with nobody talking mixes silence and leaves no old input behind.
+        assert!(m.select([(10, 50), (11, 20)]).is_empty());
+        m.mix_selected();
+        assert!(m.output(Hears::Common).iter().all(|&s| s == 0));
     }
 
     #[test]

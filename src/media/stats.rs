@@ -64,7 +64,8 @@ impl Histogram {
 /// Everything the media workers count.
 #[derive(Debug, Default)]
 pub struct MediaStats {
-    /// How late each tick started against its 20 ms schedule.
+    /// How late each tick started against its fixed 20 ms schedule (a
+    /// tick made up after an overrun counts as late as it really was).
     pub tick_lateness: Histogram,
     /// How long each tick's work took.
     pub tick_work: Histogram,
@@ -78,6 +79,8 @@ pub struct MediaStats {
     pub lost: AtomicU64,
     /// Encodes done (one per distinct mix and codec, plus private ones).
     pub encodes: AtomicU64,
+    /// Ticks a worker skipped because it fell too far behind its schedule.
+    pub ticks_skipped: AtomicU64,
     /// Open legs.
     pub legs: AtomicI64,
     /// Rooms being mixed.
@@ -132,6 +135,12 @@ impl MediaStats {
             "dialroom_mixer_encodes_total",
             "Audio frames encoded.",
             self.encodes.load(Ordering::Relaxed),
+        );
+        c(
+            out,
+            "dialroom_mixer_ticks_skipped_total",
+            "Media ticks skipped by a worker too far behind its schedule.",
+            self.ticks_skipped.load(Ordering::Relaxed),
         );
         let g = |out: &mut String, name: &str, help: &str, v: i64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

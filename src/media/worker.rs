@@ -20,7 +20,7 @@ use super::codec::{Codec, Decoder, Encoder};
 use super::dtmf_detect::DtmfDetector;
 use super::engine::{LegSpec, MediaCommand, MediaEvent, Sound};
 use super::jitter::{JitterBuffer, Pop};
-use super::mixer::{FRAME, Hears, MixInput, Mixer, level};
+use super::mixer::{FRAME, Hears, Mixer, level};
 use super::prompts::{self, Prompt};
 use super::resample::Resampler;
 use super::rtp::{self, RtpHeader};
@@ -49,6 +49,14 @@ const TALK_THRESHOLD: u32 = 150;
 
 /// Ticks between RTCP sender reports (5 s, RFC 3550's minimum interval).
 const RTCP_TICKS: u64 = 250;
+
+/// Ticks between reads of a leg's RTCP socket (peers send every few
+/// seconds; the socket buffer holds them meanwhile, and each read is a syscall).
+const RTCP_POLL_TICKS: u64 = 25;
+
+/// A worker further behind its schedule than this gives up catching up
+/// (counting the ticks it skips) instead of running a long burst of ticks.
+const MAX_BEHIND: Duration = Duration::from_millis(200);
 
 /// Samples of the longest packet we decode (120 ms of Opus at 48 kHz).
 const MAX_DECODED: usize = 5760;
@@ -273,14 +281,21 @@ struct Leg {
     jitter: JitterBuffer,
     dec: Decoder,
     up: Option<Resampler>,
+    /// This tick's frame at the codec's rate.
     native: Vec<i16>,
     /// Decoded audio not played yet (packets longer than 20 ms).
     fifo: Vec<i16>,
     /// One decoded packet (up to 120 ms at 48 kHz).
     decoded: Vec<i16>,
-    frame: Box<[i16; FRAME]>,
+    /// `native` holds a frame for the mix this tick.
     has_frame: bool,
+    /// Its level (RMS at the codec's rate).
     level: u32,
+    /// The tick `up` last resampled: only talkers are resampled, so a gap
+    /// means the resampler's history is stale and is reset first.
+    up_tick: u64,
+    /// Spreads this leg's RTCP work over the ticks.
+    phase: u64,
     dtmf: DtmfReceiver,
     inband: Option<DtmfDetector>,
     /// Private encoder for when this leg hears its own mix (a talker).
@@ -359,14 +374,23 @@ impl Worker {
         }
     }
 
+    /// Runs a tick every 20 ms on a fixed schedule. A late tick is made up
+    /// (the next ones run back to back) so that every leg still gets 50
+    /// frames a second and no delay builds up in the jitter buffers; only a
+    /// worker more than [`MAX_BEHIND`] behind drops the schedule and counts
+    /// the ticks it skipped.
     fn run(mut self) {
-        let mut next = Instant::now() + TICK;
         let stats = self.cfg.stats.clone();
+        let mut due = Instant::now();
         loop {
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
             let started = Instant::now();
             stats
                 .tick_lateness
-                .observe(started.saturating_duration_since(next - TICK));
+                .observe(started.saturating_duration_since(due));
             loop {
                 match self.rx.try_recv() {
                     Ok(cmd) => self.command(cmd),
@@ -379,9 +403,6 @@ impl Worker {
             }
             self.receive();
             self.mix_and_send();
-            if self.tick.is_multiple_of(RTCP_TICKS) {
-                self.send_rtcp();
-            }
             self.tick += 1;
             let now = Instant::now();
             stats.tick_work.observe(now - started);
@@ -394,40 +415,53 @@ impl Worker {
                 std::sync::atomic::Ordering::Relaxed,
             );
             self.reported = (legs, rooms);
-            if next > now {
-                std::thread::sleep(next - now);
-                next += TICK;
-            } else {
-                // Late: do not try to catch up with a burst of ticks.
-                next = now + TICK;
+            due += TICK;
+            let behind = now.saturating_duration_since(due);
+            if behind > MAX_BEHIND {
+                let skipped = (behind.as_micros() / TICK.as_micros()) as u64;
+                stats
+                    .ticks_skipped
+                    .fetch_add(skipped, std::sync::atomic::Ordering::Relaxed);
+                due += TICK * skipped as u32;
             }
         }
     }
 
-    /// An RTCP sender report (with a receiver block) to every leg's peer.
-    fn send_rtcp(&mut self) {
-        let ntp = rtp::ntp_now();
-        for l in self.legs.values_mut() {
-            let (Some(sock), Some(remote)) = (&l.rtcp, l.remote) else {
-                continue;
-            };
-            let dest = l
-                .rtcp_remote
-                .unwrap_or_else(|| SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)));
-            let jitter_ts =
-                (l.jitter.stats().jitter_ms * f64::from(l.spec.codec.clock) / 1000.0) as u32;
-            let n = rtp::write_sender_report(
-                &mut self.pkt,
-                l.ssrc,
-                ntp,
-                l.ts,
-                l.sent_packets as u32,
-                l.sent_octets as u32,
-                Some(&mut l.rx_stats),
-                jitter_ts,
-            );
-            let _ = sock.send_to(&self.pkt[..n], dest);
+    /// Reads a leg's RTCP socket (every [`RTCP_POLL_TICKS`]) and sends it a
+    /// sender report with a receiver block (every [`RTCP_TICKS`]), each leg
+    /// at its own phase so that reports do not bunch up in one tick.
+    fn rtcp(l: &mut Leg, tick: u64, buf: &mut [u8], pkt: &mut [u8]) {
+        let Some(sock) = &l.rtcp else {
+            return;
+        };
+        let t = tick.wrapping_add(l.phase);
+        if t.is_multiple_of(RTCP_POLL_TICKS) {
+            while let Ok((_, src)) = sock.recv_from(buf) {
+                l.rtcp_remote = Some(src);
+            }
         }
+        let Some(remote) = l.remote else {
+            return;
+        };
+        if !t.is_multiple_of(RTCP_TICKS) {
+            return;
+        }
+        let dest = l
+            .rtcp_remote
+            .unwrap_or_else(|| SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)));
+        let jitter_ts =
+            (l.jitter.stats().jitter_ms * f64::from(l.spec.codec.clock) / 1000.0) as u32;
+        let n = rtp::write_sender_report(
+            pkt,
+            l.ssrc,
+            rtp::ntp_now(),
+            l.ts,
+            l.sent_packets as u32,
+            l.sent_octets as u32,
+            Some(&mut l.rx_stats),
+            jitter_ts,
+        );
+        let _ = sock.send_to(&pkt[..n], dest);
     }
 
     fn event(&self, ev: MediaEvent) {
@@ -491,9 +525,10 @@ impl Worker {
             native: vec![0; codec.samples_per_frame()],
             fifo: Vec::with_capacity(2 * MAX_DECODED),
             decoded: vec![0; MAX_DECODED],
-            frame: Box::new([0; FRAME]),
             has_frame: false,
             level: 0,
+            up_tick: u64::MAX,
+            phase: rand::random::<u64>() % RTCP_TICKS,
             dtmf: DtmfReceiver::new(),
             inband: spec
                 .dtmf_pt
@@ -575,6 +610,7 @@ impl Worker {
                             Resampler::new(c.native_rate(), 48_000).ok()
                         };
                         l.native = vec![0; c.samples_per_frame()];
+                        l.up_tick = u64::MAX;
                         l.fifo.clear();
                         l.jitter = JitterBuffer::new(spec.codec.clock);
                         l.private = None;
@@ -642,6 +678,7 @@ impl Worker {
         let now_ms = self.epoch.elapsed().as_secs_f64() * 1000.0;
         let now = Instant::now();
         let timeout = self.cfg.rtp_timeout;
+        let tick = self.tick;
         let mut events = Vec::new();
         for l in self.legs.values_mut() {
             while let Ok((n, src)) = l.sock.recv_from(&mut self.buf) {
@@ -677,11 +714,7 @@ impl Worker {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            if let Some(r) = &l.rtcp {
-                while let Ok((_, src)) = r.recv_from(&mut self.buf) {
-                    l.rtcp_remote = Some(src);
-                }
-            }
+            Self::rtcp(l, tick, &mut self.buf, &mut self.pkt);
             if l.receiving() && !l.timed_out && now.duration_since(l.last_rtp) > timeout {
                 l.timed_out = true;
                 events.push(MediaEvent::RtpTimeout { leg: l.id });
@@ -692,7 +725,8 @@ impl Worker {
         }
     }
 
-    /// Pops and decodes one frame for a leg (48 kHz into `l.frame`); runs in-band DTMF.
+    /// Pops and decodes one frame for a leg into `l.native` (at the codec's
+    /// rate) and takes its level; runs in-band DTMF.
     fn pull(l: &mut Leg, events: &mut Vec<MediaEvent>, stats: &super::stats::MediaStats) {
         l.has_frame = false;
         l.level = 0;
@@ -742,43 +776,64 @@ impl Worker {
                 digit: d,
             });
         }
-        match &mut l.up {
-            Some(up) => up.process(&l.native[..n], &mut l.frame[..]),
-            None => {
-                let m = FRAME.min(n);
-                l.frame[..m].copy_from_slice(&l.native[..m]);
-            }
-        }
         l.has_frame = l.receiving() && !l.muted;
         if l.has_frame {
-            l.level = level(&l.frame[..]);
+            l.level = level(&l.native);
         }
     }
 
+    /// A talker's frame at 48 kHz into `out`.
+    fn upsample(l: &mut Leg, tick: u64, out: &mut [i16; FRAME]) {
+        match &mut l.up {
+            Some(up) => {
+                if l.up_tick.wrapping_add(1) != tick {
+                    // Not resampled last tick (not a talker then): start
+                    // from silence rather than from a stale history.
+                    up.reset();
+                }
+                l.up_tick = tick;
+                up.process(&l.native, &mut out[..]);
+            }
+            None => {
+                let m = FRAME.min(l.native.len());
+                out[..m].copy_from_slice(&l.native[..m]);
+                out[m..].fill(0);
+            }
+        }
+    }
+
+    /// One tick of audio: every leg yields its frame; each room chooses its
+    /// talkers, resamples only theirs, mixes once, encodes each distinct mix
+    /// once per codec and sends it to the room's legs; legs in no room (the
+    /// IVR) get their prompts or silence.
     fn mix_and_send(&mut self) {
         let stats = self.cfg.stats.clone();
         let tick = self.tick;
         let complexity = self.cfg.opus_complexity;
         let mut events = Vec::new();
-        // 1. Every leg yields its frame; each room mixes once.
         for l in self.legs.values_mut() {
             Self::pull(l, &mut events, &stats);
         }
+        let legs = &mut self.legs;
+        let pkt = &mut self.pkt[..];
         for r in self.rooms.values_mut() {
-            let legs = &self.legs;
-            let inputs: Vec<MixInput<'_>> = r
-                .legs
-                .iter()
-                .filter_map(|id| legs.get(id))
-                .filter(|l| l.has_frame)
-                .map(|l| MixInput {
-                    id: l.id,
-                    frame: &l.frame,
-                    level: l.level,
-                })
-                .collect();
-            r.mixer.mix(&inputs);
-            drop(inputs);
+            let n = r
+                .mixer
+                .select(
+                    r.legs
+                        .iter()
+                        .filter_map(|id| legs.get(id))
+                        .filter(|l| l.has_frame)
+                        .map(|l| (l.id, l.level)),
+                )
+                .len();
+            for slot in 0..n {
+                let id = r.mixer.talkers()[slot];
+                if let Some(l) = legs.get_mut(&id) {
+                    Self::upsample(l, tick, r.mixer.input(slot));
+                }
+            }
+            r.mixer.mix_selected();
             if !r.sounds.is_empty() {
                 r.overlay.fill(0);
                 for snd in &mut r.sounds {
@@ -787,28 +842,76 @@ impl Worker {
                 r.sounds.retain(|snd| !snd.is_finished());
                 r.mixer.overlay(&r.overlay);
             }
-        }
-        // 2. Encode each distinct mix once per codec and send it with each leg's header.
-        let silence = [0i16; FRAME];
-        for l in self.legs.values_mut() {
-            if !l.sending() {
-                continue;
+            for id in &r.legs {
+                let Some(l) = legs.get_mut(id) else {
+                    continue;
+                };
+                let hears = r.mixer.hears(l.id);
+                let shared = match hears {
+                    Hears::Common => match r.common.entry(l.codec) {
+                        std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            EncodeChain::new(l.codec, complexity).map(|c| v.insert(c))
+                        }
+                    },
+                    Hears::MinusSelf(_) => None,
+                };
+                let out = SendCtx {
+                    tick,
+                    complexity,
+                    stats: &stats,
+                    pkt: &mut *pkt,
+                    events: &mut events,
+                };
+                Self::send_leg(l, r.mixer.output(hears), shared, out);
             }
-            let room = l.room.as_ref().and_then(|name| self.rooms.get_mut(name));
-            let (base, hears): (&[i16; FRAME], Option<Hears>) = match &room {
-                Some(r) => {
-                    let h = r.mixer.hears(l.id);
-                    (r.mixer.output(h), Some(h))
-                }
-                None => (&silence, None),
+        }
+        let silence = [0i16; FRAME];
+        for l in legs.values_mut().filter(|l| l.room.is_none()) {
+            let out = SendCtx {
+                tick,
+                complexity,
+                stats: &stats,
+                pkt: &mut *pkt,
+                events: &mut events,
             };
-            let payload: &[u8] = if let Some(prompt) = l.playing.front().cloned() {
-                // A prompt for this leg alone: its own mix with the prompt over it.
-                let mut mixed = [0i16; FRAME];
+            // Alone (in the IVR, between prompts): keep RTP flowing with silence.
+            Self::send_leg(l, &silence, None, out);
+        }
+        for e in events {
+            self.event(e);
+        }
+    }
+
+    /// Encodes and sends this tick's frame to one leg. `base` is what the
+    /// leg hears (its room's mix, or silence); `shared` the room's encoder
+    /// of the common mix when that is what the leg hears. A prompt playing
+    /// to the leg is laid over `base` and encoded for it alone.
+    fn send_leg(
+        l: &mut Leg,
+        base: &[i16; FRAME],
+        shared: Option<&mut EncodeChain>,
+        out: SendCtx<'_>,
+    ) {
+        if !l.sending() {
+            return;
+        }
+        let SendCtx {
+            tick,
+            complexity,
+            stats,
+            pkt,
+            events,
+        } = out;
+        let mixed: [i16; FRAME];
+        let (pcm, shared) = match l.playing.front().cloned() {
+            Some(prompt) => {
                 let part = &prompt[l.play_pos..l.play_pos + FRAME];
-                for ((m, &b), &p) in mixed.iter_mut().zip(base.iter()).zip(part.iter()) {
+                let mut m = [0i16; FRAME];
+                for ((m, &b), &p) in m.iter_mut().zip(base.iter()).zip(part.iter()) {
                     *m = (i32::from(b) / 2 + i32::from(p)).clamp(-32768, 32767) as i16;
                 }
+                mixed = m;
                 l.play_pos += FRAME;
                 if l.play_pos >= prompt.len() {
                     l.playing.pop_front();
@@ -820,74 +923,53 @@ impl Worker {
                         });
                     }
                 }
+                (&mixed, None)
+            }
+            None => (base, shared),
+        };
+        let payload = match shared {
+            Some(chain) => chain.encode(tick, pcm, stats),
+            None => {
                 if l.private.as_ref().is_none_or(|p| p.codec != l.codec) {
                     l.private = EncodeChain::new(l.codec, complexity);
                 }
                 match &mut l.private {
-                    Some(p) => p.encode(tick, &mixed, &stats),
-                    None => continue,
+                    Some(p) => p.encode(tick, pcm, stats),
+                    None => return,
                 }
-            } else {
-                match (room, hears) {
-                    (Some(r), Some(Hears::Common)) => {
-                        let chain = match r.common.entry(l.codec) {
-                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                            std::collections::hash_map::Entry::Vacant(v) => {
-                                match EncodeChain::new(l.codec, complexity) {
-                                    Some(c) => v.insert(c),
-                                    None => continue,
-                                }
-                            }
-                        };
-                        chain.encode(tick, r.mixer.output(Hears::Common), &stats)
-                    }
-                    (Some(r), Some(h)) => {
-                        if l.private.as_ref().is_none_or(|p| p.codec != l.codec) {
-                            l.private = EncodeChain::new(l.codec, complexity);
-                        }
-                        match &mut l.private {
-                            Some(p) => p.encode(tick, r.mixer.output(h), &stats),
-                            None => continue,
-                        }
-                    }
-                    _ => {
-                        // Alone (in the IVR, between prompts): keep RTP flowing with silence.
-                        if l.private.as_ref().is_none_or(|p| p.codec != l.codec) {
-                            l.private = EncodeChain::new(l.codec, complexity);
-                        }
-                        match &mut l.private {
-                            Some(p) => p.encode(tick, &silence, &stats),
-                            None => continue,
-                        }
-                    }
-                }
-            };
-            if payload.is_empty() {
-                continue;
             }
-            let h = RtpHeader {
-                pt: l.spec.codec.pt,
-                marker: l.sent_packets == 0,
-                seq: l.seq,
-                ts: l.ts,
-                ssrc: l.ssrc,
-            };
-            rtp::write_header(&mut self.pkt, &h);
-            let n = 12 + payload.len();
-            self.pkt[12..n].copy_from_slice(payload);
-            if let Some(remote) = l.remote {
-                let _ = l.sock.send_to(&self.pkt[..n], remote);
-            }
-            l.seq = l.seq.wrapping_add(1);
-            l.ts = l.ts.wrapping_add(l.codec.rtp_ticks_per_frame());
-            l.sent_packets += 1;
-            stats
-                .rtp_out
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            l.sent_octets += payload.len() as u64;
+        };
+        if payload.is_empty() {
+            return;
         }
-        for e in events {
-            self.event(e);
+        let h = RtpHeader {
+            pt: l.spec.codec.pt,
+            marker: l.sent_packets == 0,
+            seq: l.seq,
+            ts: l.ts,
+            ssrc: l.ssrc,
+        };
+        rtp::write_header(pkt, &h);
+        let n = 12 + payload.len();
+        pkt[12..n].copy_from_slice(payload);
+        if let Some(remote) = l.remote {
+            let _ = l.sock.send_to(&pkt[..n], remote);
         }
+        l.seq = l.seq.wrapping_add(1);
+        l.ts = l.ts.wrapping_add(l.codec.rtp_ticks_per_frame());
+        l.sent_packets += 1;
+        stats
+            .rtp_out
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        l.sent_octets += payload.len() as u64;
     }
+}
+
+/// What [`Worker::send_leg`] needs besides the leg.
+struct SendCtx<'a> {
+    tick: u64,
+    complexity: u8,
+    stats: &'a super::stats::MediaStats,
+    pkt: &'a mut [u8],
+    events: &'a mut Vec<MediaEvent>,
 }
