@@ -242,6 +242,10 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
     let mut out: Vec<Action> = Vec::with_capacity(64);
     let mut sweep = tokio::time::interval(housekeeping);
     let (found_tx, mut found_rx) = mpsc::unbounded_channel::<MeetingAnswer>();
+    let mut gauges = tokio::time::interval(Duration::from_millis(250));
+    gauges.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_publish = Instant::now();
+    publish(&ep, &status);
     loop {
         let deadline = ep.poll_timeout();
         tokio::select! {
@@ -262,6 +266,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             f = found_rx.recv() => if let Some((leg, m)) = f { ep.on_meeting(now(), leg, m, &mut out) },
             _ = sleep_until(deadline) => ep.handle_timeout(now(), &mut out),
             _ = sweep.tick() => ep.housekeeping(now(), &mut out),
+            _ = gauges.tick() => {}
             u = io.users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
             Ok(()) = io.plans.changed() => {
                 let plan = io.plans.borrow_and_update().clone();
@@ -269,7 +274,12 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                 ep.set_dialplan(plan);
             },
         }
-        publish(&ep, &status);
+        // The gauges walk the registrar: refresh them at most every 100 ms
+        // (and at least every 250 ms, by the `gauges` tick).
+        if last_publish.elapsed() >= Duration::from_millis(100) {
+            publish(&ep, &status);
+            last_publish = Instant::now();
+        }
         for a in out.drain(..) {
             match a {
                 Action::Send(flow, bytes) => io.transports.send(&flow, bytes),

@@ -373,11 +373,10 @@ impl Endpoint {
     }
 
     pub(super) fn is_local(&self, host: &str) -> bool {
-        let h = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        self.local_hosts.contains(&h) || self.local_hosts.contains(&host.to_ascii_lowercase())
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        self.local_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(bare) || h.eq_ignore_ascii_case(host))
     }
 
     fn answer(&mut self, now: Now, flow: Flow, req: &Request) -> Answer {

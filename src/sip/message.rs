@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use rsipstack::sip::headers::{Header, Headers, make_header};
+use rsipstack::sip::headers::{Headers, make_header};
 use rsipstack::sip::{self as rsip, HasHeaders};
 
 /// A request method: one rsip knows, or any other token (answered 501).
@@ -703,52 +703,65 @@ impl<'a> ResponseBuilder<'a> {
         self
     }
 
-    /// Prints the response with rsip.
+    /// Prints the response.
     pub fn build(self) -> Vec<u8> {
-        let mut headers = Headers::default();
+        // Written straight into one buffer: the header values are already
+        // text, and going through rsip's typed headers and `fmt` cost an
+        // eighth of the registrar's CPU at full load.
+        let extra: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum();
+        let mut out = Vec::with_capacity(256 + extra + self.body.len());
+        let line = |out: &mut Vec<u8>, name: &str, value: &str| {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        };
+        let status = rsip::StatusCode::from(self.code);
+        out.extend_from_slice(b"SIP/2.0 ");
+        out.extend_from_slice(self.code.to_string().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(status.text().as_bytes());
+        out.extend_from_slice(b"\r\n");
         for (i, via) in self.ctx.vias.iter().enumerate() {
-            let v = if i == 0 {
-                stamp_via(via, self.source)
+            if i == 0 && self.source.is_some() {
+                line(&mut out, "Via", &stamp_via(via, self.source));
             } else {
-                via.clone()
-            };
-            headers.push(Header::Via(rsip::Via::new(v)));
+                line(&mut out, "Via", via);
+            }
         }
         if !self.ctx.from.is_empty() {
-            headers.push(Header::From(rsip::From::new(self.ctx.from.clone())));
+            line(&mut out, "From", &self.ctx.from);
         }
         if !self.ctx.to.is_empty() {
-            let mut to = self.ctx.to.clone();
+            out.extend_from_slice(b"To: ");
+            out.extend_from_slice(self.ctx.to.as_bytes());
             if let Some(tag) = self.to_tag
                 && self.code > 100
-                && name_addr_tag("To", &to).ok().flatten().is_none()
+                && name_addr_tag("To", &self.ctx.to).ok().flatten().is_none()
             {
-                let _ = write!(to, ";tag={tag}");
+                out.extend_from_slice(b";tag=");
+                out.extend_from_slice(tag.as_bytes());
             }
-            headers.push(Header::To(rsip::To::new(to)));
+            out.extend_from_slice(b"\r\n");
         }
         if !self.ctx.call_id.is_empty() {
-            headers.push(Header::CallId(rsip::CallId::new(self.ctx.call_id.clone())));
+            line(&mut out, "Call-ID", &self.ctx.call_id);
         }
         if !self.ctx.cseq.is_empty() {
-            headers.push(Header::CSeq(rsip::CSeq::new(self.ctx.cseq.clone())));
+            line(&mut out, "CSeq", &self.ctx.cseq);
         }
-        for (n, v) in self.headers {
-            headers.push(make_header(&n, v));
+        for (n, v) in &self.headers {
+            line(&mut out, n, v);
         }
-        headers.push(Header::Server(rsip::Server::new(SERVER)));
-        headers.push(Header::ContentLength(rsip::ContentLength::new(
-            self.body.len().to_string(),
-        )));
-        let status_code = rsip::StatusCode::from(self.code);
-        rsip::Response {
-            status_code,
-            wire_reason: None,
-            version: rsip::Version::V2,
-            headers,
-            body: self.body,
-        }
-        .to_bytes()
+        line(&mut out, "Server", SERVER);
+        line(&mut out, "Content-Length", &self.body.len().to_string());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+        out
     }
 }
 

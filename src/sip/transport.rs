@@ -162,17 +162,36 @@ pub async fn bind(
     inbound: mpsc::Sender<Inbound>,
 ) -> std::io::Result<(Arc<Transports>, Vec<ListenSpec>)> {
     let mut udp = Vec::new();
+    let mut readers = Vec::new();
     let mut tcp = Vec::new();
     let mut bound = Vec::new();
     for spec in specs {
         match spec.protocol {
             Protocol::Udp => {
-                let s = Arc::new(bind_udp(spec.addr)?);
-                let addr = s.local_addr()?;
+                // SO_REUSEPORT would let a second server on this address
+                // share it silently: first make sure it is free with a plain
+                // bind (which also picks the port when it is 0).
+                let addr = std::net::UdpSocket::bind(spec.addr)?.local_addr()?;
+                let s = Arc::new(bind_udp(addr)?);
                 bound.push(ListenSpec {
                     protocol: Protocol::Udp,
                     addr,
                 });
+                // More sockets on the same address (SO_REUSEPORT): the kernel
+                // spreads datagrams over them by source, each has its own
+                // buffer and reader task, so receiving and parsing run on
+                // every core. Replies go out of the first; the address is the same.
+                let mut extra = Vec::new();
+                for _ in 1..udp_readers() {
+                    match bind_udp(addr) {
+                        Ok(x) => extra.push(Arc::new(x)),
+                        Err(e) => {
+                            tracing::debug!("no extra SIP UDP reader on {addr}: {e}");
+                            break;
+                        }
+                    }
+                }
+                readers.extend(extra.into_iter().map(|x| (addr, x)));
                 udp.push((addr, s));
             }
             Protocol::Tcp => {
@@ -191,7 +210,7 @@ pub async fn bind(
         conns: Mutex::new(HashMap::new()),
         next_conn: AtomicU64::new(1),
     });
-    for (addr, sock) in udp {
+    for (addr, sock) in udp.into_iter().chain(readers) {
         tokio::spawn(udp_loop(addr, sock, max_message, inbound.clone()));
     }
     for (addr, l) in tcp {
@@ -211,6 +230,15 @@ pub async fn bind(
 /// the endpoint task catches up. The kernel caps it at net.core.rmem_max.
 const UDP_BUFFER: usize = 4 << 20;
 
+/// Reader tasks (sockets) per SIP UDP address: one per core, at most 4.
+fn udp_readers() -> usize {
+    if cfg!(unix) {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    } else {
+        1
+    }
+}
+
 fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let domain = if addr.is_ipv4() {
         socket2::Domain::IPV4
@@ -218,6 +246,8 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
         socket2::Domain::IPV6
     };
     let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    #[cfg(unix)]
+    s.set_reuse_port(true)?;
     let _ = s.set_recv_buffer_size(UDP_BUFFER);
     let _ = s.set_send_buffer_size(UDP_BUFFER);
     s.set_nonblocking(true)?;
@@ -399,5 +429,43 @@ mod tests {
         assert_eq!(s.to_string(), "tcp:127.0.0.1:5062");
         assert!("udp:nowhere".parse::<ListenSpec>().is_err());
         assert!("5060".parse::<ListenSpec>().is_err());
+    }
+
+    fn udp_spec(addr: SocketAddr) -> ListenSpec {
+        ListenSpec {
+            protocol: Protocol::Udp,
+            addr,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_server_on_a_taken_udp_port_fails_instead_of_sharing_it() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let any = "127.0.0.1:0".parse().unwrap();
+        let (_t, bound) = bind(&[udp_spec(any)], 65_535, tx.clone()).await.unwrap();
+        let addr = bound[0].addr;
+        // Another dialroom (whose sockets also ask for SO_REUSEPORT) is refused.
+        assert!(bind(&[udp_spec(addr)], 65_535, tx).await.is_err());
+        // Every datagram still reaches the one endpoint channel, whichever
+        // reader socket the kernel hands it to.
+        let mut sources = Vec::new();
+        for i in 0..8 {
+            let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let msg = format!(
+                "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bK{i}\r\n\
+                 From: <sip:a@b>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: {i}\r\nCSeq: 1 OPTIONS\r\n\
+                 Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+                c.local_addr().unwrap().port()
+            );
+            c.send_to(msg.as_bytes(), addr).unwrap();
+            sources.push(c);
+        }
+        for _ in 0..8 {
+            let m = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+                .await
+                .expect("every datagram arrives")
+                .unwrap();
+            assert!(m.message.is_ok());
+        }
     }
 }
