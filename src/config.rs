@@ -29,6 +29,8 @@ pub struct Config {
     pub trunks: Vec<TrunkConfig>,
     /// Where the dialplan lives and which timezone its time windows use.
     pub dialplan: DialplanConfig,
+    /// The embedded XMPP service (MUC and the Jitsi focus).
+    pub xmpp: XmppConfig,
 }
 
 /// `[sip]`
@@ -211,6 +213,34 @@ impl Default for DialplanConfig {
     }
 }
 
+/// `[xmpp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XmppConfig {
+    /// Whether the XMPP service runs (TCP listener and `/xmpp-websocket`).
+    pub enabled: bool,
+    /// Address of the client-to-server TCP listener.
+    pub listen: SocketAddr,
+    /// The XMPP domain; MUC is `conference.<domain>`, the focus `focus.<domain>`.
+    pub domain: String,
+    /// Whether SASL ANONYMOUS (guest logins) is offered.
+    pub anonymous: bool,
+    /// Largest stanza (or WebSocket message) accepted, in bytes.
+    pub max_stanza_size: usize,
+}
+
+impl Default for XmppConfig {
+    fn default() -> Self {
+        XmppConfig {
+            enabled: true,
+            listen: "127.0.0.1:5222".parse().expect("literal is valid"),
+            domain: "localhost".into(),
+            anonymous: true,
+            max_stanza_size: 65_536,
+        }
+    }
+}
+
 /// An inclusive port range written `"LOW-HIGH"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRange(pub RangeInclusive<u16>);
@@ -361,6 +391,13 @@ impl Config {
                     .map_err(|e| format!("[[trunk]] {}: source {src:?}: {e}", t.name))?;
             }
         }
+        let x = &self.xmpp;
+        if jid::BareJid::new(&x.domain).map_or(true, |j| j.node().is_some()) {
+            return Err(format!("[xmpp] domain {:?} is not a domain name", x.domain));
+        }
+        if x.max_stanza_size < 1024 {
+            return Err("[xmpp] max_stanza_size must be at least 1024".into());
+        }
         if self.dialplan.timezone_offset_minutes.unsigned_abs() > 14 * 60 {
             return Err("[dialplan] timezone_offset_minutes must be between -840 and 840".into());
         }
@@ -395,6 +432,15 @@ mod tests {
         c.database.url = "sqlite:///var/lib/d.db".into();
         c.resolve_relative_to(Path::new("/etc/dialroom"));
         assert_eq!(c.database.url, "sqlite:///var/lib/d.db");
+    }
+
+    #[test]
+    fn xmpp_defaults_and_a_bad_domain() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.xmpp.listen.to_string(), "127.0.0.1:5222");
+        assert_eq!(c.xmpp.domain, "localhost");
+        assert!(Config::parse("[xmpp]\ndomain = \"a@b\"\n").is_err());
+        assert!(Config::parse("[xmpp]\nmax_stanza_size = 10\n").is_err());
     }
 
     #[test]

@@ -17,5 +17,6 @@ pub mod server;
 pub mod sip;
 pub mod store;
 pub mod web;
+pub mod xmpp;
 
 pub use error::{Error, Result};

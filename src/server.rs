@@ -46,6 +46,8 @@ pub struct Running {
     pub sip: Vec<ListenSpec>,
     /// The HTTP address actually bound.
     pub web: std::net::SocketAddr,
+    /// The XMPP client-to-server address actually bound (when enabled).
+    pub xmpp: Option<std::net::SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<()>,
 }
@@ -174,10 +176,12 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let web_addr = web_listener
         .local_addr()
         .map_err(|e| Error::io("reading the web address", e))?;
+    let (xmpp, xmpp_addr) = start_xmpp(&cfg, &store).await?;
     tokio::spawn(crate::web::serve(
         web_listener,
         store.clone(),
         status.clone(),
+        xmpp,
     ));
 
     let (persist_tx, persist_rx) = mpsc::unbounded_channel::<Change>();
@@ -214,9 +218,37 @@ pub async fn start(cfg: Config) -> Result<Running> {
     Ok(Running {
         sip: bound,
         web: web_addr,
+        xmpp: xmpp_addr,
         shutdown: Some(stop_tx),
         done,
     })
+}
+
+/// Starts the XMPP hub and its TCP listener when `[xmpp] enabled`.
+async fn start_xmpp(
+    cfg: &Config,
+    store: &Store,
+) -> Result<(Option<crate::xmpp::Handle>, Option<std::net::SocketAddr>)> {
+    let x = &cfg.xmpp;
+    if !x.enabled {
+        return Ok((None, None));
+    }
+    let session = crate::xmpp::SessionConfig {
+        domain: x.domain.to_ascii_lowercase(),
+        anonymous: x.anonymous,
+        max_stanza: x.max_stanza_size,
+    };
+    let handle = crate::xmpp::start(session, store.clone())
+        .map_err(|e| Error::Usage(format!("[xmpp] domain {:?}: {e}", x.domain)))?;
+    let listener = tokio::net::TcpListener::bind(x.listen)
+        .await
+        .map_err(|e| Error::io(format!("binding XMPP on {}", x.listen), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the XMPP address", e))?;
+    tokio::spawn(crate::xmpp::tcp::serve(listener, handle.clone()));
+    tracing::info!(%addr, domain = %x.domain, "XMPP listening (plain TCP and /xmpp-websocket)");
+    Ok((Some(handle), Some(addr)))
 }
 
 /// Everything the endpoint task reads from and writes to.

@@ -18,21 +18,32 @@ use crate::store::Store;
 struct AppState {
     store: Store,
     status: Arc<Status>,
+    xmpp: Option<crate::xmpp::Handle>,
 }
 
-/// Builds the router.
-pub fn router(store: Store, status: Arc<Status>) -> Router {
+/// Builds the router (`xmpp`: the XMPP service, when enabled, for `/xmpp-websocket`).
+pub fn router(store: Store, status: Arc<Status>, xmpp: Option<crate::xmpp::Handle>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/xmpp-websocket", get(xmpp_websocket))
         .fallback(not_found)
-        .with_state(AppState { store, status })
+        .with_state(AppState {
+            store,
+            status,
+            xmpp,
+        })
 }
 
 /// Serves until the listener fails.
-pub async fn serve(listener: tokio::net::TcpListener, store: Store, status: Arc<Status>) {
-    if let Err(e) = axum::serve(listener, router(store, status)).await {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Store,
+    status: Arc<Status>,
+    xmpp: Option<crate::xmpp::Handle>,
+) {
+    if let Err(e) = axum::serve(listener, router(store, status, xmpp)).await {
         tracing::error!("web server stopped: {e}");
     }
 }
@@ -93,6 +104,17 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         )],
         out,
     )
+}
+
+/// XMPP over WebSocket (RFC 7395, subprotocol `xmpp`).
+async fn xmpp_websocket(
+    State(s): State<AppState>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> axum::response::Response {
+    match s.xmpp {
+        Some(h) => crate::xmpp::websocket::upgrade(ws, h),
+        None => not_found().await.into_response(),
+    }
 }
 
 async fn not_found() -> impl IntoResponse {

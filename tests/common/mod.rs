@@ -36,6 +36,8 @@ pub struct Server {
     pub config: PathBuf,
     pub sip_port: u16,
     pub web_port: u16,
+    /// The XMPP client-to-server port (`[xmpp] listen`).
+    pub xmpp_port: u16,
     child: Option<Child>,
 }
 
@@ -51,6 +53,7 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port();
         let web_port = free_port();
+        let xmpp_port = free_port();
         // Each server its own RTP range, above Linux's ephemeral ports
         // (baresip phones use 20000-29999).
         let (rtp, rtp_hi) = private_rtp_range();
@@ -61,6 +64,7 @@ impl Server {
                 "[sip]\nlisten = [\"udp:127.0.0.1:{sip_port}\", \"tcp:127.0.0.1:{sip_port}\"]\n{sip_extra}\n\
                  [web]\nlisten = \"127.0.0.1:{web_port}\"\n\
                  [database]\nurl = \"sqlite://data/dialroom.db\"\n\
+                 [xmpp]\nlisten = \"127.0.0.1:{xmpp_port}\"\n\
                  [media]\nrtp_ports = \"{rtp}-{rtp_hi}\"\n{more}\n"
             ),
         )
@@ -70,6 +74,7 @@ impl Server {
             config,
             sip_port,
             web_port,
+            xmpp_port,
             child: None,
         }
     }
@@ -494,6 +499,18 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Like [`Server::new`], with `xmpp_extra` TOML lines written inside the
+    /// `[xmpp]` table (e.g. `anonymous = false`).
+    pub fn with_xmpp(xmpp_extra: &str) -> Server {
+        let s = Server::new("");
+        let config = std::fs::read_to_string(&s.config).unwrap();
+        let config = config.replacen("[xmpp]\n", &format!("[xmpp]\n{xmpp_extra}\n"), 1);
+        std::fs::write(&s.config, config).unwrap();
+        s
+    }
+}
+
 /// 200 UDP ports, free now, at a random even start in 61000-65497: above
 /// Linux's ephemeral ports (32768-60999), where a test server's RTP port
 /// could be taken by someone's outgoing socket.
@@ -566,4 +583,31 @@ pub fn sipp_trace_messages(trace: &str) -> Vec<(f64, String)> {
         }
     }
     out
+}
+
+/// Runs `tests/peers/xmpp_client.py COMMAND --port <xmpp port> ARGS` (slixmpp)
+/// and returns the JSON it printed.
+pub fn slixmpp(s: &Server, command: &str, args: &[&str]) -> serde_json::Value {
+    let py = peers_python();
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/test.sh (it installs tests/peers/requirements.txt)",
+        py.display()
+    );
+    let o = Command::new(py)
+        .arg(root().join("tests/peers/xmpp_client.py"))
+        .arg(command)
+        .args(["--port", &s.xmpp_port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "xmpp_client.py {command} failed:\n{stdout}\n{}\n--- server log:\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        s.log()
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }

@@ -1,0 +1,330 @@
+//! The shared core: who is bound where, and where each stanza goes (the
+//! server itself, a user, the MUC service, the focus). Sans-IO: calls return
+//! [`Delivery`]s; one tokio task owns the hub (docs/architecture.md, "XMPP").
+
+use std::collections::HashMap;
+
+use jid::{FullJid, Jid};
+use minidom::Element;
+
+use super::disco;
+use super::focus::{Focus, FocusEvent};
+use super::muc::{self, Rooms};
+use super::ns;
+use super::stanza::{self, Kind};
+
+/// A session's handle in the hub.
+pub type SessionId = u64;
+
+/// What the shell must do after a hub call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Send this stanza on that session.
+    Send(SessionId, Element),
+    /// Close that session with a stream error condition.
+    Close(SessionId, &'static str),
+}
+
+/// The hub.
+#[derive(Debug)]
+pub struct Hub {
+    domain: String,
+    focus: Focus,
+    sessions: HashMap<SessionId, FullJid>,
+    by_jid: HashMap<String, SessionId>,
+    rooms: Rooms,
+    events: Vec<FocusEvent>,
+}
+
+impl Hub {
+    /// A hub for `domain`.
+    pub fn new(domain: &str) -> Result<Self, jid::Error> {
+        Ok(Hub {
+            domain: domain.to_ascii_lowercase(),
+            focus: Focus::new(domain)?,
+            sessions: HashMap::new(),
+            by_jid: HashMap::new(),
+            rooms: Rooms::default(),
+            events: Vec::new(),
+        })
+    }
+
+    /// Bound sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Focus events since the last call, in order.
+    pub fn take_events(&mut self) -> Vec<FocusEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// A session bound `jid`. An older session with the same full JID is closed
+    /// with `conflict` (RFC 6120 §7.7.2.2).
+    pub fn connect(&mut self, sid: SessionId, jid: FullJid, out: &mut Vec<Delivery>) {
+        if let Some(old) = self.by_jid.insert(jid.to_string(), sid) {
+            self.sessions.remove(&old);
+            let mut o = Vec::new();
+            self.rooms.gone(&jid, &mut o, &mut self.events);
+            self.deliver(o, out);
+            out.push(Delivery::Close(old, "conflict"));
+        }
+        self.sessions.insert(sid, jid);
+    }
+
+    /// A session ended: it leaves its rooms.
+    pub fn disconnect(&mut self, sid: SessionId, out: &mut Vec<Delivery>) {
+        let Some(jid) = self.sessions.remove(&sid) else {
+            return;
+        };
+        if self.by_jid.get(jid.as_str()) == Some(&sid) {
+            self.by_jid.remove(jid.as_str());
+        }
+        let mut o = Vec::new();
+        self.rooms.gone(&jid, &mut o, &mut self.events);
+        self.deliver(o, out);
+    }
+
+    fn deliver(&self, o: muc::Out, out: &mut Vec<Delivery>) {
+        for (to, el) in o {
+            if let Some(sid) = self.by_jid.get(&to) {
+                out.push(Delivery::Send(*sid, el));
+            }
+        }
+    }
+
+    fn reply(&self, sid: SessionId, el: Option<Element>, out: &mut Vec<Delivery>) {
+        if let Some(el) = el {
+            out.push(Delivery::Send(sid, el));
+        }
+    }
+
+    /// A stanza from a bound session (`from` already stamped).
+    pub fn stanza(&mut self, sid: SessionId, el: Element, out: &mut Vec<Delivery>) {
+        let Some(kind) = Kind::of(&el) else { return };
+        if !self.sessions.contains_key(&sid) {
+            return;
+        }
+        let to = match stanza::to(&el) {
+            Ok(t) => t,
+            Err(_) => {
+                return self.reply(
+                    sid,
+                    stanza::error_reply(&el, "modify", "jid-malformed"),
+                    out,
+                );
+            }
+        };
+        let Some(to) = to else {
+            return self.for_server(sid, kind, el, out);
+        };
+        let domain = to.domain().as_str().to_string();
+        if domain == self.domain && to.node().is_none() && to.resource().is_none() {
+            self.for_server(sid, kind, el, out)
+        } else if domain == self.focus.muc_domain {
+            self.for_muc(sid, kind, to, el, out)
+        } else if domain == self.focus.component {
+            self.for_focus(sid, kind, el, out)
+        } else if domain == self.domain {
+            self.for_user(sid, kind, to, el, out)
+        } else {
+            self.reply(
+                sid,
+                stanza::error_reply(&el, "cancel", "remote-server-not-found"),
+                out,
+            )
+        }
+    }
+
+    fn for_server(&mut self, sid: SessionId, kind: Kind, el: Element, out: &mut Vec<Delivery>) {
+        if kind != Kind::Iq {
+            // Initial presence and messages to the server: nothing to do (no rosters).
+            return;
+        }
+        let t = stanza::kind_type(&el);
+        if t == "result" || t == "error" {
+            return;
+        }
+        let Some(q) = stanza::payload(&el) else {
+            return self.reply(sid, stanza::error_reply(&el, "modify", "bad-request"), out);
+        };
+        let answer = match (t, q.name(), q.ns().as_str()) {
+            ("get", "ping", ns::PING) => Some(None),
+            ("get", "query", ns::DISCO_INFO) => Some(Some(disco::server_info())),
+            ("get", "query", ns::DISCO_ITEMS) => Some(Some(disco::server_items(
+                &self.focus.muc_domain,
+                &self.focus.component,
+            ))),
+            ("get", "services", ns::EXTDISCO_2 | ns::EXTDISCO_1) => {
+                Some(Some(Element::builder("services", q.ns()).build()))
+            }
+            ("get", "query", "jabber:iq:roster") => {
+                Some(Some(Element::builder("query", "jabber:iq:roster").build()))
+            }
+            _ => None,
+        };
+        let reply = match answer {
+            Some(child) => Some(stanza::iq_result(&el, child)),
+            None => stanza::error_reply(&el, "cancel", "service-unavailable"),
+        };
+        self.reply(sid, reply, out);
+    }
+
+    fn for_muc(
+        &mut self,
+        sid: SessionId,
+        kind: Kind,
+        to: Jid,
+        el: Element,
+        out: &mut Vec<Delivery>,
+    ) {
+        let mut o = Vec::new();
+        match (kind, to.node().is_some(), to.try_as_full()) {
+            // The service itself.
+            (Kind::Iq, false, _) => {
+                let t = stanza::kind_type(&el);
+                let q = stanza::payload(&el);
+                let reply = match (t, q.map(|q| (q.name().to_string(), q.ns()))) {
+                    ("get", Some((name, qns))) if name == "query" && qns == ns::DISCO_INFO => {
+                        Some(stanza::iq_result(&el, Some(disco::muc_info())))
+                    }
+                    ("get", Some((name, qns))) if name == "query" && qns == ns::DISCO_ITEMS => {
+                        Some(stanza::iq_result(
+                            &el,
+                            Some(disco::muc_items(&self.rooms.names())),
+                        ))
+                    }
+                    ("get", Some((name, qns))) if name == "ping" && qns == ns::PING => {
+                        Some(stanza::iq_result(&el, None))
+                    }
+                    _ => stanza::error_reply(&el, "cancel", "service-unavailable"),
+                };
+                return self.reply(sid, reply, out);
+            }
+            (_, false, _) => {
+                return self.reply(
+                    sid,
+                    stanza::error_reply(&el, "cancel", "service-unavailable"),
+                    out,
+                );
+            }
+            (Kind::Presence, true, Ok(full)) => {
+                let full = full.clone();
+                self.rooms.presence(&full, el, &mut o, &mut self.events);
+            }
+            (Kind::Presence, true, Err(_)) => {
+                return self.reply(
+                    sid,
+                    stanza::error_reply(&el, "modify", "jid-malformed"),
+                    out,
+                );
+            }
+            (Kind::Message, true, _) => self.rooms.message(&to, el, &mut o),
+            (Kind::Iq, true, Ok(full)) => {
+                let full = full.clone();
+                if let Some((_sender, iq)) = self.rooms.iq_to_occupant(&full, el, &mut o) {
+                    // The focus occupant: Jingle, jibri and Rayo land here later.
+                    self.reply(
+                        sid,
+                        stanza::error_reply(&iq, "cancel", "service-unavailable"),
+                        out,
+                    );
+                }
+            }
+            (Kind::Iq, true, Err(bare)) => {
+                let bare = bare.clone();
+                self.rooms.iq_to_room(&bare, el, &mut o, &mut self.events);
+            }
+        }
+        self.deliver(o, out);
+    }
+
+    fn for_focus(&mut self, sid: SessionId, kind: Kind, el: Element, out: &mut Vec<Delivery>) {
+        if kind != Kind::Iq {
+            return;
+        }
+        let t = stanza::kind_type(&el);
+        if t == "result" || t == "error" {
+            return;
+        }
+        if t == "get" && el.has_child("query", ns::DISCO_INFO) {
+            return self.reply(
+                sid,
+                Some(stanza::iq_result(&el, Some(disco::focus_info()))),
+                out,
+            );
+        }
+        if t == "get" && el.has_child("ping", ns::PING) {
+            return self.reply(sid, Some(stanza::iq_result(&el, None)), out);
+        }
+        if t != "set" {
+            return self.reply(
+                sid,
+                stanza::error_reply(&el, "cancel", "service-unavailable"),
+                out,
+            );
+        }
+        match self.focus.conference_room(&el) {
+            Ok(room) => {
+                let mut o = Vec::new();
+                let payload = self.focus.presence_payload(&room);
+                self.rooms
+                    .focus_join(&room, &self.focus.occupant_real, payload, &mut o);
+                self.deliver(o, out);
+                let r = self.focus.conference_result(&el, &room);
+                self.reply(sid, Some(r), out);
+            }
+            Err(cond) => {
+                let ty = if cond == "bad-request" {
+                    "modify"
+                } else {
+                    "cancel"
+                };
+                self.reply(sid, stanza::error_reply(&el, ty, cond), out);
+            }
+        }
+    }
+
+    fn for_user(
+        &mut self,
+        sid: SessionId,
+        kind: Kind,
+        to: Jid,
+        el: Element,
+        out: &mut Vec<Delivery>,
+    ) {
+        let targets: Vec<SessionId> = match to.try_as_full() {
+            Ok(full) => self
+                .by_jid
+                .get(full.as_str())
+                .copied()
+                .into_iter()
+                .collect(),
+            Err(bare) if kind == Kind::Message => {
+                let bare = bare.as_str();
+                self.sessions
+                    .iter()
+                    .filter(|(_, j)| j.to_bare().as_str() == bare)
+                    .map(|(s, _)| *s)
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        if targets.is_empty() {
+            if kind != Kind::Presence {
+                self.reply(
+                    sid,
+                    stanza::error_reply(&el, "cancel", "service-unavailable"),
+                    out,
+                );
+            }
+            return;
+        }
+        for t in targets {
+            out.push(Delivery::Send(t, el.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,238 @@
+//! The hub in memory: sessions are numbers, stanzas are parsed literals.
+
+use super::*;
+
+fn el(s: &str) -> Element {
+    s.parse().unwrap()
+}
+
+fn hub_with(users: &[(SessionId, &str)]) -> Hub {
+    let mut h = Hub::new("localhost").unwrap();
+    let mut out = Vec::new();
+    for (sid, j) in users {
+        h.connect(*sid, FullJid::new(j).unwrap(), &mut out);
+    }
+    assert!(out.is_empty());
+    h
+}
+
+fn sent_to(out: &[Delivery], sid: SessionId) -> Vec<&Element> {
+    out.iter()
+        .filter_map(|d| match d {
+            Delivery::Send(s, e) if *s == sid => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+fn join(h: &mut Hub, sid: SessionId, from: &str, nick: &str, extra: &str) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    h.stanza(
+        sid,
+        el(&format!(
+            "<presence xmlns='jabber:client' from='{from}' to='r1@conference.localhost/{nick}'><x xmlns='http://jabber.org/protocol/muc'>{extra}</x></presence>"
+        )),
+        &mut out,
+    );
+    out
+}
+
+fn status_codes(p: &Element) -> Vec<String> {
+    p.get_child("x", ns::MUC_USER)
+        .map(|x| {
+            x.children()
+                .filter(|c| c.name() == "status")
+                .filter_map(|c| c.attr("code").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn ping_to_the_server_gets_a_result() {
+    let mut h = hub_with(&[(1, "a@localhost/r")]);
+    let mut out = Vec::new();
+    h.stanza(1, el("<iq xmlns='jabber:client' type='get' id='p' from='a@localhost/r' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"), &mut out);
+    let r = sent_to(&out, 1);
+    assert_eq!(r[0].attr("type"), Some("result"));
+    assert_eq!(r[0].attr("id"), Some("p"));
+}
+
+#[test]
+fn an_unknown_iq_gets_service_unavailable() {
+    let mut h = hub_with(&[(1, "a@localhost/r")]);
+    let mut out = Vec::new();
+    h.stanza(1, el("<iq xmlns='jabber:client' type='get' id='v' from='a@localhost/r' to='localhost'><query xmlns='jabber:iq:version'/></iq>"), &mut out);
+    let r = sent_to(&out, 1);
+    assert_eq!(r[0].attr("type"), Some("error"));
+    assert!(
+        r[0].get_child("error", ns::CLIENT)
+            .unwrap()
+            .has_child("service-unavailable", ns::STANZA_ERRORS)
+    );
+}
+
+#[test]
+fn the_first_joiner_creates_and_owns_the_room_and_the_second_sees_both() {
+    let mut h = hub_with(&[(1, "a@localhost/r"), (2, "b@localhost/r")]);
+    let out = join(&mut h, 1, "a@localhost/r", "alice", "");
+    let self_p = sent_to(&out, 1);
+    assert_eq!(self_p.len(), 2, "self-presence, then the subject");
+    assert!(self_p[1].has_child("subject", ns::CLIENT));
+    assert_eq!(status_codes(self_p[0]), ["100", "110", "201"]);
+    let item = self_p[0]
+        .get_child("x", ns::MUC_USER)
+        .unwrap()
+        .get_child("item", ns::MUC_USER)
+        .unwrap();
+    assert_eq!(item.attr("affiliation"), Some("owner"));
+    assert_eq!(item.attr("role"), Some("moderator"));
+    assert_eq!(item.attr("jid"), Some("a@localhost/r"));
+
+    let out = join(&mut h, 2, "b@localhost/r", "bob", "");
+    let to_b = sent_to(&out, 2);
+    assert_eq!(to_b.len(), 3, "alice's presence, bob's own, the subject");
+    assert_eq!(to_b[0].attr("from"), Some("r1@conference.localhost/alice"));
+    assert_eq!(status_codes(to_b[1]), ["100", "110"]);
+    let to_a = sent_to(&out, 1);
+    assert_eq!(to_a[0].attr("from"), Some("r1@conference.localhost/bob"));
+    let item = to_a[0]
+        .get_child("x", ns::MUC_USER)
+        .unwrap()
+        .get_child("item", ns::MUC_USER)
+        .unwrap();
+    assert_eq!(item.attr("role"), Some("participant"));
+}
+
+#[test]
+fn a_taken_nick_is_a_conflict_and_a_wrong_password_not_authorized() {
+    let mut h = hub_with(&[(1, "a@localhost/r"), (2, "b@localhost/r")]);
+    join(&mut h, 1, "a@localhost/r", "alice", "");
+    let out = join(&mut h, 2, "b@localhost/r", "alice", "");
+    let e = sent_to(&out, 2)[0];
+    assert_eq!(e.attr("type"), Some("error"));
+    assert!(
+        e.get_child("error", ns::CLIENT)
+            .unwrap()
+            .has_child("conflict", ns::STANZA_ERRORS)
+    );
+
+    let mut out = Vec::new();
+    h.stanza(1, el("<iq xmlns='jabber:client' type='set' id='c' from='a@localhost/r' to='r1@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_roomsecret'><value>pw</value></field></x></query></iq>"), &mut out);
+    assert_eq!(sent_to(&out, 1)[0].attr("type"), Some("result"));
+    let out = join(
+        &mut h,
+        2,
+        "b@localhost/r",
+        "bob",
+        "<password>nope</password>",
+    );
+    let e = sent_to(&out, 2)[0];
+    assert!(
+        e.get_child("error", ns::CLIENT)
+            .unwrap()
+            .has_child("not-authorized", ns::STANZA_ERRORS)
+    );
+    let out = join(&mut h, 2, "b@localhost/r", "bob", "<password>pw</password>");
+    let to_b = sent_to(&out, 2);
+    assert_eq!(status_codes(to_b[to_b.len() - 2]), ["100", "110"]);
+}
+
+#[test]
+fn groupchat_reaches_everyone_from_the_occupant_jid() {
+    let mut h = hub_with(&[(1, "a@localhost/r"), (2, "b@localhost/r")]);
+    join(&mut h, 1, "a@localhost/r", "alice", "");
+    join(&mut h, 2, "b@localhost/r", "bob", "");
+    let mut out = Vec::new();
+    h.stanza(1, el("<message xmlns='jabber:client' type='groupchat' from='a@localhost/r' to='r1@conference.localhost'><body>hi</body></message>"), &mut out);
+    for sid in [1, 2] {
+        let m = sent_to(&out, sid);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].attr("from"), Some("r1@conference.localhost/alice"));
+    }
+}
+
+#[test]
+fn a_moderator_kicks_with_307_and_a_participant_cannot() {
+    let mut h = hub_with(&[(1, "a@localhost/r"), (2, "b@localhost/r")]);
+    join(&mut h, 1, "a@localhost/r", "alice", "");
+    join(&mut h, 2, "b@localhost/r", "bob", "");
+    let kick = |from: &str, nick: &str| {
+        el(&format!(
+            "<iq xmlns='jabber:client' type='set' id='k' from='{from}' to='r1@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item nick='{nick}' role='none'/></query></iq>"
+        ))
+    };
+    let mut out = Vec::new();
+    h.stanza(2, kick("b@localhost/r", "alice"), &mut out);
+    assert!(
+        sent_to(&out, 2)[0]
+            .get_child("error", ns::CLIENT)
+            .unwrap()
+            .has_child("forbidden", ns::STANZA_ERRORS)
+    );
+    let mut out = Vec::new();
+    h.stanza(1, kick("a@localhost/r", "bob"), &mut out);
+    let to_b = sent_to(&out, 2);
+    assert_eq!(to_b[0].attr("type"), Some("unavailable"));
+    assert_eq!(status_codes(to_b[0]), ["307", "110"]);
+    assert!(h.take_events().contains(&FocusEvent::OccupantLeft {
+        room: jid::BareJid::new("r1@conference.localhost").unwrap(),
+        nick: "bob".into()
+    }));
+}
+
+#[test]
+fn the_focus_joins_on_the_conference_iq_and_answers_ready() {
+    let mut h = hub_with(&[(1, "a@localhost/r")]);
+    let mut out = Vec::new();
+    h.stanza(1, el("<iq xmlns='jabber:client' type='set' id='c1' from='a@localhost/r' to='focus.localhost'><conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.localhost' machine-uid='x'/></iq>"), &mut out);
+    let r = sent_to(&out, 1)[0];
+    assert_eq!(r.attr("type"), Some("result"));
+    let c = r.get_child("conference", ns::FOCUS).unwrap();
+    assert_eq!(c.attr("ready"), Some("true"));
+    assert_eq!(c.attr("focusjid"), Some("focus@auth.localhost"));
+    let out = join(&mut h, 1, "a@localhost/r", "abcd1234", "");
+    let to_a = sent_to(&out, 1);
+    assert_eq!(to_a[0].attr("from"), Some("r1@conference.localhost/focus"));
+    let item = to_a[0]
+        .get_child("x", ns::MUC_USER)
+        .unwrap()
+        .get_child("item", ns::MUC_USER)
+        .unwrap();
+    assert_eq!(item.attr("jid"), Some("focus@auth.localhost/focus"));
+    assert_eq!(
+        status_codes(to_a[1]),
+        ["100", "110"],
+        "the focus created the room, not alice"
+    );
+
+    let mut out = Vec::new();
+    h.stanza(1, el("<iq xmlns='jabber:client' type='set' id='c2' from='a@localhost/r' to='focus.localhost'><conference xmlns='http://jitsi.org/protocol/focus' room='nope@elsewhere'/></iq>"), &mut out);
+    assert!(
+        sent_to(&out, 1)[0]
+            .get_child("error", ns::CLIENT)
+            .unwrap()
+            .has_child("bad-request", ns::STANZA_ERRORS)
+    );
+}
+
+#[test]
+fn leaving_broadcasts_unavailable_and_the_last_one_ends_the_room() {
+    let mut h = hub_with(&[(1, "a@localhost/r"), (2, "b@localhost/r")]);
+    join(&mut h, 1, "a@localhost/r", "alice", "");
+    join(&mut h, 2, "b@localhost/r", "bob", "");
+    h.take_events();
+    let mut out = Vec::new();
+    h.disconnect(2, &mut out);
+    let to_a = sent_to(&out, 1);
+    assert_eq!(to_a[0].attr("type"), Some("unavailable"));
+    assert_eq!(to_a[0].attr("from"), Some("r1@conference.localhost/bob"));
+    let mut out = Vec::new();
+    h.stanza(1, el("<presence xmlns='jabber:client' type='unavailable' from='a@localhost/r' to='r1@conference.localhost/alice'/>"), &mut out);
+    assert_eq!(status_codes(sent_to(&out, 1)[0]), ["110"]);
+    assert!(
+        h.take_events()
+            .iter()
+            .any(|e| matches!(e, FocusEvent::RoomEnded { .. }))
+    );
+}

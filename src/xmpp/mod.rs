@@ -1,0 +1,135 @@
+//! The embedded XMPP service: client streams over TCP (RFC 6120) and
+//! WebSocket (RFC 7395), SASL ANONYMOUS and PLAIN, resource binding, ping,
+//! disco, MUC at `conference.<domain>` and the Jitsi focus at `focus.<domain>`.
+//!
+//! Sans-IO cores ([`session::Session`] per connection, [`hub::Hub`] shared)
+//! are driven by thin tokio shells: one task per connection reads, frames and
+//! writes; one hub task owns every room and routes every stanza. See
+//! docs/architecture.md ("XMPP") for why and for what is not done yet.
+
+pub mod connection;
+pub mod disco;
+pub mod focus;
+pub mod framing;
+pub mod hub;
+pub mod muc;
+pub mod ns;
+pub mod session;
+pub mod stanza;
+pub mod tcp;
+pub mod websocket;
+pub mod xml;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc;
+
+use crate::store::Store;
+use connection::{HubInput, ToSession};
+use focus::Conductor;
+use hub::{Delivery, Hub, SessionId};
+pub use session::SessionConfig;
+
+/// Per-session queue of stanzas waiting to be written; a session that lets
+/// this fill up is too slow and is disconnected.
+const SESSION_QUEUE: usize = 512;
+
+/// What connections need: the hub's inbox, the session settings and the user table.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    hub: mpsc::Sender<HubInput>,
+    cfg: SessionConfig,
+    store: Store,
+    next_id: Arc<AtomicU64>,
+}
+
+impl Handle {
+    /// Session settings (domain, mechanisms, stanza limit).
+    pub fn config(&self) -> &SessionConfig {
+        &self.cfg
+    }
+
+    fn next_session(&self) -> SessionId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Checks a SASL PLAIN password against the user table: the user's HA1 is
+    /// recomputed for the stored realm and compared (passwords are never stored).
+    async fn check_password(&self, user: &str, password: &str) -> bool {
+        use crate::sip::auth::{Algorithm, ha1};
+        let users = match self.store.user_credentials().await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!("xmpp: reading users for a login failed: {e}");
+                return false;
+            }
+        };
+        let Some((_, creds)) = users.iter().find(|(name, _)| name == user) else {
+            return false;
+        };
+        let mine = ha1(Algorithm::Sha256, user, &creds.realm, password);
+        constant_time_eq(mine.as_bytes(), creds.ha1_sha256.as_bytes())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Starts the hub task; connections are accepted by [`tcp::serve`] and the
+/// web server's `/xmpp-websocket` route.
+pub fn start(cfg: SessionConfig, store: Store) -> Result<Handle, jid::Error> {
+    let hub = Hub::new(&cfg.domain)?;
+    let (tx, rx) = mpsc::channel(4096);
+    tokio::spawn(hub_loop(hub, rx, Box::new(focus::LogConductor)));
+    Ok(Handle {
+        hub: tx,
+        cfg,
+        store,
+        next_id: Arc::new(AtomicU64::new(1)),
+    })
+}
+
+async fn hub_loop(
+    mut hub: Hub,
+    mut rx: mpsc::Receiver<HubInput>,
+    mut conductor: Box<dyn Conductor>,
+) {
+    let mut sessions: std::collections::HashMap<SessionId, mpsc::Sender<ToSession>> =
+        Default::default();
+    let mut out: Vec<Delivery> = Vec::new();
+    while let Some(input) = rx.recv().await {
+        match input {
+            HubInput::Connect { sid, jid, tx } => {
+                sessions.insert(sid, tx);
+                hub.connect(sid, jid, &mut out);
+            }
+            HubInput::Stanza(sid, el) => hub.stanza(sid, el, &mut out),
+            HubInput::Disconnect(sid) => {
+                sessions.remove(&sid);
+                hub.disconnect(sid, &mut out);
+            }
+        }
+        // Deliveries can make more (a slow session dropped leaves its rooms).
+        while !out.is_empty() {
+            for d in std::mem::take(&mut out) {
+                let (sid, msg) = match d {
+                    Delivery::Send(sid, el) => (sid, ToSession::Stanza(el)),
+                    Delivery::Close(sid, cond) => (sid, ToSession::Close(cond)),
+                };
+                let Some(tx) = sessions.get(&sid) else {
+                    continue;
+                };
+                if tx.try_send(msg).is_err() {
+                    tracing::info!(sid, "xmpp: session too slow or gone; dropping it");
+                    sessions.remove(&sid);
+                    hub.disconnect(sid, &mut out);
+                }
+            }
+        }
+        for e in hub.take_events() {
+            conductor.on_event(e);
+        }
+    }
+}
