@@ -285,6 +285,9 @@ auth_failure_limit = 1000000
 [web]
 listen = "127.0.0.1:$web"
 
+[xmpp]
+enabled = false
+
 [database]
 url = "sqlite://$DR_DIR/db/dialroom.db"
 EOF
