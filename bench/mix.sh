@@ -24,8 +24,8 @@
 #       1-2 ms bucket), and the same for the tick's work time;
 #     * loss: RTP sequence gaps on every leg, arrival gaps over 30 ms, the
 #       server's concealed and lost frames (its jitter buffers), and ticks the
-#       server skipped (it does not make a late tick up: fewer ticks than
-#       workers x 50/s means frames nobody got);
+#       server skipped (dialroom_mixer_ticks_skipped_total: a worker makes
+#       late ticks up unless it falls over 200 ms behind);
 #     * added delay: kernel receive time (SO_TIMESTAMPNS) of the first
 #       decoded sample of the click on a listening leg, minus the time the
 #       click's packet was sent plus where the click sits in it (for Opus,
@@ -261,6 +261,9 @@ listen = ["udp:127.0.0.1:$SIP_PORT"]
 
 [web]
 listen = "127.0.0.1:$WEB_PORT"
+
+[xmpp]
+enabled = false
 
 [database]
 url = "sqlite://$dir/d.db"

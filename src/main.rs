@@ -54,6 +54,30 @@ enum Command {
         #[command(subcommand)]
         command: MeetingCommand,
     },
+    /// Manage API tokens (for the JSON API at /api/v1).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token; it is printed once and stored only as its SHA-256.
+    Add {
+        /// A name for it (who or what uses it).
+        name: String,
+        /// admin (reads and changes) or viewer (reads only).
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+    /// List tokens (names and roles, never the tokens).
+    List,
+    /// Remove a token.
+    Remove {
+        /// Its name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -173,6 +197,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User { command } => user(cfg, command).await,
         Command::Dialplan { command } => dialplan_command(&cfg, command),
         Command::Meeting { command } => meeting(cfg, command).await,
+        Command::Token { command } => token(cfg, command).await,
         Command::Registrations => {
             let store = open(&cfg).await?;
             let now = unix_now();
@@ -338,6 +363,44 @@ fn parse_at(at: &str) -> Result<(u8, u16)> {
         return Err(bad());
     }
     Ok((day, h * 60 + m))
+}
+
+async fn token(cfg: Config, command: TokenCommand) -> Result<()> {
+    use dialroom::store::tokens::Role;
+    match command {
+        TokenCommand::Add { name, role } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| Error::Usage(format!("--role {role:?}: use admin or viewer")))?;
+            if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+                return Err(Error::Usage(
+                    "a token name is 1-64 printable characters".into(),
+                ));
+            }
+            let store = open(&cfg).await?;
+            let token = store.add_token(&name, role).await?;
+            eprintln!(
+                "added {} token {name:?}; it is shown only now. Use it as: Authorization: Bearer TOKEN",
+                role.as_str()
+            );
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            let store = open(&cfg).await?;
+            let tokens = store.list_tokens().await?;
+            if tokens.is_empty() {
+                println!("no tokens; make one with: dialroom token add NAME [--role viewer]");
+            }
+            for t in tokens {
+                println!("{}\t{}\tcreated {}", t.name, t.role.as_str(), t.created_at);
+            }
+        }
+        TokenCommand::Remove { name } => {
+            let store = open(&cfg).await?;
+            store.remove_token(&name).await?;
+            println!("removed token {name}");
+        }
+    }
+    Ok(())
 }
 
 async fn meeting(cfg: Config, command: MeetingCommand) -> Result<()> {

@@ -37,6 +37,8 @@ pub struct Status {
     pub calls: AtomicUsize,
     /// The media workers' counters.
     pub media: Arc<crate::media::stats::MediaStats>,
+    /// Where the web API sends room actions (set once the endpoint task runs).
+    pub admin: std::sync::OnceLock<mpsc::Sender<crate::sip::admin::AdminRequest>>,
 }
 
 /// A running server (used by `main` and by tests that embed it).
@@ -197,6 +199,8 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let (stop_tx, stop_rx) = oneshot::channel();
     let housekeeping = Duration::from_secs(cfg.sip.housekeeping_interval.max(1));
     let st = status.clone();
+    let (admin_tx, admin_rx) = mpsc::channel(64);
+    let _ = st.admin.set(admin_tx);
     st.sip_up.store(true, Ordering::Relaxed);
     let done = tokio::spawn(async move {
         let io = Io {
@@ -209,6 +213,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
             persist: persist_tx,
             media,
             store: store_for_loop,
+            admin: admin_rx,
         };
         endpoint_loop(endpoint, io, housekeeping, st).await;
         poller.abort();
@@ -262,6 +267,7 @@ struct Io {
     persist: mpsc::UnboundedSender<Change>,
     media: MediaEngine,
     store: Store,
+    admin: mpsc::Receiver<crate::sip::admin::AdminRequest>,
 }
 
 /// A meeting lookup's answer: the leg and (room, pin, moderator pin).
@@ -299,6 +305,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             _ = sleep_until(deadline) => ep.handle_timeout(now(), &mut out),
             _ = sweep.tick() => ep.housekeeping(now(), &mut out),
             _ = gauges.tick() => {}
+            r = io.admin.recv() => if let Some(r) = r { ep.admin(now(), r, &mut out) },
             u = io.users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
             Ok(()) = io.plans.changed() => {
                 let plan = io.plans.borrow_and_update().clone();

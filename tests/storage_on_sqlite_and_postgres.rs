@@ -114,11 +114,47 @@ async fn locations_roundtrip(s: &Store) {
     s.migrate().await.unwrap();
 }
 
+/// API tokens: shown once, found by the token, stored only as a digest.
+async fn tokens_roundtrip(s: &Store) {
+    use dialroom::store::tokens::Role;
+    let t = s.add_token("ops", Role::Admin).await.unwrap();
+    let v = s.add_token("wall", Role::Viewer).await.unwrap();
+    assert_ne!(t, v);
+    assert!(matches!(
+        s.add_token("ops", Role::Viewer).await,
+        Err(StoreError::Exists(_))
+    ));
+    assert_eq!(
+        s.find_token(&t).await.unwrap(),
+        Some(("ops".to_string(), Role::Admin))
+    );
+    assert_eq!(
+        s.find_token(&v).await.unwrap(),
+        Some(("wall".to_string(), Role::Viewer))
+    );
+    assert_eq!(s.find_token("drt_nope").await.unwrap(), None);
+    let names: Vec<String> = s
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["ops", "wall"]);
+    s.remove_token("ops").await.unwrap();
+    assert_eq!(s.find_token(&t).await.unwrap(), None);
+    assert!(matches!(
+        s.remove_token("ops").await,
+        Err(StoreError::Missing(_))
+    ));
+}
+
 #[tokio::test]
 async fn sqlite_users_and_locations() {
     let (_d, s) = sqlite_store().await;
     users_roundtrip(&s).await;
     locations_roundtrip(&s).await;
+    tokens_roundtrip(&s).await;
 }
 
 #[tokio::test]
@@ -126,6 +162,7 @@ async fn postgres_users_and_locations() {
     let s = pg_store("ul").await;
     users_roundtrip(&s).await;
     locations_roundtrip(&s).await;
+    tokens_roundtrip(&s).await;
 }
 
 #[tokio::test]

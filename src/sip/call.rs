@@ -794,7 +794,7 @@ impl Endpoint {
     }
 
     /// Plays prompts to a leg.
-    fn play(&mut self, leg: LegId, prompts: &[&str], out: &mut Vec<Action>) {
+    pub(super) fn play(&mut self, leg: LegId, prompts: &[&str], out: &mut Vec<Action>) {
         self.play_id(leg, prompts, out);
     }
 

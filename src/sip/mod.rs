@@ -1,6 +1,7 @@
 //! SIP: messages, framing, transactions, transports, digest auth, the
 //! registrar and the endpoint core that ties them together.
 
+pub mod admin;
 pub mod auth;
 pub mod call;
 pub mod endpoint;

@@ -4,6 +4,7 @@
 
 mod locations;
 mod meetings;
+pub mod tokens;
 mod users;
 
 use std::path::Path;

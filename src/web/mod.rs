@@ -1,6 +1,8 @@
 //! The HTTP server (axum). For now: `/health` and a landing page; the admin
 //! UI, JSON API, meeting page and metrics hang off this router later.
 
+mod api;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -28,6 +30,7 @@ pub fn router(store: Store, status: Arc<Status>, xmpp: Option<crate::xmpp::Handl
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/xmpp-websocket", get(xmpp_websocket))
+        .nest("/api/v1", api::routes())
         .fallback(not_found)
         .with_state(AppState {
             store,

@@ -166,6 +166,38 @@ impl Server {
         }
     }
 
+    /// An HTTP request to the web port with an optional bearer token and
+    /// JSON body; returns (status, body).
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.web_port)).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+        if let Some(t) = token {
+            req += &format!("Authorization: Bearer {t}\r\n");
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() {
+            req += "Content-Type: application/json\r\n";
+        }
+        req += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
+        s.write_all(req.as_bytes()).unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let code = r
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = r.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (code, body)
+    }
+
     /// GET a path on the web port; returns (status, body).
     pub fn http_get(&self, path: &str) -> (u16, String) {
         use std::io::{Read, Write};

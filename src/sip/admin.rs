@@ -1,0 +1,200 @@
+//! What an operator does to live rooms (the JSON API's room actions), as
+//! endpoint-core operations: list rooms, kick (BYE from our side), mute or
+//! unmute one participant, lock or unlock a room. Sans-IO like the rest of
+//! the core: the shell passes commands in and carries the actions out.
+
+use serde::Serialize;
+
+use super::endpoint::{Action, Endpoint, Now};
+use crate::conference::LegId;
+use crate::media::engine::MediaCommand;
+
+/// A participant as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParticipantView {
+    /// Its id in this server run (the media leg).
+    pub id: LegId,
+    /// Display name (phone callers' numbers are masked).
+    pub display: String,
+    /// `phone` (browser participants come with the SFU).
+    pub kind: &'static str,
+    /// Muted by itself, a moderator, the dialplan or an operator.
+    pub muted: bool,
+    /// Joined with the moderator PIN.
+    pub moderator: bool,
+}
+
+/// A live room as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomView {
+    /// Its name.
+    pub name: String,
+    /// Locked rooms take no new members.
+    pub locked: bool,
+    /// Members in joining order.
+    pub participants: Vec<ParticipantView>,
+}
+
+/// Why a room action could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    /// No live room by that name.
+    #[error("no live room {0:?}")]
+    NoSuchRoom(String),
+    /// No such participant in that room.
+    #[error("no participant {1} in room {0:?}")]
+    NoSuchParticipant(String, LegId),
+}
+
+impl Endpoint {
+    /// Every live room, by name.
+    pub fn rooms_view(&self) -> Vec<RoomView> {
+        let mut v: Vec<RoomView> = self
+            .rooms()
+            .iter()
+            .map(|(name, r)| RoomView {
+                name: name.clone(),
+                locked: r.locked,
+                participants: r
+                    .participants
+                    .iter()
+                    .map(|p| ParticipantView {
+                        id: p.leg,
+                        display: p.display.clone(),
+                        kind: "phone",
+                        muted: p.muted,
+                        moderator: p.moderator,
+                    })
+                    .collect(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    fn member(&self, room: &str, leg: LegId) -> Result<(), AdminError> {
+        let r = self
+            .rooms()
+            .get(room)
+            .ok_or_else(|| AdminError::NoSuchRoom(room.to_string()))?;
+        if r.participants.iter().any(|p| p.leg == leg) {
+            Ok(())
+        } else {
+            Err(AdminError::NoSuchParticipant(room.to_string(), leg))
+        }
+    }
+
+    /// Removes a participant from its room: the call gets a BYE from us.
+    pub fn kick(
+        &mut self,
+        now: Now,
+        room: &str,
+        leg: LegId,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AdminError> {
+        self.member(room, leg)?;
+        tracing::info!(leg, %room, "kicked by an operator");
+        self.hang_up(now, leg, out);
+        Ok(())
+    }
+
+    /// Mutes or unmutes a participant; it hears "you are muted"/"unmuted".
+    pub fn set_muted(
+        &mut self,
+        room: &str,
+        leg: LegId,
+        muted: bool,
+        out: &mut Vec<Action>,
+    ) -> Result<(), AdminError> {
+        self.member(room, leg)?;
+        let Some(p) = self.calls.rooms.participant_mut(leg) else {
+            return Err(AdminError::NoSuchParticipant(room.to_string(), leg));
+        };
+        if p.muted != muted {
+            p.muted = muted;
+            self.media(out, MediaCommand::Mute { leg, muted });
+            self.play(leg, &[if muted { "muted" } else { "unmuted" }], out);
+        }
+        Ok(())
+    }
+
+    /// Locks or unlocks a room.
+    pub fn set_locked(&mut self, room: &str, locked: bool) -> Result<(), AdminError> {
+        let current = self
+            .rooms()
+            .get(room)
+            .map(|r| r.locked)
+            .ok_or_else(|| AdminError::NoSuchRoom(room.to_string()))?;
+        if current != locked {
+            self.calls.rooms.toggle_lock(room);
+            tracing::info!(%room, locked, "room lock changed by an operator");
+        }
+        Ok(())
+    }
+}
+
+/// A room action from the web API to the endpoint task, with where its
+/// answer goes.
+#[derive(Debug)]
+pub enum AdminRequest {
+    /// List the live rooms.
+    Rooms(tokio::sync::oneshot::Sender<Vec<RoomView>>),
+    /// Kick a participant.
+    Kick {
+        /// The room.
+        room: String,
+        /// The participant.
+        leg: LegId,
+        /// The outcome.
+        reply: tokio::sync::oneshot::Sender<Result<(), AdminError>>,
+    },
+    /// Mute or unmute a participant.
+    Mute {
+        /// The room.
+        room: String,
+        /// The participant.
+        leg: LegId,
+        /// Muted or not.
+        muted: bool,
+        /// The outcome.
+        reply: tokio::sync::oneshot::Sender<Result<(), AdminError>>,
+    },
+    /// Lock or unlock a room.
+    Lock {
+        /// The room.
+        room: String,
+        /// Locked or not.
+        locked: bool,
+        /// The outcome.
+        reply: tokio::sync::oneshot::Sender<Result<(), AdminError>>,
+    },
+}
+
+impl Endpoint {
+    /// Carries out an [`AdminRequest`] and answers it.
+    pub fn admin(&mut self, now: Now, req: AdminRequest, out: &mut Vec<Action>) {
+        match req {
+            AdminRequest::Rooms(reply) => {
+                let _ = reply.send(self.rooms_view());
+            }
+            AdminRequest::Kick { room, leg, reply } => {
+                let _ = reply.send(self.kick(now, &room, leg, out));
+            }
+            AdminRequest::Mute {
+                room,
+                leg,
+                muted,
+                reply,
+            } => {
+                let _ = reply.send(self.set_muted(&room, leg, muted, out));
+            }
+            AdminRequest::Lock {
+                room,
+                locked,
+                reply,
+            } => {
+                let _ = reply.send(self.set_locked(&room, locked));
+            }
+        }
+    }
+}

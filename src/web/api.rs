@@ -1,0 +1,189 @@
+//! The JSON API, `/api/v1` (first part: live rooms). Scripts authenticate
+//! with `Authorization: Bearer TOKEN` (tokens from `dialroom token add`);
+//! a viewer token reads, an admin token also changes things. Every error
+//! is JSON with a stable code: `{"error": {"code": "...", "message": "..."}}`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::AppState;
+use crate::sip::admin::{AdminError, AdminRequest};
+use crate::store::tokens::Role;
+
+/// The routes under `/api/v1`.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/rooms", get(rooms))
+        .route("/rooms/{room}/participants/{id}/kick", post(kick))
+        .route("/rooms/{room}/participants/{id}/mute", post(mute))
+        .route("/rooms/{room}/lock", post(lock))
+}
+
+/// An API error: status, stable code, message.
+struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": {"code": self.1, "message": self.2}}));
+        if self.0 == StatusCode::UNAUTHORIZED {
+            (self.0, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
+        } else {
+            (self.0, body).into_response()
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let code = match e {
+            AdminError::NoSuchRoom(_) => "room_not_found",
+            AdminError::NoSuchParticipant(..) => "participant_not_found",
+        };
+        ApiError(StatusCode::NOT_FOUND, code, e.to_string())
+    }
+}
+
+/// Checks the bearer token; `change` asks for the admin role.
+async fn authorize(s: &AppState, headers: &HeaderMap, change: bool) -> Result<(), ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer TOKEN (make one with `dialroom token add NAME`)".into(),
+            )
+        })?;
+    let found = s.store.find_token(token).await.map_err(|e| {
+        tracing::error!("token lookup failed: {e}");
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database did not answer".into(),
+        )
+    })?;
+    match found {
+        None => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "unknown token".into(),
+        )),
+        Some((name, Role::Viewer)) if change => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("token {name:?} is a viewer token: it cannot change anything"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Sends a request to the endpoint task and waits for its answer.
+async fn ask<T>(
+    s: &AppState,
+    make: impl FnOnce(oneshot::Sender<T>) -> AdminRequest,
+) -> Result<T, ApiError> {
+    let unavailable = || {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sip_unavailable",
+            "the SIP endpoint is not running".into(),
+        )
+    };
+    let tx = s.status.admin.get().ok_or_else(unavailable)?;
+    let (reply, rx) = oneshot::channel();
+    tx.send(make(reply)).await.map_err(|_| unavailable())?;
+    rx.await.map_err(|_| unavailable())
+}
+
+/// Reads a JSON body; a bad one is a 400 with the parser's words.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad_request", format!("body: {e}")))
+}
+
+/// A participant id from the path.
+fn participant(id: &str) -> Result<u64, ApiError> {
+    id.parse().map_err(|_| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("participant id {id:?} is not a number"),
+        )
+    })
+}
+
+async fn rooms(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&s, &headers, false).await?;
+    let rooms = ask(&s, AdminRequest::Rooms).await?;
+    Ok(Json(json!({ "rooms": rooms })).into_response())
+}
+
+async fn kick(
+    State(s): State<AppState>,
+    Path((room, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    authorize(&s, &headers, true).await?;
+    let leg = participant(&id)?;
+    ask(&s, |reply| AdminRequest::Kick { room, leg, reply }).await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MuteBody {
+    muted: bool,
+}
+
+async fn mute(
+    State(s): State<AppState>,
+    Path((room, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
+    authorize(&s, &headers, true).await?;
+    let leg = participant(&id)?;
+    let MuteBody { muted } = body(&bytes)?;
+    ask(&s, |reply| AdminRequest::Mute {
+        room,
+        leg,
+        muted,
+        reply,
+    })
+    .await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockBody {
+    locked: bool,
+}
+
+async fn lock(
+    State(s): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
+    authorize(&s, &headers, true).await?;
+    let LockBody { locked } = body(&bytes)?;
+    ask(&s, |reply| AdminRequest::Lock {
+        room,
+        locked,
+        reply,
+    })
+    .await??;
+    Ok(StatusCode::NO_CONTENT)
+}
