@@ -46,6 +46,10 @@ class Client(slixmpp.ClientXMPP):
         self.groupchat = []   # (from, body)
         self.add_event_handler("session_start", lambda _e: self.started.set())
         self.add_event_handler("failed_auth", self._failed)
+        # No mechanism both sides have (e.g. the server offers no ANONYMOUS):
+        # slixmpp fires these instead of failed_auth, then disconnects.
+        self.add_event_handler("failed_all_auth", lambda _e: self._failed("failed_all_auth"))
+        self.add_event_handler("no_auth", lambda _e: self._failed("no_auth"))
         self.add_event_handler("connection_failed", self._failed)
         self.add_event_handler("groupchat_message", self._groupchat)
         self.add_event_handler("groupchat_presence", self._presence)
