@@ -31,6 +31,8 @@ pub struct Config {
     pub dialplan: DialplanConfig,
     /// The embedded XMPP service (MUC and the Jitsi focus).
     pub xmpp: XmppConfig,
+    /// The SFU (WebRTC media for browser participants, one UDP port).
+    pub sfu: SfuConfig,
 }
 
 /// `[sip]`
@@ -241,6 +243,31 @@ impl Default for XmppConfig {
     }
 }
 
+/// `[sfu]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SfuConfig {
+    /// Whether the SFU runs (it needs `[xmpp] enabled`: the focus signals it).
+    pub enabled: bool,
+    /// The one UDP port every browser participant's media uses.
+    pub port: u16,
+    /// The address the UDP socket binds to.
+    pub listen_ip: std::net::IpAddr,
+    /// The address put in the ICE host candidate (what browsers send to).
+    pub public_ip: std::net::IpAddr,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        SfuConfig {
+            enabled: true,
+            port: 10000,
+            listen_ip: "0.0.0.0".parse().expect("literal is valid"),
+            public_ip: "127.0.0.1".parse().expect("literal is valid"),
+        }
+    }
+}
+
 /// An inclusive port range written `"LOW-HIGH"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRange(pub RangeInclusive<u16>);
@@ -398,6 +425,11 @@ impl Config {
         if x.max_stanza_size < 1024 {
             return Err("[xmpp] max_stanza_size must be at least 1024".into());
         }
+        if self.sfu.public_ip.is_unspecified() {
+            return Err(
+                "[sfu] public_ip must be an address browsers can reach, not 0.0.0.0".into(),
+            );
+        }
         if self.dialplan.timezone_offset_minutes.unsigned_abs() > 14 * 60 {
             return Err("[dialplan] timezone_offset_minutes must be between -840 and 840".into());
         }
@@ -432,6 +464,20 @@ mod tests {
         c.database.url = "sqlite:///var/lib/d.db".into();
         c.resolve_relative_to(Path::new("/etc/dialroom"));
         assert_eq!(c.database.url, "sqlite:///var/lib/d.db");
+    }
+
+    #[test]
+    fn sfu_defaults_and_an_unspecified_public_ip() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.sfu.port, 10000);
+        assert_eq!(c.sfu.public_ip.to_string(), "127.0.0.1");
+        assert!(c.sfu.enabled);
+        let c = Config::parse("[sfu]\nport = 20000\npublic_ip = \"192.0.2.7\"\n").unwrap();
+        assert_eq!(
+            (c.sfu.port, c.sfu.public_ip.to_string()),
+            (20000, "192.0.2.7".into())
+        );
+        assert!(Config::parse("[sfu]\npublic_ip = \"0.0.0.0\"\n").is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod dialplan;
 pub mod error;
 pub mod media;
 pub mod server;
+pub mod sfu;
 pub mod sip;
 pub mod store;
 pub mod web;

@@ -243,7 +243,8 @@ async fn start_xmpp(
         anonymous: x.anonymous,
         max_stanza: x.max_stanza_size,
     };
-    let handle = crate::xmpp::start(session, store.clone())
+    let sfu = start_sfu(cfg).await;
+    let handle = crate::xmpp::start(session, store.clone(), sfu)
         .map_err(|e| Error::Usage(format!("[xmpp] domain {:?}: {e}", x.domain)))?;
     let listener = tokio::net::TcpListener::bind(x.listen)
         .await
@@ -254,6 +255,31 @@ async fn start_xmpp(
     tokio::spawn(crate::xmpp::tcp::serve(listener, handle.clone()));
     tracing::info!(%addr, domain = %x.domain, "XMPP listening (plain TCP and /xmpp-websocket)");
     Ok((Some(handle), Some(addr)))
+}
+
+/// Starts the SFU on `[sfu] port` when enabled. A port that cannot be bound
+/// is logged as an error and the server runs without browser media (the
+/// focus then answers Jingle with `service-unavailable`).
+async fn start_sfu(cfg: &Config) -> Option<crate::sfu::Sfu> {
+    let c = &cfg.sfu;
+    if !c.enabled {
+        return None;
+    }
+    let addr = std::net::SocketAddr::new(c.listen_ip, c.port);
+    let started = match tokio::net::UdpSocket::bind(addr).await {
+        Ok(socket) => crate::sfu::start(socket, c.public_ip),
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok(sfu) => {
+            tracing::info!(%addr, candidate = %sfu.candidate, "SFU listening (UDP, ICE-lite, DTLS-SRTP)");
+            Some(sfu)
+        }
+        Err(e) => {
+            tracing::error!(%addr, "SFU not started, no browser media: {e}");
+            None
+        }
+    }
 }
 
 /// Everything the endpoint task reads from and writes to.

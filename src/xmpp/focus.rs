@@ -1,13 +1,13 @@
 //! The focus at `focus.<domain>`: Jitsi's `<conference/>` request (read
 //! `../shared/protocols/jitsi.md` §2) and the focus occupant of each room.
 //!
-//! What exists: the focus answers the conference IQ with `ready='true'` and its
+//! The focus answers the conference IQ with `ready='true'` and its
 //! `focusjid` once it has joined the room as the occupant `focus` (owner and
-//! moderator, real JID `focus@auth.<domain>/focus`). What does not exist yet:
-//! Jingle. The seam is [`FocusEvent`]: the hub emits one whenever an occupant
-//! joins or leaves or a room ends, and the server's shell hands them to a
-//! [`Conductor`]. Today's conductor only logs; the Jingle/SFU part will
-//! implement it to send session-initiate to joining participants.
+//! moderator, real JID `focus@auth.<domain>/focus`). The hub emits a
+//! [`FocusEvent`] whenever the focus or an occupant joins or leaves, a room
+//! ends, or an IQ reaches the focus occupant; the shell hands them to a
+//! [`Conductor`] (`xmpp::conductor::JingleConductor` with the SFU, else
+//! [`LogConductor`]).
 
 use jid::{BareJid, FullJid};
 use minidom::Element;
@@ -42,21 +42,45 @@ pub enum FocusEvent {
         /// The room.
         room: BareJid,
     },
+    /// The focus joined the room (after a conference IQ).
+    FocusJoined {
+        /// The room.
+        room: BareJid,
+    },
+    /// An IQ from an occupant to the focus occupant (Jingle, jibri, ...);
+    /// `from` is the sender's real JID, `to` the focus occupant JID.
+    FocusIq {
+        /// The room.
+        room: BareJid,
+        /// The sender's nick.
+        nick: String,
+        /// The sender's real JID.
+        real: FullJid,
+        /// The IQ as sent.
+        iq: Element,
+    },
 }
 
-/// Consumes focus events (the future Jingle/SFU side).
+/// Consumes focus events (the Jingle/SFU side, `xmpp::conductor`).
 pub trait Conductor: Send {
-    /// Called in order, from the hub's task; must not block.
-    fn on_event(&mut self, event: FocusEvent);
+    /// Called in order, from the hub's task; must not block. Stanzas to send
+    /// go to `out` as (real JID, stanza).
+    fn on_event(&mut self, event: FocusEvent, out: &mut Vec<(String, Element)>);
 }
 
-/// The conductor used until Jingle exists: logs what it would act on.
+/// The conductor when there is no SFU: logs, and refuses IQs to the focus.
 #[derive(Debug, Default)]
 pub struct LogConductor;
 
 impl Conductor for LogConductor {
-    fn on_event(&mut self, event: FocusEvent) {
-        tracing::debug!(?event, "focus event (no Jingle yet)");
+    fn on_event(&mut self, event: FocusEvent, out: &mut Vec<(String, Element)>) {
+        if let FocusEvent::FocusIq { real, iq, .. } = &event {
+            if let Some(e) = stanza::error_reply(iq, "cancel", "service-unavailable") {
+                out.push((real.to_string(), e));
+            }
+            return;
+        }
+        tracing::debug!(?event, "focus event (no SFU)");
     }
 }
 

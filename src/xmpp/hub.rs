@@ -85,7 +85,8 @@ impl Hub {
         self.deliver(o, out);
     }
 
-    fn deliver(&self, o: muc::Out, out: &mut Vec<Delivery>) {
+    /// Turns deliveries to real JIDs (e.g. a conductor's stanzas) into sends.
+    pub fn deliver(&self, o: muc::Out, out: &mut Vec<Delivery>) {
         for (to, el) in o {
             if let Some(sid) = self.by_jid.get(&to) {
                 out.push(Delivery::Send(*sid, el));
@@ -222,13 +223,18 @@ impl Hub {
             (Kind::Message, true, _) => self.rooms.message(&to, el, &mut o),
             (Kind::Iq, true, Ok(full)) => {
                 let full = full.clone();
-                if let Some((_sender, iq)) = self.rooms.iq_to_occupant(&full, el, &mut o) {
-                    // The focus occupant: Jingle, jibri and Rayo land here later.
-                    self.reply(
-                        sid,
-                        stanza::error_reply(&iq, "cancel", "service-unavailable"),
-                        out,
-                    );
+                if let Some((sender, iq)) = self.rooms.iq_to_occupant(&full, el, &mut o) {
+                    // The focus occupant: Jingle (and later jibri, Rayo) go to the conductor.
+                    let nick = sender.rsplit_once('/').map(|(_, n)| n.to_string());
+                    let real = self.sessions.get(&sid).cloned();
+                    if let (Some(nick), Some(real)) = (nick, real) {
+                        self.events.push(FocusEvent::FocusIq {
+                            room: full.to_bare(),
+                            nick,
+                            real,
+                            iq,
+                        });
+                    }
                 }
             }
             (Kind::Iq, true, Err(bare)) => {
@@ -268,6 +274,14 @@ impl Hub {
             Ok(room) => {
                 let mut o = Vec::new();
                 let payload = self.focus.presence_payload(&room);
+                let had_focus = self
+                    .rooms
+                    .get(room.as_str())
+                    .is_some_and(|r| r.occupants.iter().any(|o| o.is_focus));
+                if !had_focus {
+                    self.events
+                        .push(FocusEvent::FocusJoined { room: room.clone() });
+                }
                 self.rooms
                     .focus_join(&room, &self.focus.occupant_real, payload, &mut o);
                 self.deliver(o, out);

@@ -7,11 +7,13 @@
 //! writes; one hub task owns every room and routes every stanza. See
 //! docs/architecture.md ("XMPP") for why and for what is not done yet.
 
+pub mod conductor;
 pub mod connection;
 pub mod disco;
 pub mod focus;
 pub mod framing;
 pub mod hub;
+pub mod jingle;
 pub mod muc;
 pub mod ns;
 pub mod session;
@@ -78,11 +80,26 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Starts the hub task; connections are accepted by [`tcp::serve`] and the
-/// web server's `/xmpp-websocket` route.
-pub fn start(cfg: SessionConfig, store: Store) -> Result<Handle, jid::Error> {
+/// web server's `/xmpp-websocket` route. With an SFU the focus runs Jingle
+/// sessions ([`conductor::JingleConductor`]); without one it only logs.
+pub fn start(
+    cfg: SessionConfig,
+    store: Store,
+    sfu: Option<crate::sfu::Sfu>,
+) -> Result<Handle, jid::Error> {
     let hub = Hub::new(&cfg.domain)?;
+    let conductor: Box<dyn Conductor> = match sfu {
+        Some(sfu) => {
+            let f = focus::Focus::new(&cfg.domain)?;
+            Box::new(conductor::JingleConductor::new(
+                sfu,
+                f.occupant_real.as_str(),
+            ))
+        }
+        None => Box::new(focus::LogConductor),
+    };
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(hub_loop(hub, rx, Box::new(focus::LogConductor)));
+    tokio::spawn(hub_loop(hub, rx, conductor));
     Ok(Handle {
         hub: tx,
         cfg,
@@ -111,8 +128,20 @@ async fn hub_loop(
                 hub.disconnect(sid, &mut out);
             }
         }
-        // Deliveries can make more (a slow session dropped leaves its rooms).
-        while !out.is_empty() {
+        // Deliveries can make more (a slow session dropped leaves its rooms),
+        // and so can focus events (Jingle to send).
+        loop {
+            let events = hub.take_events();
+            if !events.is_empty() {
+                let mut o = Vec::new();
+                for e in events {
+                    conductor.on_event(e, &mut o);
+                }
+                hub.deliver(o, &mut out);
+            }
+            if out.is_empty() {
+                break;
+            }
             for d in std::mem::take(&mut out) {
                 let (sid, msg) = match d {
                     Delivery::Send(sid, el) => (sid, ToSession::Stanza(el)),
@@ -127,9 +156,6 @@ async fn hub_loop(
                     hub.disconnect(sid, &mut out);
                 }
             }
-        }
-        for e in hub.take_events() {
-            conductor.on_event(e);
         }
     }
 }
