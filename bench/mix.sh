@@ -613,7 +613,7 @@ EOF
         { line[NR] = $0 }
         $0 == heading { in_s = 1; next }
         in_s && /^## / { in_s = 0 }
-        in_s && /^\|/ { last = NR }
+        in_s && (/^\| [0-9][0-9][0-9][0-9]-/ || /^\|---/) { last = NR }  # result rows, not other tables
         END {
             sub(/\n$/, "", rows)
             for (i = 1; i <= NR; i++) {

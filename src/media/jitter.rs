@@ -11,6 +11,11 @@ const SLOTS: usize = 32;
 pub const MAX_PAYLOAD: usize = 1500;
 /// Deepest playout target, in frames.
 const MAX_DEPTH: usize = 10;
+/// Frames above the target that are tolerated without draining.
+const DRAIN_SLACK: usize = 2;
+/// Ticks in a row with more than `target + DRAIN_SLACK` frames waiting
+/// before one frame is dropped (so an excess drains at 4 % speed-up).
+const DRAIN_AFTER: u32 = 25;
 
 /// What `pop` yields for this tick.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,6 +41,8 @@ pub struct JitterStats {
     pub duplicates: u64,
     /// Ticks filled by concealment.
     pub concealed: u64,
+    /// Frames dropped to bring the delay back down to the target.
+    pub drained: u64,
     /// Interarrival jitter estimate, milliseconds.
     pub jitter_ms: f64,
     /// Current playout depth, frames.
@@ -58,6 +65,8 @@ pub struct JitterBuffer {
     started: bool,
     /// Frames in a row we played as lost (the stream may have stopped).
     misses: u32,
+    /// Pops in a row with more frames waiting than the target needs.
+    over: u32,
     transit: Option<f64>,
     jitter: f64,
     ms_per_ts: f64,
@@ -93,6 +102,7 @@ impl JitterBuffer {
             target: 1,
             started: false,
             misses: 0,
+            over: 0,
             transit: None,
             jitter: 0.0,
             ms_per_ts: 1000.0 / f64::from(clock_rate.max(1)),
@@ -117,6 +127,7 @@ impl JitterBuffer {
         self.next = None;
         self.started = false;
         self.misses = 0;
+        self.over = 0;
         self.transit = None;
     }
 
@@ -179,6 +190,23 @@ impl JitterBuffer {
                 return Pop::Idle;
             }
             self.started = true;
+        }
+        // Delay that built up (a burst after a stall, a target that has
+        // come down) is drained, one frame at a time, when it persists.
+        if self.buffered() > self.target + DRAIN_SLACK {
+            self.over += 1;
+        } else {
+            self.over = 0;
+        }
+        if self.over >= DRAIN_AFTER {
+            self.over = 0;
+            let idx = usize::from(next) % SLOTS;
+            if self.slots[idx].seq == Some(next) {
+                self.slots[idx].seq = None;
+                next = next.wrapping_add(1);
+                self.next = Some(next);
+                self.stats.drained += 1;
+            }
         }
         loop {
             let idx = usize::from(next) % SLOTS;
@@ -293,6 +321,56 @@ mod tests {
         }
         assert!(b.stats().jitter_ms > 20.0, "{:?}", b.stats());
         assert!(b.stats().depth >= 3, "{:?}", b.stats());
+    }
+
+    #[test]
+    fn a_backlog_drains_back_to_the_target() {
+        let mut b = JitterBuffer::new(8000);
+        // Steady stream, then a 200 ms stall of the reader: 10 frames pile up
+        // and the stream keeps coming at its pace.
+        let mut seq = 0u16;
+        let push = |b: &mut JitterBuffer, seq: &mut u16| {
+            let s = *seq;
+            b.push(f64::from(s) * 20.0, s, u32::from(s) * 160, &[s as u8]);
+            *seq += 1;
+        };
+        for _ in 0..10 {
+            push(&mut b, &mut seq);
+            assert!(frame(&mut b).is_some());
+        }
+        for _ in 0..10 {
+            push(&mut b, &mut seq);
+        }
+        let waiting = |b: &JitterBuffer| b.slots.iter().filter(|s| s.seq.is_some()).count();
+        assert_eq!(waiting(&b), 10);
+        let mut last = None;
+        for _ in 0..500 {
+            push(&mut b, &mut seq);
+            let f = frame(&mut b).expect("a frame every tick");
+            if let Some(l) = last {
+                assert!(
+                    f.wrapping_sub(l) <= 2,
+                    "at most one frame dropped at a time"
+                );
+            }
+            last = Some(f);
+        }
+        let st = b.stats();
+        assert!(waiting(&b) <= st.depth + DRAIN_SLACK, "{st:?}");
+        assert!(st.drained >= 7, "{st:?}");
+        assert_eq!((st.lost, st.concealed), (0, 0), "{st:?}");
+    }
+
+    #[test]
+    fn a_steady_stream_is_never_drained() {
+        let mut b = JitterBuffer::new(8000);
+        for i in 0..1000u16 {
+            b.push(f64::from(i) * 20.0, i, u32::from(i) * 160, &[0]);
+            if i >= 2 {
+                assert!(frame(&mut b).is_some());
+            }
+        }
+        assert_eq!(b.stats().drained, 0);
     }
 
     #[test]

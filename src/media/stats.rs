@@ -77,6 +77,8 @@ pub struct MediaStats {
     pub concealed: AtomicU64,
     /// Frames skipped as lost.
     pub lost: AtomicU64,
+    /// Frames dropped by a jitter buffer to bring built-up delay down.
+    pub drained: AtomicU64,
     /// Encodes done (one per distinct mix and codec, plus private ones).
     pub encodes: AtomicU64,
     /// Ticks a worker skipped because it fell too far behind its schedule.
@@ -129,6 +131,12 @@ impl MediaStats {
             "dialroom_rtp_frames_lost_total",
             "Frames that never arrived.",
             self.lost.load(Ordering::Relaxed),
+        );
+        c(
+            out,
+            "dialroom_rtp_frames_drained_total",
+            "Frames a jitter buffer dropped to bring built-up delay down.",
+            self.drained.load(Ordering::Relaxed),
         );
         c(
             out,

@@ -730,7 +730,7 @@ impl Worker {
     fn pull(l: &mut Leg, events: &mut Vec<MediaEvent>, stats: &super::stats::MediaStats) {
         l.has_frame = false;
         l.level = 0;
-        let lost_before = l.jitter.stats().lost;
+        let before = l.jitter.stats();
         // Packets may hold more or less than 20 ms (ptime 10, 30, 40, 60):
         // decode whole packets into a FIFO and take one 20 ms frame a tick.
         let need = l.native.len();
@@ -759,11 +759,17 @@ impl Worker {
             l.fifo.clear();
             0
         };
-        let lost = l.jitter.stats().lost - lost_before;
+        let after = l.jitter.stats();
+        let (lost, drained) = (after.lost - before.lost, after.drained - before.drained);
         if lost > 0 {
             stats
                 .lost
                 .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
+        }
+        if drained > 0 {
+            stats
+                .drained
+                .fetch_add(drained, std::sync::atomic::Ordering::Relaxed);
         }
         if n == 0 {
             return;
