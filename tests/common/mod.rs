@@ -643,3 +643,50 @@ pub fn slixmpp(s: &Server, command: &str, args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
+
+/// Like [`Server::new`] with the SFU on a random UDP port on 127.0.0.1
+/// (`[sfu] port`); returns the server and that port.
+pub fn with_sfu() -> (Server, u16) {
+    let port = free_udp_port();
+    let s = Server::with(
+        "",
+        &format!("[sfu]\nport = {port}\nlisten_ip = \"127.0.0.1\"\npublic_ip = \"127.0.0.1\"\n"),
+    );
+    (s, port)
+}
+
+/// A UDP port free on 127.0.0.1 right now.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `tests/peers/jingle_peer.py COMMAND --port <xmpp port> ARGS`
+/// (slixmpp + aiortc) and returns the JSON it printed.
+pub fn jingle_peer(s: &Server, command: &str, args: &[&str]) -> serde_json::Value {
+    let py = peers_python();
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/test.sh (it installs tests/peers/requirements.txt)",
+        py.display()
+    );
+    let o = Command::new(py)
+        .arg(root().join("tests/peers/jingle_peer.py"))
+        .arg(command)
+        .args(["--port", &s.xmpp_port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "jingle_peer.py {command} failed:\n{stdout}\n{}\n--- server log:\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        s.log()
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
