@@ -675,14 +675,25 @@ impl Endpoint {
                 return self.ring_user(now, flow, key, req, &user, timeout, offer.as_ref(), out);
             }
         };
+        // A locked or full room turns callers away at once, unless they may
+        // still turn out to be a moderator (a moderator PIN is asked for):
+        // those are checked after the PIN.
         let target_room = match (&membership, &stage) {
             (Some(m), _) => Some(m.clone()),
-            (None, Stage::Pin { target, .. }) => Some(target.clone()),
+            (
+                None,
+                Stage::Pin {
+                    target,
+                    moderator_pin: None,
+                    ..
+                },
+            ) => Some(target.clone()),
             _ => None,
         };
         if let Some(m) = &target_room
             && let Some(refusal) = self.refuse_join(&m.room, m.max_members, false)
         {
+            tracing::info!(room = %m.room, code = refusal.code, "join refused at the INVITE");
             return self.send_answer(now, flow, key, req, refusal, out);
         }
         // Media: a port pair and the answer (or our offer).
@@ -933,6 +944,13 @@ impl Endpoint {
         out: &mut Vec<Action>,
     ) {
         if let Some(refusal) = self.refuse_join(&target.room, target.max_members, moderator) {
+            tracing::info!(
+                leg,
+                room = %target.room,
+                code = refusal.code,
+                "join refused after the menu: the room is {}",
+                if refusal.code == 403 { "locked" } else { "full" }
+            );
             let prompt = if refusal.code == 403 {
                 "room_locked"
             } else {
