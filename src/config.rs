@@ -262,7 +262,8 @@ impl Default for SfuConfig {
         SfuConfig {
             enabled: true,
             port: 10000,
-            listen_ip: "0.0.0.0".parse().expect("literal is valid"),
+            // Like every other listener: loopback unless configured.
+            listen_ip: "127.0.0.1".parse().expect("literal is valid"),
             public_ip: "127.0.0.1".parse().expect("literal is valid"),
         }
     }

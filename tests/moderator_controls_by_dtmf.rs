@@ -126,7 +126,9 @@ fn a_moderator_mutes_the_others_and_locks_the_room_by_dtmf() {
     d.dial(&uri);
     std::thread::sleep(Duration::from_millis(2500));
     d.ctrl("sndcode", "8765#");
-    wait_for(&s, &token, "a moderator joins the locked room", |r| count(r) == 3);
+    wait_for(&s, &token, "a moderator joins the locked room", |r| {
+        count(r) == 3
+    });
 
     m.ctrl("sndcode", "*5");
     wait_for(&s, &token, "*5 again unlocks", |r| r["locked"] == false);

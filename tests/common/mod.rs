@@ -57,6 +57,16 @@ impl Server {
         // Each server its own RTP range, above Linux's ephemeral ports
         // (baresip phones use 20000-29999).
         let (rtp, rtp_hi) = private_rtp_range();
+        // The SFU on a port of its own too (not the default 10000), unless
+        // the test configures it.
+        let sfu = if more.contains("[sfu]") {
+            String::new()
+        } else {
+            format!(
+                "[sfu]\nport = {}\nlisten_ip = \"127.0.0.1\"\n",
+                free_udp_port()
+            )
+        };
         let config = dir.path().join("dialroom.toml");
         std::fs::write(
             &config,
@@ -65,7 +75,7 @@ impl Server {
                  [web]\nlisten = \"127.0.0.1:{web_port}\"\n\
                  [database]\nurl = \"sqlite://data/dialroom.db\"\n\
                  [xmpp]\nlisten = \"127.0.0.1:{xmpp_port}\"\n\
-                 [media]\nrtp_ports = \"{rtp}-{rtp_hi}\"\n{more}\n"
+                 [media]\nrtp_ports = \"{rtp}-{rtp_hi}\"\n{sfu}{more}\n"
             ),
         )
         .unwrap();
