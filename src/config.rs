@@ -109,7 +109,7 @@ impl Default for SipConfig {
             t2_ms: 4000,
             t4_ms: 5000,
             housekeeping_interval: 10,
-            location_flush_ms: 50,
+            location_flush_ms: 200,
             max_message_size: 65_535,
             session_expires: 1800,
             min_se: 90,

@@ -433,6 +433,7 @@ async fn location_writer(store: Store, mut rx: mpsc::UnboundedReceiver<Change>, 
             }
             None => true,
         };
+        crate::sip::registrar::coalesce(&mut batch);
         if !batch.is_empty() {
             match store.apply_location_changes(&batch).await {
                 Ok(()) => batch.clear(),

@@ -72,6 +72,33 @@ pub enum Change {
     Remove(Aor, String),
 }
 
+impl Change {
+    fn key(&self) -> (&Aor, &str) {
+        match self {
+            Change::Upsert(aor, b) => (aor, b.contact.as_str()),
+            Change::Remove(aor, contact) => (aor, contact.as_str()),
+        }
+    }
+}
+
+/// Keeps only the last change per (AOR, contact) of a batch, in order.
+/// Each change replaces or deletes that one row, so the last one alone
+/// gives the same database: a phone that refreshed three times since the
+/// last write costs one row write, not three.
+pub fn coalesce(batch: &mut Vec<Change>) {
+    let mut seen = std::collections::HashSet::new();
+    let mut keep = vec![false; batch.len()];
+    for (i, c) in batch.iter().enumerate().rev() {
+        let (aor, contact) = c.key();
+        keep[i] = seen.insert((aor.clone(), contact.to_string()));
+    }
+    let mut i = 0;
+    batch.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+}
+
 /// The contacts a REGISTER asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Contacts {
@@ -394,6 +421,37 @@ impl Registrar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_keeps_only_the_last_change_per_contact() {
+        let aor = |u: &str| Aor::parse(u).unwrap();
+        let b = |contact: &str, expires_at: u64| Binding {
+            contact: contact.into(),
+            expires_at,
+            q: 1000,
+            call_id: "c".into(),
+            cseq: 1,
+            received: None,
+            user_agent: None,
+        };
+        let mut batch = vec![
+            Change::Upsert(aor("alice"), b("sip:a@1", 100)),
+            Change::Upsert(aor("bob"), b("sip:b@1", 100)),
+            Change::Upsert(aor("alice"), b("sip:a@1", 200)),
+            Change::Remove(aor("bob"), "sip:b@1".into()),
+            Change::Upsert(aor("alice"), b("sip:a@2", 300)),
+            Change::Upsert(aor("alice"), b("sip:a@1", 400)),
+        ];
+        coalesce(&mut batch);
+        assert_eq!(
+            batch,
+            vec![
+                Change::Remove(aor("bob"), "sip:b@1".into()),
+                Change::Upsert(aor("alice"), b("sip:a@2", 300)),
+                Change::Upsert(aor("alice"), b("sip:a@1", 400)),
+            ]
+        );
+    }
 
     const LIM: Limits = Limits {
         min_expires: 60,
