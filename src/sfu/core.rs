@@ -40,6 +40,17 @@ pub struct SourceSpec {
     pub video: bool,
 }
 
+impl SourceSpec {
+    /// What str0m calls its kind.
+    fn kind(&self) -> MediaKind {
+        if self.video {
+            MediaKind::Video
+        } else {
+            MediaKind::Audio
+        }
+    }
+}
+
 /// What the signaling side asks of the SFU.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -440,13 +451,8 @@ impl Core {
                     continue;
                 }
                 let mid = e.mid('r');
-                let kind = if s.video {
-                    MediaKind::Video
-                } else {
-                    MediaKind::Audio
-                };
                 let mut api = e.rtc.direct_api();
-                api.declare_media(mid, kind);
+                api.declare_media(mid, s.kind());
                 api.expect_stream_rx(Ssrc::from(s.ssrc), s.rtx.map(Ssrc::from), mid, None);
                 e.rx_mids.insert(s.ssrc, mid);
             }
@@ -472,13 +478,8 @@ impl Core {
                     continue;
                 }
                 let mid = e.mid('t');
-                let kind = if s.video {
-                    MediaKind::Video
-                } else {
-                    MediaKind::Audio
-                };
                 let mut api = e.rtc.direct_api();
-                api.declare_media(mid, kind);
+                api.declare_media(mid, s.kind());
                 api.declare_stream_tx(Ssrc::from(s.ssrc), s.rtx.map(Ssrc::from), mid, None);
                 e.tx.insert(s.ssrc, mid);
                 e.tx_by_mid.insert(mid, s.ssrc);

@@ -93,6 +93,17 @@ fn specs(sources: &[MediaSources]) -> Vec<SourceSpec> {
     out
 }
 
+/// The UDP candidates of every content's transport (the only ones the SFU can use).
+fn udp_candidates(j: &jingle::Jingle) -> Vec<std::net::SocketAddr> {
+    j.contents
+        .iter()
+        .filter_map(|c| c.transport.as_ref())
+        .flat_map(|t| t.candidates.iter())
+        .filter(|c| c.protocol == "udp")
+        .map(|c| c.addr)
+        .collect()
+}
+
 /// The sources of a Jingle (per media), each stamped with `owner`.
 fn sources_of(j: &jingle::Jingle, owner: &str) -> Vec<MediaSources> {
     let mut out: Vec<MediaSources> = Vec::new();
@@ -354,14 +365,7 @@ impl JingleConductor {
                 ) else {
                     return reply_err(out, "modify", "bad-request", false);
                 };
-                let candidates = j
-                    .contents
-                    .iter()
-                    .filter_map(|c| c.transport.as_ref())
-                    .flat_map(|t| t.candidates.iter())
-                    .filter(|c| c.protocol == "udp")
-                    .map(|c| c.addr)
-                    .collect();
+                let candidates = udp_candidates(&j);
                 let sources = sources_of(&j, &owner);
                 s.accepted = true;
                 s.sources = sources.clone();
@@ -396,14 +400,7 @@ impl JingleConductor {
                 }
             }
             Action::TransportInfo => {
-                let candidates = j
-                    .contents
-                    .iter()
-                    .filter_map(|c| c.transport.as_ref())
-                    .flat_map(|t| t.candidates.iter())
-                    .filter(|c| c.protocol == "udp")
-                    .map(|c| c.addr)
-                    .collect();
+                let candidates = udp_candidates(&j);
                 self.sfu.send(Command::Candidates { ep, candidates });
                 out.push((from.clone(), stanza::iq_result(&iq, None)));
             }

@@ -627,9 +627,9 @@ pub fn sipp_trace_messages(trace: &str) -> Vec<(f64, String)> {
     out
 }
 
-/// Runs `tests/peers/xmpp_client.py COMMAND --port <xmpp port> ARGS` (slixmpp)
-/// and returns the JSON it printed.
-pub fn slixmpp(s: &Server, command: &str, args: &[&str]) -> serde_json::Value {
+/// Runs `tests/peers/SCRIPT COMMAND --port <xmpp port> ARGS` with the
+/// peers' venv and returns the JSON it printed.
+fn python_peer(s: &Server, script: &str, command: &str, args: &[&str]) -> serde_json::Value {
     let py = peers_python();
     assert!(
         py.exists(),
@@ -637,7 +637,7 @@ pub fn slixmpp(s: &Server, command: &str, args: &[&str]) -> serde_json::Value {
         py.display()
     );
     let o = Command::new(py)
-        .arg(root().join("tests/peers/xmpp_client.py"))
+        .arg(root().join("tests/peers").join(script))
         .arg(command)
         .args(["--port", &s.xmpp_port.to_string()])
         .args(args)
@@ -647,11 +647,17 @@ pub fn slixmpp(s: &Server, command: &str, args: &[&str]) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
-        "xmpp_client.py {command} failed:\n{stdout}\n{}\n--- server log:\n{}",
+        "{script} {command} failed:\n{stdout}\n{}\n--- server log:\n{}",
         String::from_utf8_lossy(&o.stderr),
         s.log()
     );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// Runs `tests/peers/xmpp_client.py COMMAND --port <xmpp port> ARGS` (slixmpp)
+/// and returns the JSON it printed.
+pub fn slixmpp(s: &Server, command: &str, args: &[&str]) -> serde_json::Value {
+    python_peer(s, "xmpp_client.py", command, args)
 }
 
 /// Like [`Server::new`] with the SFU on a random UDP port on 127.0.0.1
@@ -677,26 +683,5 @@ pub fn free_udp_port() -> u16 {
 /// Runs `tests/peers/jingle_peer.py COMMAND --port <xmpp port> ARGS`
 /// (slixmpp + aiortc) and returns the JSON it printed.
 pub fn jingle_peer(s: &Server, command: &str, args: &[&str]) -> serde_json::Value {
-    let py = peers_python();
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/test.sh (it installs tests/peers/requirements.txt)",
-        py.display()
-    );
-    let o = Command::new(py)
-        .arg(root().join("tests/peers/jingle_peer.py"))
-        .arg(command)
-        .args(["--port", &s.xmpp_port.to_string()])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "jingle_peer.py {command} failed:\n{stdout}\n{}\n--- server log:\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        s.log()
-    );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    python_peer(s, "jingle_peer.py", command, args)
 }
