@@ -219,6 +219,14 @@ impl MediaEngine {
     }
 }
 
+/// The resampler from a codec's rate to the mixer's 48 kHz (none at 48 kHz).
+fn upsampler(codec: Codec) -> Option<Resampler> {
+    let rate = codec.native_rate();
+    (rate != 48_000)
+        .then(|| Resampler::new(rate, 48_000).ok())
+        .flatten()
+}
+
 /// Encodes 48 kHz frames for one codec: resampler and encoder state.
 struct EncodeChain {
     codec: Codec,
@@ -498,18 +506,14 @@ impl Worker {
             }
         };
         let rtcp = bind(SocketAddr::new(spec.local.ip(), spec.local.port() + 1)).ok();
-        let (Ok(dec), up) = (Decoder::new(codec), codec.native_rate()) else {
+        let Ok(dec) = Decoder::new(codec) else {
             self.event(MediaEvent::OpenFailed {
                 leg,
                 reason: "decoder".into(),
             });
             return;
         };
-        let up = if up == 48_000 {
-            None
-        } else {
-            Resampler::new(up, 48_000).ok()
-        };
+        let up = upsampler(codec);
         let l = Leg {
             id: leg,
             sock,
@@ -592,7 +596,6 @@ impl Worker {
                 self.open(leg, spec, room, 0)
             }
             MediaCommand::Update { leg, spec } => {
-                let complexity = self.cfg.opus_complexity;
                 let Some(l) = self.legs.get_mut(&leg) else {
                     return;
                 };
@@ -604,11 +607,7 @@ impl Worker {
                     if let Ok(d) = Decoder::new(c) {
                         l.dec = d;
                         l.codec = c;
-                        l.up = if c.native_rate() == 48_000 {
-                            None
-                        } else {
-                            Resampler::new(c.native_rate(), 48_000).ok()
-                        };
+                        l.up = upsampler(c);
                         l.native = vec![0; c.samples_per_frame()];
                         l.up_tick = u64::MAX;
                         l.fifo.clear();
@@ -618,7 +617,6 @@ impl Worker {
                             .dtmf_pt
                             .is_none()
                             .then(|| DtmfDetector::new(c.native_rate()));
-                        let _ = complexity;
                     }
                 }
                 if spec.remote != l.spec.remote {
