@@ -129,12 +129,19 @@ pub async fn start(cfg: Config) -> Result<Running> {
     store.migrate().await?;
 
     let (in_tx, in_rx) = mpsc::channel::<Inbound>(4096);
-    let (transports, bound) = transport::bind(&cfg.sip.listen, cfg.sip.max_message_size, in_tx)
-        .await
-        .map_err(|e| Error::io("binding SIP listeners", e))?;
+    let stateless = transport::StatelessSlot::default();
+    let (transports, bound) = transport::bind(
+        &cfg.sip.listen,
+        cfg.sip.max_message_size,
+        in_tx,
+        stateless.clone(),
+    )
+    .await
+    .map_err(|e| Error::io("binding SIP listeners", e))?;
 
     let secret: [u8; 32] = rand::random();
     let mut endpoint = Endpoint::new(endpoint_config(&cfg, &bound), secret);
+    let _ = stateless.set(endpoint.stateless());
     let mut ignored = Vec::new();
     let users: HashMap<_, _> = store.user_credentials().await?.into_iter().collect();
     endpoint.set_users(users, &mut ignored);

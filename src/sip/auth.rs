@@ -127,23 +127,25 @@ pub struct DigestResponse {
 /// Parses `Digest k=v, k="v", ...`; `None` if it is not a usable Digest header.
 pub fn parse_authorization(value: &str) -> Option<DigestResponse> {
     let v = value.trim();
-    let (scheme, rest) = v.split_once(|c: char| c.is_whitespace())?;
+    let (scheme, rest) = v.split_once(|c: char| c.is_ascii_whitespace())?;
     if !scheme.eq_ignore_ascii_case("Digest") {
         return None;
     }
     let mut out = DigestResponse::default();
-    for (k, val) in params(rest)? {
-        match k.to_ascii_lowercase().as_str() {
-            "username" => out.username = val,
-            "realm" => out.realm = val,
-            "nonce" => out.nonce = val,
-            "uri" => out.uri = val,
-            "response" => out.response = val.to_ascii_lowercase(),
-            "algorithm" => out.algorithm = Some(val),
-            "cnonce" => out.cnonce = Some(val),
-            "qop" => out.qop = Some(val),
-            "nc" => out.nc = Some(val),
-            "opaque" => out.opaque = Some(val),
+    let mut rest = rest;
+    while let Some((k, val, tail)) = next_param(rest)? {
+        rest = tail;
+        match k.len() {
+            8 if k.eq_ignore_ascii_case("username") => out.username = val.into_owned(),
+            5 if k.eq_ignore_ascii_case("realm") => out.realm = val.into_owned(),
+            5 if k.eq_ignore_ascii_case("nonce") => out.nonce = val.into_owned(),
+            3 if k.eq_ignore_ascii_case("uri") => out.uri = val.into_owned(),
+            8 if k.eq_ignore_ascii_case("response") => out.response = val.to_ascii_lowercase(),
+            9 if k.eq_ignore_ascii_case("algorithm") => out.algorithm = Some(val.into_owned()),
+            6 if k.eq_ignore_ascii_case("cnonce") => out.cnonce = Some(val.into_owned()),
+            3 if k.eq_ignore_ascii_case("qop") => out.qop = Some(val.into_owned()),
+            2 if k.eq_ignore_ascii_case("nc") => out.nc = Some(val.into_owned()),
+            6 if k.eq_ignore_ascii_case("opaque") => out.opaque = Some(val.into_owned()),
             _ => {}
         }
     }
@@ -153,54 +155,57 @@ pub fn parse_authorization(value: &str) -> Option<DigestResponse> {
     Some(out)
 }
 
-/// Splits `k=v, k="quoted, with commas"` into pairs.
-fn params(s: &str) -> Option<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            return Some(out);
-        }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c == ',' || c.is_whitespace() {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.next() != Some('=') {
-            return None;
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut val = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '\\' => val.push(chars.next()?),
-                    '"' => break,
-                    c => val.push(c),
+/// The next `k=v` or `k="quoted, \"escaped\""` of a comma-separated list:
+/// `Some(None)` at the end, `None` if malformed. Unescapes only when needed.
+fn next_param(s: &str) -> Option<Option<(&str, std::borrow::Cow<'_, str>, &str)>> {
+    let s = s.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == ',');
+    if s.is_empty() {
+        return Some(None);
+    }
+    let key_end = s
+        .find(|c: char| c == '=' || c == ',' || c.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let key = &s[..key_end];
+    let s = s[key_end..].trim_start().strip_prefix('=')?.trim_start();
+    if let Some(q) = s.strip_prefix('"') {
+        let bytes = q.as_bytes();
+        let mut i = 0;
+        let mut escaped = false;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => {
+                    escaped = true;
+                    i += 2;
+                    continue;
                 }
+                b'"' => break,
+                _ => i += 1,
             }
+        }
+        if i >= bytes.len() {
+            return None; // no closing quote (or a trailing backslash)
+        }
+        let raw = &q[..i];
+        let val = if escaped {
+            let mut v = String::with_capacity(raw.len());
+            let mut chars = raw.chars();
+            while let Some(c) = chars.next() {
+                v.push(if c == '\\' { chars.next()? } else { c });
+            }
+            std::borrow::Cow::Owned(v)
         } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' || c.is_whitespace() {
-                    break;
-                }
-                val.push(c);
-                chars.next();
-            }
-        }
-        out.push((key, val));
+            std::borrow::Cow::Borrowed(raw)
+        };
+        Some(Some((key, val, &q[i + 1..])))
+    } else {
+        let end = s
+            .find(|c: char| c == ',' || c.is_ascii_whitespace())
+            .unwrap_or(s.len());
+        Some(Some((
+            key,
+            std::borrow::Cow::Borrowed(&s[..end]),
+            &s[end..],
+        )))
     }
 }
 

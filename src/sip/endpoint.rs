@@ -3,7 +3,7 @@
 //! shell in `crate::server` feeds it [`Inbound`] messages and timer ticks with
 //! the current time and carries out the [`Action`]s it returns.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,9 +11,8 @@ use std::time::Instant;
 use super::auth::{self, Algorithm, Credentials, DigestAuth, Verdict};
 use super::call::{CallConfig, Calls};
 use super::message::{Message, Method, Reject, Request, ResponseBuilder};
-use super::registrar::{
-    self, Aor, Binding, Change, Limits, RegisterError, RegisterRequest, Registrar,
-};
+use super::registrar::{Aor, Binding, Change, Limits, RegisterError, RegisterRequest, Registrar};
+use super::stateless::{self, Stateless};
 use super::transaction::{Output, RequestDisposition, TimerConfig, Transactions, TxKey};
 use super::transport::{Flow, Inbound};
 use crate::media::engine::MediaCommand;
@@ -92,11 +91,8 @@ struct AuthLimiter {
 }
 
 impl AuthLimiter {
-    fn is_blocked(&self, ip: IpAddr, now: u64) -> bool {
-        self.sources.get(&ip).is_some_and(|f| f.blocked_until > now)
-    }
-    /// Returns true when this failure starts a block.
-    fn fail(&mut self, ip: IpAddr, now: u64) -> bool {
+    /// Returns when the block ends if this failure starts one.
+    fn fail(&mut self, ip: IpAddr, now: u64) -> Option<u64> {
         let f = self.sources.entry(ip).or_default();
         if now.saturating_sub(f.window_start) > self.window {
             f.window_start = now;
@@ -106,9 +102,9 @@ impl AuthLimiter {
         if f.count >= self.limit && f.blocked_until <= now {
             f.blocked_until = now + self.block;
             f.count = 0;
-            return true;
+            return Some(f.blocked_until);
         }
-        false
+        None
     }
     fn sweep(&mut self, now: u64) {
         let window = self.window;
@@ -120,11 +116,10 @@ impl AuthLimiter {
 /// The SIP endpoint core.
 #[derive(Debug)]
 pub struct Endpoint {
-    local_hosts: HashSet<String>,
+    stateless: Arc<Stateless>,
     pub(super) txs: Transactions<Flow>,
     pub(super) timers: TimerConfig,
     pub(super) calls: Calls,
-    md5_only_agents: Vec<regex::Regex>,
     registrar: Registrar,
     auth: DigestAuth,
     users: HashMap<String, Credentials>,
@@ -135,18 +130,11 @@ pub struct Endpoint {
 impl Endpoint {
     /// A core with no users and no bindings; `secret` keys the nonces.
     pub fn new(cfg: EndpointConfig, secret: [u8; 32]) -> Self {
-        let mut local_hosts: HashSet<String> = cfg
-            .local_hosts
-            .iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect();
-        local_hosts.insert(cfg.domain.to_ascii_lowercase());
         Endpoint {
-            local_hosts,
+            stateless: Arc::new(Stateless::new(&cfg, secret)),
             txs: Transactions::new(cfg.timers),
             timers: cfg.timers,
             calls: Calls::new(cfg.calls.clone()),
-            md5_only_agents: cfg.md5_only_user_agents.clone(),
             registrar: Registrar::new(cfg.limits),
             auth: DigestAuth::new(
                 secret,
@@ -236,6 +224,7 @@ impl Endpoint {
         out.extend(changes.into_iter().map(Action::Persist));
         self.auth.sweep(now.unix);
         self.limiter.sweep(now.unix);
+        self.stateless.sweep(now.unix);
     }
 
     /// Handles one message from the network.
@@ -293,8 +282,16 @@ impl Endpoint {
     fn on_request(&mut self, now: Now, flow: Flow, req: Request, out: &mut Vec<Action>) {
         let method = req.method();
         // A blocked source gets no answer to what would need authentication.
-        if method == Method::Register && self.limiter.is_blocked(flow.remote.ip(), now.unix) {
-            return;
+        if method == Method::Register {
+            if self.stateless.is_blocked(flow.remote.ip(), now.unix) {
+                return;
+            }
+            // A challenge needs no transaction (RFC 3261 §8.2.7); the UDP
+            // readers normally answer these before they get here.
+            if let Some(bytes) = self.stateless.answer(now.unix, &flow, &req) {
+                out.push(Action::Send(flow, bytes.into()));
+                return;
+            }
         }
         let key = Self::tx_key(&req);
         let method_s = method.to_string();
@@ -373,10 +370,12 @@ impl Endpoint {
     }
 
     pub(super) fn is_local(&self, host: &str) -> bool {
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        self.local_hosts
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(bare) || h.eq_ignore_ascii_case(host))
+        self.stateless.is_local(host)
+    }
+
+    /// What the transports may answer without the endpoint (shared).
+    pub fn stateless(&self) -> Arc<Stateless> {
+        self.stateless.clone()
     }
 
     fn answer(&mut self, now: Now, flow: Flow, req: &Request) -> Answer {
@@ -431,7 +430,8 @@ impl Endpoint {
             Verdict::Stale => Err(Box::new(self.challenge(now, req, true))),
             Verdict::Rechallenge => Err(Box::new(self.challenge(now, req, false))),
             Verdict::Wrong => {
-                if self.limiter.fail(flow.remote.ip(), now.unix) {
+                if let Some(until) = self.limiter.fail(flow.remote.ip(), now.unix) {
+                    self.stateless.block(flow.remote.ip(), until);
                     tracing::warn!(source = %flow.remote.ip(), "too many failed authentications: blocking this source");
                 }
                 Err(Box::new(Answer::new(403).warn("wrong credentials")))
@@ -441,47 +441,13 @@ impl Endpoint {
 
     fn challenge(&mut self, now: Now, req: &Request, stale: bool) -> Answer {
         let salt = self.next();
-        let mut a = Answer::new(401);
-        // Some clients give up on a 401 that offers an algorithm they lack
-        // instead of answering the one they know (RFC 8760 says to skip it).
-        let md5_only = req
-            .header("User-Agent")
-            .is_some_and(|ua| self.md5_only_agents.iter().any(|re| re.is_match(ua)));
-        for c in self.auth.challenges(now.unix, salt, stale, md5_only) {
-            a = a.header("WWW-Authenticate", c);
-        }
-        a
+        self.stateless.challenge(now.unix, salt, stale, req)
     }
 
     fn register(&mut self, now: Now, flow: Flow, req: &Request) -> Answer {
-        let to_uri = req.header("To").and_then(|t| {
-            let inner = match (t.find('<'), t.find('>')) {
-                (Some(a), Some(b)) if a < b => &t[a + 1..b],
-                _ => t.split(';').next().unwrap_or(t),
-            };
-            rsipstack::sip::parse_uri(inner).ok()
-        });
-        let Some(to_uri) = to_uri else {
-            return Answer::new(400).warn("unreadable To URI");
-        };
-        if !matches!(
-            to_uri.scheme,
-            Some(rsipstack::sip::Scheme::Sip | rsipstack::sip::Scheme::Sips)
-        ) {
-            return Answer::new(400).warn("the address of record must be a sip: or sips: URI");
-        }
-        if !self.is_local(&to_uri.host_with_port.host.to_string()) {
-            return Answer::new(403).warn("To domain is not served here");
-        }
-        let aor = match to_uri.user().map(Aor::parse) {
-            Some(Ok(a)) => a,
-            Some(Err(e)) => return Answer::new(400).warn(e),
-            None => return Answer::new(400).warn("To URI has no user"),
-        };
-        // Malformed contacts are refused before the challenge: nothing to authenticate.
-        let contacts = match registrar::parse_contacts(&req.header_list("Contact")) {
-            Ok(c) => c,
-            Err(e) => return Answer::new(400).warn(e),
+        let (aor, contacts) = match stateless::register_target(&self.stateless, req) {
+            Ok(t) => t,
+            Err(answer) => return *answer,
         };
         let user = match self.authenticate(now, flow, req) {
             Ok(u) => u,
@@ -771,13 +737,45 @@ Contact: <sip:alice@10.0.0.5:5070>\r\n{a}{extra}Max-Forwards: 70\r\nContent-Leng
     }
 
     #[test]
-    fn retransmitted_register_gets_the_same_response_from_the_transaction() {
+    fn a_challenge_keeps_no_transaction_and_a_retransmission_gets_the_same_bytes() {
         let mut e = ep();
         let mut out = Vec::new();
         e.on_inbound(now(1000), register("z9hG4bK1", 1, None, ""), &mut out);
         let first = reply(&out);
+        assert!(first.starts_with("SIP/2.0 401"), "{first}");
+        assert_eq!(e.transaction_count(), 0, "a challenge is stateless");
+        // Half a second later (RFC 3261 §8.2.7: regenerated, byte for byte).
+        let mut out = Vec::new();
+        e.on_inbound(now(1001), register("z9hG4bK1", 1, None, ""), &mut out);
+        assert_eq!(reply(&out), first);
+        // Another request gets another nonce and another tag.
+        let mut out = Vec::new();
+        e.on_inbound(now(1001), register("z9hG4bK2", 2, None, ""), &mut out);
+        assert_ne!(reply(&out), first);
+    }
+
+    #[test]
+    fn retransmitted_authenticated_register_gets_the_same_response_from_the_transaction() {
+        let mut e = ep();
         let mut out = Vec::new();
         e.on_inbound(now(1000), register("z9hG4bK1", 1, None, ""), &mut out);
+        let challenge = reply(&out);
+        let auth = digest_for(&challenge, Algorithm::Md5, "pw");
+        let mut out = Vec::new();
+        e.on_inbound(
+            now(1000),
+            register("z9hG4bK2", 2, Some(&auth), ""),
+            &mut out,
+        );
+        let first = reply(&out);
+        assert!(first.starts_with("SIP/2.0 200"), "{first}");
+        assert_eq!(e.transaction_count(), 1);
+        let mut out = Vec::new();
+        e.on_inbound(
+            now(1001),
+            register("z9hG4bK2", 2, Some(&auth), ""),
+            &mut out,
+        );
         assert_eq!(reply(&out), first);
     }
 

@@ -209,16 +209,17 @@ pub fn split_list(value: &str) -> Vec<String> {
 
 /// Where the head ends: the index of the first body byte.
 pub(crate) fn head_end(data: &[u8]) -> Option<usize> {
-    let crlf = memfind(data, b"\r\n\r\n").map(|i| i + 4);
-    let lf = memfind(data, b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    // The first empty line: a line feed followed by CRLF or by another LF.
+    let mut from = 0;
+    while let Some(i) = data[from..].iter().position(|&b| b == b'\n') {
+        let lf = from + i;
+        match data.get(lf + 1..) {
+            Some([b'\n', ..]) => return Some(lf + 2),
+            Some([b'\r', b'\n', ..]) => return Some(lf + 3),
+            _ => from = lf + 1,
+        }
     }
-}
-
-fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    None
 }
 
 fn is_token_char(c: char) -> bool {
@@ -230,17 +231,20 @@ fn is_token(s: &str) -> bool {
 }
 
 /// A header line as read: name (expanded from a compact form) and value.
-struct RawHeader {
-    name: String,
+struct RawHeader<'a> {
+    name: &'a str,
     value: String,
 }
 
 struct RawHead<'a> {
     start: &'a str,
-    headers: Vec<RawHeader>,
+    headers: Vec<RawHeader<'a>>,
 }
 
 fn compact_name(name: &str) -> &str {
+    if name.len() != 1 {
+        return name;
+    }
     match name.to_ascii_lowercase().as_str() {
         "i" => "Call-ID",
         "m" => "Contact",
@@ -269,7 +273,7 @@ fn scan_head(head: &[u8]) -> Result<RawHead<'_>, String> {
     let text = std::str::from_utf8(head).map_err(|_| "head is not UTF-8".to_string())?;
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let start = lines.next().ok_or("empty message")?;
-    let mut headers: Vec<RawHeader> = Vec::new();
+    let mut headers: Vec<RawHeader<'_>> = Vec::with_capacity(16);
     for line in lines {
         if line.is_empty() {
             break;
@@ -290,21 +294,23 @@ fn scan_head(head: &[u8]) -> Result<RawHead<'_>, String> {
             return Err(format!("bad header name {:.40}", name));
         }
         headers.push(RawHeader {
-            name: compact_name(name).to_string(),
+            name: compact_name(name),
             value: value.trim().to_string(),
         });
     }
     Ok(RawHead { start, headers })
 }
 
-fn raw_all<'a>(h: &'a [RawHeader], name: &str) -> impl Iterator<Item = &'a str> + 'a {
-    let name = name.to_string();
+fn raw_all<'a, 'n>(h: &'a [RawHeader<'_>], name: &'n str) -> impl Iterator<Item = &'a str> + 'n
+where
+    'a: 'n,
+{
     h.iter()
-        .filter(move |x| x.name.eq_ignore_ascii_case(&name))
+        .filter(move |x| x.name.eq_ignore_ascii_case(name))
         .map(|x| x.value.as_str())
 }
 
-fn raw_one<'a>(h: &'a [RawHeader], name: &str) -> Result<&'a str, String> {
+fn raw_one<'a>(h: &'a [RawHeader<'_>], name: &str) -> Result<&'a str, String> {
     let mut it = raw_all(h, name);
     let v = it.next().ok_or_else(|| format!("missing {name}"))?;
     if it.next().is_some() {
@@ -314,7 +320,7 @@ fn raw_one<'a>(h: &'a [RawHeader], name: &str) -> Result<&'a str, String> {
 }
 
 /// Reads the response headers out of a head, even if the rest is broken.
-fn reply_context(h: &[RawHeader]) -> Option<ReplyContext> {
+fn reply_context(h: &[RawHeader<'_>]) -> Option<ReplyContext> {
     let vias: Vec<String> = raw_all(h, "Via").flat_map(split_list).collect();
     if vias.is_empty() {
         return None;
@@ -331,7 +337,7 @@ fn reply_context(h: &[RawHeader]) -> Option<ReplyContext> {
 }
 
 /// Parses a Content-Length value: digits only.
-fn content_length(h: &[RawHeader]) -> Result<Option<usize>, String> {
+fn content_length(h: &[RawHeader<'_>]) -> Result<Option<usize>, String> {
     let mut it = raw_all(h, "Content-Length");
     let Some(v) = it.next() else { return Ok(None) };
     if it.next().is_some() {
@@ -458,14 +464,28 @@ fn name_addr_tag(what: &str, v: &str) -> Result<Option<String>, String> {
     if parsed.scheme.is_none() {
         return Err(format!("{what}: URI without scheme"));
     }
+    Ok(tag_param(params).map(str::to_string))
+}
+
+/// The `tag` parameter among a From/To value's header parameters (the last one wins).
+fn tag_param(params: &str) -> Option<&str> {
     let mut tag = None;
     for p in params.split(';').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, val) = p.split_once('=').unwrap_or((p, ""));
         if k.trim().eq_ignore_ascii_case("tag") {
-            tag = Some(val.trim().to_string());
+            tag = Some(val.trim());
         }
     }
-    Ok(tag)
+    tag
+}
+
+/// True when a From/To value (already checked by [`name_addr_tag`]) has a tag.
+fn has_tag(v: &str) -> bool {
+    let params = match find_unquoted(v, '<') {
+        Some(lt) => v[lt..].find('>').map_or("", |gt| &v[lt + gt + 1..]),
+        None => v.find(';').map_or("", |i| &v[i..]),
+    };
+    tag_param(params).is_some()
 }
 
 fn find_unquoted(s: &str, ch: char) -> Option<usize> {
@@ -484,7 +504,7 @@ fn find_unquoted(s: &str, ch: char) -> Option<usize> {
     None
 }
 
-fn core(h: &[RawHeader], reply: ReplyContext) -> Result<Core, String> {
+fn core(h: &[RawHeader<'_>], reply: ReplyContext) -> Result<Core, String> {
     let top_via = parse_via(&reply.vias[0])?;
     for v in &reply.vias[1..] {
         parse_via(v)?;
@@ -538,10 +558,10 @@ fn core(h: &[RawHeader], reply: ReplyContext) -> Result<Core, String> {
     })
 }
 
-fn rsip_headers(h: Vec<RawHeader>) -> Headers {
+fn rsip_headers(h: Vec<RawHeader<'_>>) -> Headers {
     let mut out = Headers::default();
     for RawHeader { name, value } in h {
-        out.push(make_header(&name, value));
+        out.push(make_header(name, value));
     }
     out
 }
@@ -741,7 +761,7 @@ impl<'a> ResponseBuilder<'a> {
             out.extend_from_slice(self.ctx.to.as_bytes());
             if let Some(tag) = self.to_tag
                 && self.code > 100
-                && name_addr_tag("To", &self.ctx.to).ok().flatten().is_none()
+                && !has_tag(&self.ctx.to)
             {
                 out.extend_from_slice(b";tag=");
                 out.extend_from_slice(tag.as_bytes());
@@ -773,35 +793,44 @@ fn stamp_via(via: &str, source: Option<SocketAddr>) -> String {
     let Some(src) = source else {
         return via.to_string();
     };
-    let Ok(top) = parse_via(via) else {
-        return via.to_string();
-    };
-    // Drop any received/rport the request carried; write ours.
-    let mut kept: Vec<&str> = Vec::new();
+    // The request passed `parse_via`: the entry is `SIP/2.0/T sent-by;params`.
     let mut segs = via.split(';');
-    let head = segs.next().unwrap_or("");
+    let head = segs.next().unwrap_or("").trim_end();
+    let param_key = |s: &str| s.split('=').next().unwrap_or("").trim().to_string();
+    let rport = via
+        .split(';')
+        .skip(1)
+        .any(|s| param_key(s).eq_ignore_ascii_case("rport"));
+    let mut out = String::with_capacity(via.len() + 40);
+    out.push_str(head);
+    // Drop any received/rport the request carried; write ours.
     for s in segs {
-        let k = s.split('=').next().unwrap_or("").trim();
-        if k.eq_ignore_ascii_case("received")
-            || (k.eq_ignore_ascii_case("rport") && top.rport.is_some())
-        {
+        let k = param_key(s);
+        if k.eq_ignore_ascii_case("received") || k.eq_ignore_ascii_case("rport") {
             continue;
         }
-        kept.push(s);
-    }
-    let mut out = head.trim_end().to_string();
-    for s in kept {
         out.push(';');
         out.push_str(s.trim());
     }
     let ip = src.ip().to_string();
-    if top.rport.is_some() || top.host != ip {
+    if rport || sent_by_host(head) != ip {
         let _ = write!(out, ";received={ip}");
     }
-    if top.rport.is_some() {
+    if rport {
         let _ = write!(out, ";rport={}", src.port());
     }
     out
+}
+
+/// The host of a Via entry's `SIP/2.0/T host[:port]` part, brackets removed.
+fn sent_by_host(head: &str) -> &str {
+    let sent_by = head
+        .split_once(char::is_whitespace)
+        .map_or("", |(_, s)| s.trim());
+    if let Some(v6) = sent_by.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    sent_by.split(':').next().unwrap_or("")
 }
 
 /// The bytes a request's Request-URI user part and host hold.

@@ -10,5 +10,6 @@ pub mod framing;
 pub mod message;
 pub mod registrar;
 pub mod sdp;
+pub mod stateless;
 pub mod transaction;
 pub mod transport;

@@ -253,6 +253,10 @@ pub struct Registrar {
 /// Contact identity for matching (RFC 3261 §19.1.4, approximately: scheme
 /// and host case-insensitive, user and parameters as written).
 fn same_contact(a: &str, b: &str) -> bool {
+    // A refresh repeats its Contact byte for byte: no need to parse.
+    if a == b {
+        return true;
+    }
     match (rsip::parse_uri(a), rsip::parse_uri(b)) {
         (Ok(x), Ok(y)) => {
             x.scheme == y.scheme

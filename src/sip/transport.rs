@@ -11,7 +11,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::framing::{Frame, Framer};
 use super::message::{self, Message, Reject};
+use super::stateless::Stateless;
 
 /// A transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,6 +161,7 @@ pub async fn bind(
     specs: &[ListenSpec],
     max_message: usize,
     inbound: mpsc::Sender<Inbound>,
+    stateless: StatelessSlot,
 ) -> std::io::Result<(Arc<Transports>, Vec<ListenSpec>)> {
     let mut udp = Vec::new();
     let mut readers = Vec::new();
@@ -211,7 +213,13 @@ pub async fn bind(
         next_conn: AtomicU64::new(1),
     });
     for (addr, sock) in udp.into_iter().chain(readers) {
-        tokio::spawn(udp_loop(addr, sock, max_message, inbound.clone()));
+        tokio::spawn(udp_loop(
+            addr,
+            sock,
+            max_message,
+            inbound.clone(),
+            stateless.clone(),
+        ));
     }
     for (addr, l) in tcp {
         tokio::spawn(tcp_accept_loop(
@@ -255,16 +263,27 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Logs a refused message once per source, not once per datagram.
 fn log_refusal(remote: SocketAddr, reason: &str) {
     tracing::info!(%remote, "refused SIP message: {reason}");
 }
+
+/// Where the endpoint puts its [`Stateless`] answerer once it exists (the
+/// listeners are bound first: the endpoint needs their addresses).
+pub type StatelessSlot = Arc<OnceLock<Arc<Stateless>>>;
 
 async fn udp_loop(
     local: SocketAddr,
     sock: Arc<UdpSocket>,
     max: usize,
     inbound: mpsc::Sender<Inbound>,
+    stateless: StatelessSlot,
 ) {
     let mut buf = vec![0u8; max.max(1500) + 1];
     let mut last_bad: Option<SocketAddr> = None;
@@ -301,6 +320,17 @@ async fn udp_loop(
         {
             log_refusal(remote, &r.reason);
             last_bad = Some(remote);
+        }
+        // Challenges are answered here, on this reader's core, without a
+        // transaction (RFC 3261 §8.2.7); everything else goes to the endpoint.
+        if let Ok(Message::Request(req)) = &message
+            && let Some(st) = stateless.get()
+            && let Some(bytes) = st.answer(unix_now(), &flow, req)
+        {
+            if let Err(e) = sock.try_send_to(&bytes, remote) {
+                tracing::debug!(%remote, "udp send failed: {e}");
+            }
+            continue;
         }
         if inbound.send(Inbound { flow, message }).await.is_err() {
             return;
@@ -442,10 +472,16 @@ mod tests {
     async fn a_second_server_on_a_taken_udp_port_fails_instead_of_sharing_it() {
         let (tx, mut rx) = mpsc::channel(16);
         let any = "127.0.0.1:0".parse().unwrap();
-        let (_t, bound) = bind(&[udp_spec(any)], 65_535, tx.clone()).await.unwrap();
+        let (_t, bound) = bind(&[udp_spec(any)], 65_535, tx.clone(), Default::default())
+            .await
+            .unwrap();
         let addr = bound[0].addr;
         // Another dialroom (whose sockets also ask for SO_REUSEPORT) is refused.
-        assert!(bind(&[udp_spec(addr)], 65_535, tx).await.is_err());
+        assert!(
+            bind(&[udp_spec(addr)], 65_535, tx, Default::default())
+                .await
+                .is_err()
+        );
         // Every datagram still reaches the one endpoint channel, whichever
         // reader socket the kernel hands it to.
         let mut sources = Vec::new();
