@@ -9,7 +9,7 @@
 //! response byte-identical (clients such as SIPp recognise a retransmitted
 //! 401 only by its bytes), the nonce salt and the To tag are derived from the
 //! request's transaction identity and the nonce's issue time is rounded down
-//! to [`Stateless::time_step`].
+//! to a step of [`Stateless::time_step`] seconds.
 //!
 //! The sources blocked by the auth-failure limiter live here too, so that a
 //! blocked source is not challenged by a reader behind the endpoint's back.
@@ -72,10 +72,10 @@ impl Stateless {
             .any(|h| h.eq_ignore_ascii_case(bare) || h.eq_ignore_ascii_case(host))
     }
 
-    /// Nonce issue times are multiples of this many seconds (at most an
-    /// eighth of the nonce lifetime, so a nonce lives at least 7/8 of it).
+    /// Nonce issue times are rounded down to steps of this many seconds (at
+    /// most a quarter of the nonce lifetime, so a nonce lives at least 3/4 of it).
     pub fn time_step(&self) -> u64 {
-        (self.lifetime / 8).clamp(1, 30)
+        (self.lifetime / 4).clamp(1, 60)
     }
 
     /// The challenge headers (one per algorithm) for a request.
@@ -108,7 +108,11 @@ impl Stateless {
             return None;
         }
         let salt = self.salt(req);
-        let issued = now - now % self.time_step();
+        // Each request's steps start at its own offset: a retransmission
+        // straddling a step boundary is rare, and an overload does not make
+        // every pending request's challenge change at the same second.
+        let step = self.time_step();
+        let issued = now.saturating_sub(now.wrapping_add(salt) % step);
         let answer = self.challenge(issued, salt, false, req);
         let tag = format!("{:x}", salt.rotate_left(32) ^ 0x5a5a_5a5a);
         let mut b = ResponseBuilder::new(&req.core.reply, answer.code)
