@@ -2,7 +2,9 @@
 //! UDP and TCP: audio from a pcap reaches the server, the 200 is repeated
 //! until the ACK, CANCEL before and after the answer, hold and resume by
 //! re-INVITE and by UPDATE, 491 on a second offer, 481 outside a dialog, and
-//! the server's own BYE when a call sends no RTP. Calls come from
+//! the server's own BYE when a call sends no RTP, session timers (RFC
+//! 4028: 422 below Min-SE, a refresh by UPDATE, then the server's BYE before
+//! the session expires). Calls come from
 //! 127.0.0.1, which the config makes a trunk (no digest auth); 4-digit
 //! numbers are rooms and `dialin` is the meeting-id IVR (the built-in plan).
 
@@ -235,6 +237,41 @@ fn a_call_that_sends_no_rtp_gets_a_bye_from_the_server() {
     run(&s, "call_room_pcap.xml", "udp", "1234");
     let log = s.log();
     assert_eq!(log.matches("no RTP: ending the call").count(), 2, "{log}");
+}
+
+#[test]
+fn a_session_interval_below_min_se_gets_422() {
+    let s = server();
+    for t in ["udp", "tcp"] {
+        run(&s, "session_timer_too_small_422.xml", t, "1234");
+        no_calls_left(&s);
+    }
+}
+
+/// About 90 s: the refresh comes after 30 s, the BYE 60 s later (RFC 4028 §10:
+/// 90 - min(32, 90 / 3)). No RTP is sent, so the RTP timeout is set longer.
+#[test]
+fn a_refreshed_session_is_ended_by_the_server_when_the_refreshes_stop() {
+    let mut s = Server::with_media("", "rtp_timeout = 600", TRUNK);
+    s.start();
+    let t0 = Instant::now();
+    // Longer than the harness's 30 s SIPp timeout (the later option wins).
+    let args = ["-s", "1234", "-timeout", "120s"];
+    let r = sipp_traced("session_timer_refresh.xml", "udp", s.sip_port, &args);
+    let took = t0.elapsed();
+    assert!(r.ok, "session_timer_refresh.xml failed:\n{r}\n{}", s.log());
+    assert!(
+        took >= Duration::from_secs(88) && took < Duration::from_secs(95),
+        "the server's BYE came {took:?} after the INVITE (expected 30 + 60 s)\n{}",
+        s.log()
+    );
+    assert!(
+        s.log()
+            .contains("session timer expired without a refresh: ending the call"),
+        "{}",
+        s.log()
+    );
+    no_calls_left(&s);
 }
 
 #[test]

@@ -1181,7 +1181,7 @@ impl Endpoint {
         c.timers[slot(CallTimer::Resend2xx)] = None;
         c.timers[slot(CallTimer::AckTimeout)] = None;
         if let Some(se) = c.session {
-            let at = now.mono + se;
+            let at = now.mono + bye_after(se);
             self.calls.arm(leg, CallTimer::SessionExpired, at);
         }
         let Some(c) = self.calls.calls.get_mut(&leg) else {
@@ -1288,7 +1288,7 @@ impl Endpoint {
         }
         if let Some(se) = c.session {
             // Any refresh restarts the session timer.
-            let at = now.mono + se;
+            let at = now.mono + bye_after(se);
             self.calls.arm(leg, CallTimer::SessionExpired, at);
         }
         let c = self.calls.calls.get_mut(&leg).expect("caller checked");
@@ -1439,6 +1439,13 @@ impl Endpoint {
             self.hang_up(now, other, out);
         }
     }
+}
+
+/// When the side that does not refresh gives up on a session interval `se`
+/// (RFC 4028 §10): slightly before it expires, by the smaller of 32 s and a
+/// third of the interval.
+fn bye_after(se: Duration) -> Duration {
+    se - (se / 3).min(Duration::from_secs(32))
 }
 
 fn req_key(req: &Request, c: &Call) -> TxKey {
