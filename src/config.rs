@@ -229,6 +229,12 @@ pub struct XmppConfig {
     pub anonymous: bool,
     /// Largest stanza (or WebSocket message) accepted, in bytes.
     pub max_stanza_size: usize,
+    /// PEM certificate chain for STARTTLS on the TCP listener (none: plain TCP only).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
+    /// With a certificate: refuse SASL until the stream is encrypted.
+    pub require_tls: bool,
 }
 
 impl Default for XmppConfig {
@@ -239,6 +245,9 @@ impl Default for XmppConfig {
             domain: "localhost".into(),
             anonymous: true,
             max_stanza_size: 65_536,
+            tls_cert: None,
+            tls_key: None,
+            require_tls: true,
         }
     }
 }
@@ -425,6 +434,9 @@ impl Config {
         }
         if x.max_stanza_size < 1024 {
             return Err("[xmpp] max_stanza_size must be at least 1024".into());
+        }
+        if x.tls_cert.is_some() != x.tls_key.is_some() {
+            return Err("[xmpp] tls_cert and tls_key go together".into());
         }
         if self.sfu.public_ip.is_unspecified() {
             return Err(

@@ -245,10 +245,23 @@ async fn start_xmpp(
     if !x.enabled {
         return Ok((None, None));
     }
+    let tls = match (&x.tls_cert, &x.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::xmpp::tcp::acceptor(cert, key)
+                .map_err(|e| Error::Usage(format!("[xmpp] tls_cert/tls_key: {e}")))?,
+        ),
+        _ => None,
+    };
+    let starttls = match (&tls, x.require_tls) {
+        (None, _) => crate::xmpp::StartTls::Off,
+        (Some(_), false) => crate::xmpp::StartTls::Offered,
+        (Some(_), true) => crate::xmpp::StartTls::Required,
+    };
     let session = crate::xmpp::SessionConfig {
         domain: x.domain.to_ascii_lowercase(),
         anonymous: x.anonymous,
         max_stanza: x.max_stanza_size,
+        starttls,
     };
     let sfu = start_sfu(cfg).await;
     let handle = crate::xmpp::start(session, store.clone(), sfu)
@@ -259,8 +272,13 @@ async fn start_xmpp(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("reading the XMPP address", e))?;
-    tokio::spawn(crate::xmpp::tcp::serve(listener, handle.clone()));
-    tracing::info!(%addr, domain = %x.domain, "XMPP listening (plain TCP and /xmpp-websocket)");
+    let encryption = match starttls {
+        crate::xmpp::StartTls::Off => "plain TCP",
+        crate::xmpp::StartTls::Offered => "TCP with STARTTLS offered",
+        crate::xmpp::StartTls::Required => "TCP with STARTTLS required",
+    };
+    tokio::spawn(crate::xmpp::tcp::serve(listener, handle.clone(), tls));
+    tracing::info!(%addr, domain = %x.domain, "XMPP listening ({encryption}, and /xmpp-websocket)");
     Ok((Some(handle), Some(addr)))
 }
 

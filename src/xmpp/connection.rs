@@ -54,6 +54,11 @@ pub trait Wire: Send {
     fn send(&mut self, text: String) -> impl std::future::Future<Output = bool> + Send;
     /// Ends the connection.
     fn close(&mut self) -> impl std::future::Future<Output = ()> + Send;
+    /// Runs the server side of a TLS handshake on the connection (STARTTLS);
+    /// false when it failed or the wire cannot do TLS.
+    fn start_tls(&mut self) -> impl std::future::Future<Output = bool> + Send {
+        async { false }
+    }
 }
 
 /// Runs one connection to its end.
@@ -108,6 +113,16 @@ pub async fn drive<W: Wire>(handle: Handle, transport: Transport, mut wire: W) {
                 }
                 Output::Stanza(el) => {
                     let _ = handle.hub.send(HubInput::Stanza(sid, el)).await;
+                }
+                Output::StartTls => {
+                    if wire.start_tls().await {
+                        tracing::debug!(sid, "xmpp: stream encrypted (STARTTLS)");
+                        session.tls_started();
+                    } else {
+                        tracing::info!(sid, "xmpp: STARTTLS handshake failed");
+                        closed = true;
+                        break;
+                    }
                 }
                 Output::Close => closed = true,
             }

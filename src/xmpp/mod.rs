@@ -31,7 +31,7 @@ use crate::store::Store;
 use connection::{HubInput, ToSession};
 use focus::Conductor;
 use hub::{Delivery, Hub, SessionId};
-pub use session::SessionConfig;
+pub use session::{SessionConfig, StartTls};
 
 /// Per-session queue of stanzas waiting to be written; a session that lets
 /// this fill up is too slow and is disconnected.

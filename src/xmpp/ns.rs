@@ -12,6 +12,8 @@ pub const STREAM_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
 pub const STANZA_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 /// SASL.
 pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+/// STARTTLS (RFC 6120 §5).
+pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 /// Resource binding.
 pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 /// Legacy session establishment (RFC 3921), answered when a client sends it.

@@ -34,6 +34,19 @@ pub struct SessionConfig {
     pub anonymous: bool,
     /// Largest stanza accepted, in bytes.
     pub max_stanza: usize,
+    /// STARTTLS on TCP streams (RFC 6120 §5): offered, and whether required.
+    pub starttls: StartTls,
+}
+
+/// Whether TCP streams are offered STARTTLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartTls {
+    /// No certificate: plain TCP only.
+    Off,
+    /// Offered; SASL is allowed before it.
+    Offered,
+    /// Offered as `<required/>`; SASL waits for it.
+    Required,
 }
 
 /// What the shell must do.
@@ -52,6 +65,9 @@ pub enum Output {
     Bound(FullJid),
     /// A stanza from the bound client for the hub, `from` already stamped.
     Stanza(Element),
+    /// Start TLS on the connection now (everything before it is written);
+    /// answer with [`Session::tls_started`].
+    StartTls,
     /// Close the connection once everything before it is written.
     Close,
 }
@@ -87,6 +103,8 @@ pub struct Session {
     failures: u32,
     held: Vec<u8>,
     held_frames: std::collections::VecDeque<String>,
+    /// The stream runs over TLS.
+    secure: bool,
 }
 
 impl Session {
@@ -103,7 +121,32 @@ impl Session {
             failures: 0,
             held: Vec::new(),
             held_frames: Default::default(),
+            secure: false,
         }
+    }
+
+    /// STARTTLS as this stream sees it: never on WebSocket, done once secure.
+    fn starttls(&self) -> StartTls {
+        if self.transport == Transport::Tcp && !self.secure {
+            self.cfg.starttls
+        } else {
+            StartTls::Off
+        }
+    }
+
+    /// The TLS handshake after `<proceed/>` succeeded: the client opens a new
+    /// stream (RFC 6120 §5.4.3.3).
+    pub fn tls_started(&mut self) {
+        self.secure = true;
+        self.reader = StreamReader::new(self.cfg.max_stanza);
+        self.held.clear();
+        self.header_sent = false;
+        self.state = State::AwaitOpen(None);
+    }
+
+    /// True once STARTTLS completed.
+    pub fn is_secure(&self) -> bool {
+        self.secure
     }
 
     /// The bound JID, once bound.
@@ -291,6 +334,17 @@ impl Session {
         }
         self.send_header_once(out);
         let features = match authed {
+            None if self.starttls() == StartTls::Required => {
+                // TLS first; no mechanisms until then (RFC 6120 §5.3.1).
+                self.state = State::Sasl;
+                Element::builder("features", ns::STREAM)
+                    .append(
+                        Element::builder("starttls", ns::TLS)
+                            .append(Element::builder("required", ns::TLS).build())
+                            .build(),
+                    )
+                    .build()
+            }
             None => {
                 let mut mechs = Element::builder("mechanisms", ns::SASL);
                 mechs = mechs.append(
@@ -306,9 +360,11 @@ impl Session {
                     );
                 }
                 self.state = State::Sasl;
-                Element::builder("features", ns::STREAM)
-                    .append(mechs.build())
-                    .build()
+                let mut features = Element::builder("features", ns::STREAM);
+                if self.starttls() == StartTls::Offered {
+                    features = features.append(Element::builder("starttls", ns::TLS).build());
+                }
+                features.append(mechs.build()).build()
             }
             Some(bare) => {
                 self.state = State::Binding(bare);
@@ -324,7 +380,23 @@ impl Session {
         match self.state.clone() {
             State::AwaitOpen(_) => self.stream_error("not-authorized", out),
             State::Sasl => {
-                if el.ns() != ns::SASL {
+                if el.ns() == ns::TLS && el.name() == "starttls" {
+                    if self.starttls() == StartTls::Off {
+                        // Not offered (or already done): RFC 6120 §5.4.2.2.
+                        self.write(&Element::builder("failure", ns::TLS).build(), out);
+                        self.close(out);
+                    } else {
+                        self.write(&Element::builder("proceed", ns::TLS).build(), out);
+                        out.push(Output::StartTls);
+                    }
+                } else if self.starttls() == StartTls::Required {
+                    // SASL (or anything else) before the required TLS.
+                    let failure = Element::builder("failure", ns::SASL)
+                        .append(Element::builder("encryption-required", ns::SASL).build())
+                        .build();
+                    self.write(&failure, out);
+                    self.close(out);
+                } else if el.ns() != ns::SASL {
                     self.stream_error("not-authorized", out);
                 } else {
                     self.on_sasl(&el, out);
@@ -491,6 +563,7 @@ mod tests {
             domain: "localhost".into(),
             anonymous: true,
             max_stanza: 65536,
+            starttls: StartTls::Off,
         }
     }
 
@@ -533,6 +606,80 @@ mod tests {
         let node = jid.node().unwrap().as_str().to_string();
         assert!(node[..8].chars().all(|c| c.is_ascii_hexdigit()), "{node}");
         assert!(out.contains(&Output::Bound(jid)));
+    }
+
+    #[test]
+    fn required_starttls_comes_before_sasl_then_the_stream_restarts_with_mechanisms() {
+        let cfg = SessionConfig {
+            starttls: StartTls::Required,
+            ..cfg()
+        };
+        let mut s = Session::new(cfg, Transport::Tcp, "s1".into());
+        let mut out = Vec::new();
+        s.on_bytes(HEAD.as_bytes(), &mut out);
+        let t = text(&out);
+        assert!(
+            t.contains("<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"),
+            "{t}"
+        );
+        assert!(!t.contains("mechanism"), "no SASL before TLS: {t}");
+        out.clear();
+        s.on_bytes(
+            format!("<starttls xmlns='{}'/>", ns::TLS).as_bytes(),
+            &mut out,
+        );
+        assert!(text(&out).contains("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"));
+        assert_eq!(out.last(), Some(&Output::StartTls));
+        s.tls_started();
+        assert!(s.is_secure());
+        out.clear();
+        s.on_bytes(HEAD.as_bytes(), &mut out);
+        let t = text(&out);
+        assert!(t.contains("<mechanism>PLAIN</mechanism>"), "{t}");
+        assert!(!t.contains("starttls"), "offered once: {t}");
+    }
+
+    #[test]
+    fn sasl_before_required_tls_is_refused_and_closes_the_stream() {
+        let cfg = SessionConfig {
+            starttls: StartTls::Required,
+            ..cfg()
+        };
+        let mut s = Session::new(cfg, Transport::Tcp, "s1".into());
+        let mut out = Vec::new();
+        s.on_bytes(
+            format!("{HEAD}<auth xmlns='{}' mechanism='ANONYMOUS'/>", ns::SASL).as_bytes(),
+            &mut out,
+        );
+        let t = text(&out);
+        assert!(t.contains("<encryption-required/>"), "{t}");
+        assert!(s.is_closed());
+        assert!(s.jid().is_none());
+    }
+
+    #[test]
+    fn offered_starttls_is_listed_beside_the_mechanisms_and_refused_when_off() {
+        let offered = SessionConfig {
+            starttls: StartTls::Offered,
+            ..cfg()
+        };
+        let mut s = Session::new(offered, Transport::Tcp, "s1".into());
+        let mut out = Vec::new();
+        s.on_bytes(HEAD.as_bytes(), &mut out);
+        let t = text(&out);
+        assert!(
+            t.contains("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><mechanisms"),
+            "{t}"
+        );
+        // Without a certificate a <starttls/> gets <failure/> and the stream ends.
+        let mut s = Session::new(cfg(), Transport::Tcp, "s2".into());
+        let mut out = Vec::new();
+        s.on_bytes(
+            format!("{HEAD}<starttls xmlns='{}'/>", ns::TLS).as_bytes(),
+            &mut out,
+        );
+        assert!(text(&out).contains("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"));
+        assert!(s.is_closed());
     }
 
     #[test]

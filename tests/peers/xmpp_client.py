@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """A real XMPP client (slixmpp) against dialroom's XMPP service.
 
-Each subcommand connects over plain TCP (no TLS: the server offers none),
-does one thing and prints what it observed as one JSON object on stdout;
+Each subcommand connects over plain TCP (or, with --tls-ca, insists on
+STARTTLS and trusts only that CA for the server's certificate), does one thing and prints what it observed as one JSON object on stdout;
 the Rust tests assert on it.  Exit status: 0 when the run finished (whatever
 it observed), 2 when slixmpp could not even connect, 5 on usage errors.
 
-  login  --user U --password P   PLAIN (or ANONYMOUS without --user); prints the bound JID or the SASL failure
+  login  --user U --password P   PLAIN (or ANONYMOUS without --user); prints the bound JID or the SASL
+                                 failure, and whether the stream was encrypted
   muc    --room R                two anonymous clients join R; A says hello; prints what each saw
   focus  --room R                the Jitsi conference IQ to focus.<domain>, then a join; prints result and occupants
   kick   --room R                A (owner) kicks B; prints B's unavailable presence status codes
@@ -29,13 +30,20 @@ MUC_USER = "{http://jabber.org/protocol/muc#user}"
 
 
 class Client(slixmpp.ClientXMPP):
-    def __init__(self, jid, password):
+    def __init__(self, jid, password, tls_ca=None):
         super().__init__(jid, password,
-                         plugin_config={"feature_mechanisms": {"unencrypted_plain": True}})
-        # The server offers no TLS: plain TCP only.
-        self.enable_starttls = False
+                         plugin_config={"feature_mechanisms": {"unencrypted_plain": tls_ca is None}})
         self.enable_direct_tls = False
-        self.enable_plaintext = True
+        if tls_ca:
+            # STARTTLS only, verified against the test's own CA.
+            self.enable_starttls = True
+            self.enable_plaintext = False
+            self.ssl_context.load_verify_locations(cafile=tls_ca)
+        else:
+            self.enable_starttls = False
+            self.enable_plaintext = True
+        self.encrypted = False
+        self.add_event_handler("tls_success", self._tls)
         self.register_plugin("xep_0030")
         self.register_plugin("xep_0045")
         self.register_plugin("xep_0199")
@@ -53,6 +61,9 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("connection_failed", self._failed)
         self.add_event_handler("groupchat_message", self._groupchat)
         self.add_event_handler("groupchat_presence", self._presence)
+
+    def _tls(self, _e):
+        self.encrypted = True
 
     def _failed(self, e):
         self.failure = str(e) if e is not None else "failed"
@@ -74,7 +85,7 @@ class Client(slixmpp.ClientXMPP):
 
 
 async def start(args, jid=None, password=""):
-    c = Client(jid or args.domain, password)
+    c = Client(jid or args.domain, password, args.tls_ca)
     c.connect(host="127.0.0.1", port=args.port)
     done, _ = await asyncio.wait(
         [asyncio.ensure_future(c.started.wait()), asyncio.ensure_future(c.failed.wait())],
@@ -91,7 +102,8 @@ async def settle(cond, timeout):
 async def cmd_login(args):
     jid = "%s@%s" % (args.user, args.domain) if args.user else None
     c = await start(args, jid, args.password or "")
-    out = {"bound": str(c.boundjid) if c.started.is_set() else None, "failure": c.failure}
+    out = {"bound": str(c.boundjid) if c.started.is_set() else None, "failure": c.failure,
+           "encrypted": c.encrypted}
     if c.started.is_set():
         ping = c.make_iq_get(ito=args.domain)
         ping.append(ET.Element("{urn:xmpp:ping}ping"))
@@ -196,6 +208,7 @@ def main():
     p.add_argument("--password")
     p.add_argument("--room", default="room1")
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--tls-ca", help="insist on STARTTLS; trust this CA certificate (PEM)")
     p.add_argument("--verbose", "-v", action="store_true")
     args = p.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR,
