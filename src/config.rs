@@ -43,8 +43,12 @@ pub struct SipConfig {
     pub domain: String,
     /// More host names that count as this domain (the listen addresses always do).
     pub aliases: Vec<String>,
-    /// Sockets to listen on, `udp:IP:PORT` or `tcp:IP:PORT`.
+    /// Sockets to listen on, `udp:IP:PORT`, `tcp:IP:PORT` or `tls:IP:PORT`.
     pub listen: Vec<ListenSpec>,
+    /// PEM certificate chain for `tls:` listeners.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
     /// Shortest registration accepted, in seconds (shorter gets 423).
     pub min_expires: u32,
     /// Longest registration granted, in seconds (longer is cut down).
@@ -93,6 +97,8 @@ impl Default for SipConfig {
                 ListenSpec::from_str("udp:127.0.0.1:5060").expect("literal is valid"),
                 ListenSpec::from_str("tcp:127.0.0.1:5060").expect("literal is valid"),
             ],
+            tls_cert: None,
+            tls_key: None,
             min_expires: 60,
             max_expires: 3600,
             default_expires: 3600,
@@ -437,6 +443,20 @@ impl Config {
         }
         if x.tls_cert.is_some() != x.tls_key.is_some() {
             return Err("[xmpp] tls_cert and tls_key go together".into());
+        }
+        if self.sip.tls_cert.is_some() != self.sip.tls_key.is_some() {
+            return Err("[sip] tls_cert and tls_key go together".into());
+        }
+        if self.sip.tls_cert.is_none()
+            && let Some(l) = self
+                .sip
+                .listen
+                .iter()
+                .find(|l| l.protocol == crate::sip::transport::Protocol::Tls)
+        {
+            return Err(format!(
+                "[sip] listen {l}: a TLS listener needs tls_cert and tls_key"
+            ));
         }
         if self.sfu.public_ip.is_unspecified() {
             return Err(

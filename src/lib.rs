@@ -17,6 +17,7 @@ pub mod server;
 pub mod sfu;
 pub mod sip;
 pub mod store;
+pub mod tls;
 pub mod web;
 pub mod xmpp;
 

@@ -130,11 +130,19 @@ pub async fn start(cfg: Config) -> Result<Running> {
 
     let (in_tx, in_rx) = mpsc::channel::<Inbound>(4096);
     let stateless = transport::StatelessSlot::default();
+    let sip_tls = match (&cfg.sip.tls_cert, &cfg.sip.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::tls::acceptor(cert, key)
+                .map_err(|e| Error::Usage(format!("[sip] tls_cert/tls_key: {e}")))?,
+        ),
+        _ => None,
+    };
     let (transports, bound) = transport::bind(
         &cfg.sip.listen,
         cfg.sip.max_message_size,
         in_tx,
         stateless.clone(),
+        sip_tls,
     )
     .await
     .map_err(|e| Error::io("binding SIP listeners", e))?;
@@ -247,7 +255,7 @@ async fn start_xmpp(
     }
     let tls = match (&x.tls_cert, &x.tls_key) {
         (Some(cert), Some(key)) => Some(
-            crate::xmpp::tcp::acceptor(cert, key)
+            crate::tls::acceptor(cert, key)
                 .map_err(|e| Error::Usage(format!("[xmpp] tls_cert/tls_key: {e}")))?,
         ),
         _ => None,

@@ -634,7 +634,7 @@ impl Endpoint {
         };
         let plan = self.calls.dialplan.clone();
         let m = plan.eval(&facts);
-        tracing::info!(to = %to_user, from = %from_user, caller = %caller_auth, route = m.route_name, "INVITE routed");
+        tracing::info!(to = %to_user, from = %from_user, caller = %caller_auth, transport = %flow.protocol, route = m.route_name, "INVITE routed");
         let (membership, stage) = match m.decision {
             Decision::Reject { code, reason } => {
                 return self.send_answer(now, flow, key, req, Answer::new(code).warn(reason), out);
@@ -833,6 +833,9 @@ impl Endpoint {
             super::transport::Protocol::Udp => format!("<sip:dialroom@{}>", flow.local),
             super::transport::Protocol::Tcp => {
                 format!("<sip:dialroom@{};transport=tcp>", flow.local)
+            }
+            super::transport::Protocol::Tls => {
+                format!("<sip:dialroom@{};transport=tls>", flow.local)
             }
         }
     }

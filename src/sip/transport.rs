@@ -15,12 +15,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
 use super::framing::{Frame, Framer};
 use super::message::{self, Message, Reject};
 use super::stateless::Stateless;
+use crate::tls::TlsAcceptor;
 
 /// A transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,18 +30,21 @@ pub enum Protocol {
     Udp,
     /// A byte stream.
     Tcp,
+    /// A byte stream over TLS (RFC 3261 §26.2.1).
+    Tls,
 }
 
 impl Protocol {
     /// True when the transport retransmits for us (no Timer A/E/G).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Protocol::Tcp)
+        matches!(self, Protocol::Tcp | Protocol::Tls)
     }
     /// The Via transport token.
     pub fn token(self) -> &'static str {
         match self {
             Protocol::Udp => "UDP",
             Protocol::Tcp => "TCP",
+            Protocol::Tls => "TLS",
         }
     }
 }
@@ -50,11 +54,12 @@ impl fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::Udp => "udp",
             Protocol::Tcp => "tcp",
+            Protocol::Tls => "tls",
         })
     }
 }
 
-/// A socket to listen on, written `udp:IP:PORT` or `tcp:IP:PORT`.
+/// A socket to listen on, written `udp:IP:PORT`, `tcp:IP:PORT` or `tls:IP:PORT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenSpec {
     /// The protocol.
@@ -72,7 +77,12 @@ impl FromStr for ListenSpec {
         let protocol = match proto.to_ascii_lowercase().as_str() {
             "udp" => Protocol::Udp,
             "tcp" => Protocol::Tcp,
-            p => return Err(format!("listen {s:?}: unknown protocol {p:?} (udp, tcp)")),
+            "tls" => Protocol::Tls,
+            p => {
+                return Err(format!(
+                    "listen {s:?}: unknown protocol {p:?} (udp, tcp, tls)"
+                ));
+            }
         };
         let addr = addr
             .parse()
@@ -136,7 +146,7 @@ impl Transports {
                     tracing::debug!(remote = %flow.remote, "udp send failed: {e}");
                 }
             }
-            Protocol::Tcp => {
+            Protocol::Tcp | Protocol::Tls => {
                 let tx = self
                     .conns
                     .lock()
@@ -162,6 +172,7 @@ pub async fn bind(
     max_message: usize,
     inbound: mpsc::Sender<Inbound>,
     stateless: StatelessSlot,
+    tls: Option<TlsAcceptor>,
 ) -> std::io::Result<(Arc<Transports>, Vec<ListenSpec>)> {
     let mut udp = Vec::new();
     let mut readers = Vec::new();
@@ -196,14 +207,22 @@ pub async fn bind(
                 readers.extend(extra.into_iter().map(|x| (addr, x)));
                 udp.push((addr, s));
             }
-            Protocol::Tcp => {
+            Protocol::Tcp | Protocol::Tls => {
+                let acceptor = match spec.protocol {
+                    Protocol::Tls => Some(tls.clone().ok_or_else(|| {
+                        std::io::Error::other(format!(
+                            "{spec} needs a certificate ([sip] tls_cert and tls_key)"
+                        ))
+                    })?),
+                    _ => None,
+                };
                 let l = TcpListener::bind(spec.addr).await?;
                 let addr = l.local_addr()?;
                 bound.push(ListenSpec {
-                    protocol: Protocol::Tcp,
+                    protocol: spec.protocol,
                     addr,
                 });
-                tcp.push((addr, l));
+                tcp.push((addr, l, acceptor));
             }
         }
     }
@@ -221,10 +240,11 @@ pub async fn bind(
             stateless.clone(),
         ));
     }
-    for (addr, l) in tcp {
+    for (addr, l, acceptor) in tcp {
         tokio::spawn(tcp_accept_loop(
             addr,
             l,
+            acceptor,
             transports.clone(),
             max_message,
             inbound.clone(),
@@ -341,6 +361,7 @@ async fn udp_loop(
 async fn tcp_accept_loop(
     local: SocketAddr,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     transports: Arc<Transports>,
     max: usize,
     inbound: mpsc::Sender<Inbound>,
@@ -351,18 +372,41 @@ async fn tcp_accept_loop(
                 let _ = stream.set_nodelay(true);
                 let conn = transports.next_conn.fetch_add(1, Ordering::Relaxed);
                 let flow = Flow {
-                    protocol: Protocol::Tcp,
+                    protocol: if tls.is_some() {
+                        Protocol::Tls
+                    } else {
+                        Protocol::Tcp
+                    },
                     local,
                     remote,
                     conn,
                 };
-                tokio::spawn(tcp_connection(
-                    stream,
-                    flow,
-                    transports.clone(),
-                    max,
-                    inbound.clone(),
-                ));
+                let (transports, inbound) = (transports.clone(), inbound.clone());
+                match tls.clone() {
+                    None => {
+                        tokio::spawn(tcp_connection(stream, flow, transports, max, inbound));
+                    }
+                    Some(acceptor) => {
+                        tokio::spawn(async move {
+                            // A slow or failed handshake costs only this task.
+                            let handshake = tokio::time::timeout(
+                                std::time::Duration::from_secs(10),
+                                acceptor.accept(stream),
+                            );
+                            match handshake.await {
+                                Ok(Ok(tls)) => {
+                                    tcp_connection(tls, flow, transports, max, inbound).await;
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::info!(%remote, "SIP TLS handshake failed: {e}");
+                                }
+                                Err(_) => {
+                                    tracing::info!(%remote, "SIP TLS handshake timed out");
+                                }
+                            }
+                        });
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!("tcp accept on {local}: {e}");
@@ -375,14 +419,16 @@ async fn tcp_accept_loop(
 /// A connection that sends nothing complete for this long is closed.
 const TCP_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
-async fn tcp_connection(
-    stream: TcpStream,
+async fn tcp_connection<S>(
+    stream: S,
     flow: Flow,
     transports: Arc<Transports>,
     max: usize,
     inbound: mpsc::Sender<Inbound>,
-) {
-    let (mut rd, mut wr) = stream.into_split();
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Arc<[u8]>>(256);
     transports
         .conns
@@ -472,13 +518,19 @@ mod tests {
     async fn a_second_server_on_a_taken_udp_port_fails_instead_of_sharing_it() {
         let (tx, mut rx) = mpsc::channel(16);
         let any = "127.0.0.1:0".parse().unwrap();
-        let (_t, bound) = bind(&[udp_spec(any)], 65_535, tx.clone(), Default::default())
-            .await
-            .unwrap();
+        let (_t, bound) = bind(
+            &[udp_spec(any)],
+            65_535,
+            tx.clone(),
+            Default::default(),
+            None,
+        )
+        .await
+        .unwrap();
         let addr = bound[0].addr;
         // Another dialroom (whose sockets also ask for SO_REUSEPORT) is refused.
         assert!(
-            bind(&[udp_spec(addr)], 65_535, tx, Default::default())
+            bind(&[udp_spec(addr)], 65_535, tx, Default::default(), None)
                 .await
                 .is_err()
         );

@@ -50,6 +50,12 @@ impl Server {
 
     /// Like [`Server::new`], with more TOML tables appended (e.g. `[[trunk]]`, `[media]`).
     pub fn with(sip_extra: &str, more: &str) -> Server {
+        Server::with_listeners(&[], sip_extra, more)
+    }
+
+    /// Like [`Server::with`], with more `[sip] listen` entries (e.g. `tls:127.0.0.1:PORT`).
+    pub fn with_listeners(listen: &[&str], sip_extra: &str, more: &str) -> Server {
+        let extra_listen: String = listen.iter().map(|l| format!(", \"{l}\"")).collect();
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port();
         let web_port = free_port();
@@ -71,7 +77,7 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "[sip]\nlisten = [\"udp:127.0.0.1:{sip_port}\", \"tcp:127.0.0.1:{sip_port}\"]\n{sip_extra}\n\
+                "[sip]\nlisten = [\"udp:127.0.0.1:{sip_port}\", \"tcp:127.0.0.1:{sip_port}\"{extra_listen}]\n{sip_extra}\n\
                  [web]\nlisten = \"127.0.0.1:{web_port}\"\n\
                  [database]\nurl = \"sqlite://data/dialroom.db\"\n\
                  [xmpp]\nlisten = \"127.0.0.1:{xmpp_port}\"\n\
@@ -344,7 +350,13 @@ impl Baresip {
     /// Starts a phone whose microphone is a `freq` Hz sine, forced to `codec`
     /// (`pcmu`, `pcma`, `g722/16000/1`, `opus/48000/2`), with extra account params.
     pub fn start(user: &str, freq: u32, codec: &str, account_extra: &str) -> Baresip {
-        Baresip::start_with(user, None, freq, codec, account_extra)
+        Baresip::start_with(user, None, freq, codec, account_extra, "")
+    }
+
+    /// Like [`Baresip::start`], trusting the CA certificate `ca` (PEM) for SIP over TLS.
+    pub fn start_trusting(user: &str, freq: u32, codec: &str, ca: &Path) -> Baresip {
+        let config = format!("sip_cafile {}\n", ca.display());
+        Baresip::start_with(user, None, freq, codec, "", &config)
     }
 
     /// A phone registered as `user` (password `pw`) to the server on `server_port`,
@@ -357,7 +369,7 @@ impl Baresip {
         codec: &str,
     ) -> Baresip {
         let extra = format!(";auth_pass={pw};answermode=auto");
-        Baresip::start_with(user, Some(server_port), freq, codec, &extra)
+        Baresip::start_with(user, Some(server_port), freq, codec, &extra, "")
     }
 
     fn start_with(
@@ -366,6 +378,7 @@ impl Baresip {
         freq: u32,
         codec: &str,
         account_extra: &str,
+        config_extra: &str,
     ) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let sip_port = free_port_pair();
@@ -378,7 +391,7 @@ impl Baresip {
              ausrc_srate 48000\nausrc_channels 2\nrtp_ports {rtp}-{}\nmodule_path /usr/lib/baresip/modules\n\
              module g711.so\nmodule g722.so\nmodule opus.so\nmodule ausine.so\nmodule sndfile.so\n\
              snd_path {}\nmodule_tmp account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n\
-             ctrl_tcp_listen 127.0.0.1:{ctrl_port}\nstatmode_default off\ndns_server 127.0.0.1:53\n",
+             ctrl_tcp_listen 127.0.0.1:{ctrl_port}\nstatmode_default off\ndns_server 127.0.0.1:53\n{config_extra}",
             rtp + 99,
             rec.display()
         );
@@ -684,4 +697,66 @@ pub fn free_udp_port() -> u16 {
 /// (slixmpp + aiortc) and returns the JSON it printed.
 pub fn jingle_peer(s: &Server, command: &str, args: &[&str]) -> serde_json::Value {
     python_peer(s, "jingle_peer.py", command, args)
+}
+
+/// A CA and a certificate for `localhost` (and 127.0.0.1) signed by it, as
+/// PEM files in `dir`: `ca.pem`, `server.pem`, `server.key`.
+pub fn make_certificate(dir: &Path) {
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is installed (scripts/deps.sh)");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]);
+    ca.extend(["-subj", "/CN=dialroom test CA"]);
+    run(&ca);
+    let mut req = vec!["req"];
+    req.extend(ec);
+    req.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&req);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
