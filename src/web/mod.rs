@@ -1,7 +1,12 @@
-//! The HTTP server (axum). For now: `/health` and a landing page; the admin
-//! UI, JSON API, meeting page and metrics hang off this router later.
+//! The HTTP server (axum): `/health`, `/metrics`, the admin UI at `/admin`
+//! (`auth` for logins, sessions and CSRF, `pages` for the HTML and ES
+//! modules), the JSON API at `/api/v1` (`api`, `dialplans`) and XMPP over
+//! WebSocket. The meeting page hangs off this router later.
 
 mod api;
+mod auth;
+mod dialplans;
+mod pages;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,32 +26,72 @@ struct AppState {
     store: Store,
     status: Arc<Status>,
     xmpp: Option<crate::xmpp::Handle>,
+    admin: Admin,
+}
+
+/// What the admin UI and its API need besides the store: the running
+/// dialplan and the `[web]` login settings.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    plan: crate::dialplan::LivePlan,
+    secure_cookies: bool,
+    session_secs: u64,
+    timezone_offset_minutes: i32,
+    logins: Arc<std::sync::Mutex<auth::LoginLimiter>>,
+}
+
+impl Admin {
+    /// From the running plan and the configuration.
+    pub fn new(plan: crate::dialplan::LivePlan, cfg: &crate::config::Config) -> Admin {
+        Admin {
+            plan,
+            secure_cookies: cfg.web.secure_cookies,
+            session_secs: cfg.web.session_hours.saturating_mul(3600),
+            timezone_offset_minutes: cfg.dialplan.timezone_offset_minutes,
+            logins: Arc::new(std::sync::Mutex::new(auth::LoginLimiter::new(
+                cfg.web.login_attempts,
+                std::time::Duration::from_secs(cfg.web.login_window),
+            ))),
+        }
+    }
 }
 
 /// Builds the router (`xmpp`: the XMPP service, when enabled, for `/xmpp-websocket`).
-pub fn router(store: Store, status: Arc<Status>, xmpp: Option<crate::xmpp::Handle>) -> Router {
+pub fn router(
+    store: Store,
+    status: Arc<Status>,
+    xmpp: Option<crate::xmpp::Handle>,
+    admin: Admin,
+) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/xmpp-websocket", get(xmpp_websocket))
         .nest("/api/v1", api::routes())
+        .merge(auth::routes())
+        .merge(pages::routes())
         .fallback(not_found)
         .with_state(AppState {
             store,
             status,
             xmpp,
+            admin,
         })
 }
 
-/// Serves until the listener fails.
+/// Serves until the listener fails. Handlers see the peer address (the
+/// admin login limit counts failures per source address).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     status: Arc<Status>,
     xmpp: Option<crate::xmpp::Handle>,
+    admin: Admin,
 ) {
-    if let Err(e) = axum::serve(listener, router(store, status, xmpp)).await {
+    let app = router(store, status, xmpp, admin)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("web server stopped: {e}");
     }
 }
@@ -54,7 +99,8 @@ pub async fn serve(
 async fn index() -> Html<&'static str> {
     Html(concat!(
         "<!doctype html><title>dialroom</title><h1>dialroom</h1>",
-        "<p>SIP registrar running. Health: <a href=\"/health\">/health</a>.</p>"
+        "<p>SIP registrar running. Health: <a href=\"/health\">/health</a>. ",
+        "Admin: <a href=\"/admin\">/admin</a>.</p>"
     ))
 }
 
