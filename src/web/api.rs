@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/rooms/{room}/participants/{id}/kick", post(kick))
         .route("/rooms/{room}/participants/{id}/mute", post(mute))
         .route("/rooms/{room}/lock", post(lock))
+        .route("/openapi.json", get(super::openapi))
         .merge(super::dialplans::routes())
 }
 

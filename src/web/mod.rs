@@ -166,6 +166,15 @@ async fn xmpp_websocket(
     }
 }
 
+/// The OpenAPI 3.0 document of `/api/v1` (hand-written, `web/openapi.json`;
+/// `tests/api_matches_its_openapi_document.rs` holds it to the server).
+async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../../web/openapi.json"),
+    )
+}
+
 async fn not_found() -> impl IntoResponse {
     (
         StatusCode::NOT_FOUND,
