@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/rooms/{room}/lock", post(lock))
         .route("/openapi.json", get(super::openapi))
         .merge(super::dialplans::routes())
+        .merge(super::directory::routes())
 }
 
 /// An API error: status, stable code, message.

@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod dialplans;
+mod directory;
 mod pages;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub struct Admin {
     secure_cookies: bool,
     session_secs: u64,
     timezone_offset_minutes: i32,
+    sip_domain: String,
     logins: Arc<std::sync::Mutex<auth::LoginLimiter>>,
 }
 
@@ -48,6 +50,7 @@ impl Admin {
             secure_cookies: cfg.web.secure_cookies,
             session_secs: cfg.web.session_hours.saturating_mul(3600),
             timezone_offset_minutes: cfg.dialplan.timezone_offset_minutes,
+            sip_domain: cfg.sip.domain.clone(),
             logins: Arc::new(std::sync::Mutex::new(auth::LoginLimiter::new(
                 cfg.web.login_attempts,
                 std::time::Duration::from_secs(cfg.web.login_window),

@@ -24,7 +24,7 @@ const PAGES: &[(&str, &str)] = &[
     ("dashboard", "Dashboard"),
     ("dialplan", "Dialplan"),
     ("rooms", "Live rooms"),
-    ("users", "Users"),
+    ("users", "Users and meetings"),
     ("registrations", "Registrations"),
 ];
 
