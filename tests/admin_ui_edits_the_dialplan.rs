@@ -2,8 +2,9 @@
 //! against the real binary, with SIPp calls between the steps: a broken
 //! save shows its error at the line and the old dialplan keeps routing; the
 //! fixed one, tried in the simulator and saved, routes the next call; a
-//! rollback brings the old route back for the call after. Screenshots of the
-//! editor and of a live room go to docs/.
+//! rollback brings the old route back for the call after; a viewer sees no
+//! control that changes anything. Screenshots of the dashboard, the editor
+//! and a live room go to docs/.
 
 mod common;
 use common::{Server, root, sipp_args};
@@ -55,6 +56,7 @@ impl Browser {
             .arg(format!("http://127.0.0.1:{}", s.web_port))
             .args(["ann", "correct horse"])
             .arg(root().join("docs"))
+            .args(["vic", "viewer pass"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -104,6 +106,7 @@ fn an_admin_breaks_fixes_simulates_saves_and_rolls_back_the_dialplan_in_the_brow
     std::fs::write(s.dir.path().join("dialplans/main.toml"), OLD_PLAN).unwrap();
     s.start();
     s.add_admin("ann", "correct horse", "admin");
+    s.add_admin("vic", "viewer pass", "viewer");
     assert!(!answered(&s, "5555"), "the old plan rejects 5555");
 
     let mut b = Browser::start(&s);
@@ -136,12 +139,17 @@ fn an_admin_breaks_fixes_simulates_saves_and_rolls_back_the_dialplan_in_the_brow
     let run = caller.join().unwrap();
     assert!(run.ok, "{}", run.output);
     drop(b.stdin);
-    let status = b.child.wait().unwrap();
-    assert!(status.success(), "the browser script failed");
+    let out = b.child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the browser script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for shot in [
         "admin-dialplan-error.png",
         "admin-dialplan-editor.png",
         "admin-live-room.png",
+        "admin-dashboard.png",
     ] {
         assert!(root().join("docs").join(shot).exists(), "{shot}");
     }

@@ -37,6 +37,7 @@ fn the_openapi_document_lists_every_route_and_schemathesis_finds_no_server_error
         ("/meetings", "post"),
         ("/meetings/{id}", "delete"),
         ("/registrations", "get"),
+        ("/stats", "get"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

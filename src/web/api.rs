@@ -28,6 +28,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/openapi.json", get(super::openapi))
         .merge(super::dialplans::routes())
         .merge(super::directory::routes())
+        .merge(super::stats::routes())
 }
 
 /// An API error: status, stable code, message.

@@ -8,6 +8,7 @@ mod auth;
 mod dialplans;
 mod directory;
 mod pages;
+mod stats;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -40,6 +41,7 @@ pub struct Admin {
     timezone_offset_minutes: i32,
     sip_domain: String,
     logins: Arc<std::sync::Mutex<auth::LoginLimiter>>,
+    history: Arc<std::sync::Mutex<stats::History>>,
 }
 
 impl Admin {
@@ -55,6 +57,7 @@ impl Admin {
                 cfg.web.login_attempts,
                 std::time::Duration::from_secs(cfg.web.login_window),
             ))),
+            history: Arc::default(),
         }
     }
 }
@@ -92,6 +95,7 @@ pub async fn serve(
     xmpp: Option<crate::xmpp::Handle>,
     admin: Admin,
 ) {
+    stats::spawn_sampler(status.clone(), admin.history.clone());
     let app = router(store, status, xmpp, admin)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {

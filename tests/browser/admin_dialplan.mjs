@@ -5,14 +5,14 @@
 // so the Rust test (tests/admin_ui_edits_the_dialplan.rs) can place SIPp
 // calls and check which route they follow.
 //
-// usage: node admin_dialplan.mjs BASE_URL USER PASSWORD SCREENSHOT_DIR
+// usage: node admin_dialplan.mjs BASE_URL USER PASSWORD SCREENSHOT_DIR VIEWER VIEWER_PASSWORD
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-const [base, user, password, shots] = process.argv.slice(2);
+const [base, user, password, shots, viewer, viewerPassword] = process.argv.slice(2);
 // A hung browser must not hang the test suite.
 setTimeout(() => { console.error('admin_dialplan.mjs: timed out'); process.exit(2); }, 180000).unref();
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -56,12 +56,16 @@ const browser = await chromium.launchPersistentContext(profile, {
 try {
   const page = browser.pages()[0] ?? await browser.newPage();
   page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => console.error(`page error: ${e}`));
 
   // Log in.
   await page.goto(`${base}/admin/login`);
   await page.fill('input[name=name]', user);
   await page.fill('input[name=password]', password);
   await Promise.all([page.waitForURL(`${base}/admin`), page.click('button[type=submit]')]);
+  await page.waitForSelector('#chart svg polyline', { state: 'attached' });
+  expect((await page.textContent('#cards')).includes('registrations'), 'the dashboard shows its numbers');
+  await page.screenshot({ path: join(shots, 'admin-dashboard.png') });
   await page.goto(`${base}/admin/dialplan`);
   await page.waitForFunction(() => document.querySelector('#editor').value.includes('[[route]]'));
   const original = await page.inputValue('#editor');
@@ -121,6 +125,24 @@ try {
   await page.click('#rooms tr[data-id] button:text("Kick")');
   await page.waitForSelector('#rooms tr[data-id]', { state: 'detached' });
   await step('room');
+
+  // A viewer sees the pages without anything that changes things.
+  await page.click('header button[type=submit]'); // log out
+  await page.waitForURL(`${base}/admin/login`);
+  await page.fill('input[name=name]', viewer);
+  await page.fill('input[name=password]', viewerPassword);
+  await Promise.all([page.waitForURL(`${base}/admin`), page.click('button[type=submit]')]);
+  await page.goto(`${base}/admin/dialplan`);
+  await page.waitForSelector('#history tr[data-id="1"]');
+  expect(!(await page.isVisible('#save')), 'no Save button for a viewer');
+  expect((await page.locator('button.rollback').filter({ visible: true }).count()) === 0, 'no rollback for a viewer');
+  expect(await page.getAttribute('#editor', 'readonly') !== null, 'the editor is read-only');
+  await page.click('#sim-run'); // the simulator still works: it changes nothing
+  await page.waitForSelector('#sim-route');
+  await page.goto(`${base}/admin/users`);
+  await page.waitForSelector('#users', { state: 'attached' });
+  await page.waitForLoadState('networkidle');
+  expect((await page.locator('form').filter({ visible: true }).count()) === 1, 'only the logout form for a viewer');
   console.log('done');
 } finally {
   await browser.close();
