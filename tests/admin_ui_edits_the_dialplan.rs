@@ -4,7 +4,9 @@
 //! fixed one, tried in the simulator and saved, routes the next call; a
 //! rollback brings the old route back for the call after; a viewer sees no
 //! control that changes anything. Screenshots of the dashboard, the editor
-//! and a live room go to docs/.
+//! and a live room are taken; with `DIALROOM_SCREENSHOTS=docs` they replace
+//! the ones in docs/ (otherwise they go to the test's temp directory, so a
+//! test run leaves the work tree as it was).
 
 mod common;
 use common::{Server, root, sipp_args};
@@ -42,6 +44,15 @@ fn answered(s: &Server, number: &str) -> bool {
     false
 }
 
+/// Where screenshots go: `$DIALROOM_SCREENSHOTS` (relative to the project
+/// root, e.g. `docs`) or the server's temp directory.
+fn shot_dir(s: &Server) -> std::path::PathBuf {
+    match std::env::var_os("DIALROOM_SCREENSHOTS") {
+        Some(d) => root().join(d),
+        None => s.dir.path().to_path_buf(),
+    }
+}
+
 /// The browser script, stepped over stdin/stdout.
 struct Browser {
     child: std::process::Child,
@@ -55,7 +66,7 @@ impl Browser {
             .arg(root().join("tests/browser/admin_dialplan.mjs"))
             .arg(format!("http://127.0.0.1:{}", s.web_port))
             .args(["ann", "correct horse"])
-            .arg(root().join("docs"))
+            .arg(shot_dir(s))
             .args(["vic", "viewer pass"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -151,6 +162,6 @@ fn an_admin_breaks_fixes_simulates_saves_and_rolls_back_the_dialplan_in_the_brow
         "admin-live-room.png",
         "admin-dashboard.png",
     ] {
-        assert!(root().join("docs").join(shot).exists(), "{shot}");
+        assert!(shot_dir(&s).join(shot).exists(), "{shot}");
     }
 }

@@ -73,6 +73,8 @@ fn the_openapi_document_lists_every_route_and_schemathesis_finds_no_server_error
         ])
         .arg(&report)
         .env("SCHEMATHESIS_HOOKS", "")
+        // Its cache (.schemathesis/) goes there too, not into the work tree.
+        .current_dir(s.dir.path())
         .output()
         .unwrap();
     let out = format!(
