@@ -42,6 +42,27 @@ pub struct Admin {
     sip_domain: String,
     logins: Arc<std::sync::Mutex<auth::LoginLimiter>>,
     history: Arc<std::sync::Mutex<stats::History>>,
+    media_ticks: Arc<std::sync::Mutex<MediaWatch>>,
+}
+
+/// The media workers' tick count as `/health` last saw it, and when it last grew.
+#[derive(Debug, Default)]
+struct MediaWatch {
+    ticks: u64,
+    grew: Option<std::time::Instant>,
+}
+
+impl MediaWatch {
+    /// True when the workers ticked within the last second (they tick every
+    /// 20 ms, with or without calls).
+    fn alive(&mut self, ticks: u64, now: std::time::Instant) -> bool {
+        if ticks != self.ticks {
+            self.ticks = ticks;
+            self.grew = Some(now);
+        }
+        self.grew
+            .is_some_and(|t| now.saturating_duration_since(t) < std::time::Duration::from_secs(1))
+    }
 }
 
 impl Admin {
@@ -58,6 +79,7 @@ impl Admin {
                 std::time::Duration::from_secs(cfg.web.login_window),
             ))),
             history: Arc::default(),
+            media_ticks: Arc::default(),
         }
     }
 }
@@ -114,13 +136,24 @@ async fn index() -> Html<&'static str> {
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
     let sip = s.status.sip_up.load(Ordering::Relaxed);
     let db = s.store.ping().await;
+    let media = s
+        .admin
+        .media_ticks
+        .lock()
+        .expect("the media watch lock is never poisoned: alive() cannot panic")
+        .alive(
+            s.status.media.tick_lateness.count(),
+            std::time::Instant::now(),
+        );
+    let up = sip && db && media;
     let body = Json(json!({
-        "status": if sip && db { "ok" } else { "unavailable" },
+        "status": if up { "ok" } else { "unavailable" },
         "sip": sip,
+        "media": media,
         "database": db,
         "registrations": s.status.registrations.load(Ordering::Relaxed),
     }));
-    let code = if sip && db {
+    let code = if up {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -187,4 +220,21 @@ async fn not_found() -> impl IntoResponse {
         StatusCode::NOT_FOUND,
         Json(json!({"error": {"code": "not_found", "message": "no such page"}})),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MediaWatch;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn media_is_up_while_the_workers_tick() {
+        let mut w = MediaWatch::default();
+        let t0 = Instant::now();
+        assert!(!w.alive(0, t0), "no tick yet");
+        assert!(w.alive(5, t0));
+        assert!(w.alive(5, t0 + Duration::from_millis(900)), "between polls");
+        assert!(!w.alive(5, t0 + Duration::from_millis(1100)), "stalled");
+        assert!(w.alive(6, t0 + Duration::from_millis(1200)));
+    }
 }
