@@ -7,7 +7,9 @@ set -euo pipefail
 
 what=${1:-build}
 build_pkgs=(build-essential pkg-config libopus-dev ca-certificates curl)
-test_pkgs=(sip-tester baresip-core postgresql python3 python3-venv python3-pip openssl)
+# chromium (+ node and npm, below): the admin UI's browser test (playwright-core from npm).
+# openssl: the TLS tests make their certificates with it.
+test_pkgs=(sip-tester baresip-core postgresql python3 python3-venv python3-pip chromium openssl)
 bench_pkgs=(kamailio)
 
 pkgs=("${build_pkgs[@]}")
@@ -16,6 +18,11 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
 fi
 if [ "$what" = bench ]; then
   pkgs+=("${bench_pkgs[@]}")
+fi
+# Node.js with npm: Debian's packages unless a node with its own npm (e.g.
+# NodeSource's, which conflicts with Debian's npm) is installed already.
+if [ "$what" != build ] && ! command -v npm >/dev/null 2>&1; then
+  pkgs+=(nodejs npm)
 fi
 
 missing=()

@@ -2,7 +2,8 @@
 # Quick start, command 2: install what the tests need and run every test:
 # formatting and lints, unit tests (sans-IO cores, RFC 4475), and the
 # integration tests against the real binary with real peers (SIPp, pjsip),
-# with storage tests on SQLite and on a PostgreSQL this script starts.
+# with storage tests on SQLite and on a PostgreSQL this script starts, and
+# the admin UI in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,6 +17,10 @@ if [ ! -x .venv-test/bin/python ]; then
 fi
 .venv-test/bin/pip install -q --disable-pip-version-check -r tests/peers/requirements.txt
 export DIALROOM_TEST_PYTHON="$root/.venv-test/bin/python"
+
+# Browser tests: playwright-core (npm, pinned in tests/browser/package-lock.json)
+# drives Debian's chromium; no browser is downloaded.
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 # A throwaway PostgreSQL on a random loopback port.
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)

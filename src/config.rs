@@ -129,12 +129,26 @@ impl Default for SipConfig {
 pub struct WebConfig {
     /// Address of the HTTP server.
     pub listen: SocketAddr,
+    /// Mark the admin session cookie `Secure` (set it when browsers reach the
+    /// server over HTTPS, e.g. through a TLS-terminating proxy).
+    pub secure_cookies: bool,
+    /// How long an admin login lasts, in hours.
+    pub session_hours: u64,
+    /// Failed admin logins from one source address within `login_window`
+    /// before further attempts from it are refused (429) until the window ends.
+    pub login_attempts: u32,
+    /// Seconds over which failed admin logins are counted.
+    pub login_window: u64,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen: "127.0.0.1:8080".parse().expect("literal is valid"),
+            secure_cookies: false,
+            session_hours: 12,
+            login_attempts: 5,
+            login_window: 300,
         }
     }
 }
@@ -461,6 +475,12 @@ impl Config {
         if self.sfu.public_ip.is_unspecified() {
             return Err(
                 "[sfu] public_ip must be an address browsers can reach, not 0.0.0.0".into(),
+            );
+        }
+        if self.web.session_hours == 0 || self.web.login_attempts == 0 || self.web.login_window == 0
+        {
+            return Err(
+                "[web] session_hours, login_attempts and login_window must be at least 1".into(),
             );
         }
         if self.dialplan.timezone_offset_minutes.unsigned_abs() > 14 * 60 {

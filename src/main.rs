@@ -59,6 +59,41 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage admin accounts (the web UI at /admin).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Add an account; the password is stored only as an argon2id hash.
+    Add {
+        /// Login name (1-64 printable characters).
+        name: String,
+        /// Password (at least 8 characters).
+        #[arg(long)]
+        password: String,
+        /// admin (reads and changes) or viewer (reads only).
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+    /// Set an account's password (its sessions end).
+    Passwd {
+        /// Login name.
+        name: String,
+        /// New password (at least 8 characters).
+        #[arg(long)]
+        password: String,
+    },
+    /// List accounts (names and roles).
+    List,
+    /// Remove an account (its sessions end).
+    Remove {
+        /// Login name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -107,6 +142,21 @@ enum DialplanCommand {
         /// A directory of *.toml files or one file (default: [dialplan] path).
         #[arg(long)]
         path: Option<PathBuf>,
+    },
+    /// Write the running dialplan (the newest stored version) to a file or
+    /// directory (as main.toml there), or to stdout without PATH.
+    Export {
+        /// A file, or a directory holding no other *.toml files.
+        path: Option<PathBuf>,
+    },
+    /// Store the dialplan in a directory of *.toml files or one file as the
+    /// newest version (checked first; running servers use it within a second).
+    Import {
+        /// A directory of *.toml files or one file (default: [dialplan] path).
+        path: Option<PathBuf>,
+        /// Why (shown in the history).
+        #[arg(long, default_value = "")]
+        comment: String,
     },
 }
 
@@ -195,7 +245,14 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::User { command } => user(cfg, command).await,
+        Command::Dialplan {
+            command: DialplanCommand::Export { path },
+        } => dialplan_export(&cfg, path).await,
+        Command::Dialplan {
+            command: DialplanCommand::Import { path, comment },
+        } => dialplan_import(&cfg, path, &comment).await,
         Command::Dialplan { command } => dialplan_command(&cfg, command),
+        Command::Admin { command } => admin(cfg, command).await,
         Command::Meeting { command } => meeting(cfg, command).await,
         Command::Token { command } => token(cfg, command).await,
         Command::Registrations => {
@@ -344,25 +401,156 @@ fn dialplan_command(cfg: &Config, command: DialplanCommand) -> Result<()> {
             }
             println!("decision: {}", m.decision);
         }
+        DialplanCommand::Export { .. } | DialplanCommand::Import { .. } => {
+            unreachable!("export and import are dispatched in run()")
+        }
+    }
+    Ok(())
+}
+
+async fn dialplan_export(cfg: &Config, path: Option<PathBuf>) -> Result<()> {
+    let store = open(cfg).await?;
+    let v = store
+        .latest_dialplan_version(dialplan::PLAN_NAME)
+        .await?
+        .ok_or_else(|| {
+            Error::Usage("no dialplan stored yet (the server stores one at its first start)".into())
+        })?;
+    let Some(path) = path else {
+        print!("{}", v.toml);
+        return Ok(());
+    };
+    let file = if path.is_dir() {
+        let others: Vec<String> = std::fs::read_dir(&path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".toml") && !n.starts_with('.') && n != dialplan::PLAN_FILE)
+            .collect();
+        if !others.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} also holds {}: they would be loaded together with {}. Remove them or give a file path",
+                path.display(),
+                others.join(", "),
+                dialplan::PLAN_FILE
+            )));
+        }
+        path.join(dialplan::PLAN_FILE)
+    } else {
+        path
+    };
+    // Written whole (temp file and rename): a server watching the
+    // directory never reads half a file.
+    let tmp = file.with_extension("toml.tmp");
+    std::fs::write(&tmp, &v.toml)
+        .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, &file)
+        .map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+    eprintln!(
+        "exported dialplan version {} ({} by {}) to {}",
+        v.id,
+        v.created_at,
+        v.author,
+        file.display()
+    );
+    Ok(())
+}
+
+async fn dialplan_import(cfg: &Config, path: Option<PathBuf>, comment: &str) -> Result<()> {
+    let path = path.unwrap_or_else(|| cfg.dialplan.path.clone());
+    let text = dialplan::files_text(&path).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        Error::Usage(format!(
+            "{} error{} in dialplan {}: nothing imported",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            path.display()
+        ))
+    })?;
+    let store = open(cfg).await?;
+    if let Some(v) = store.latest_dialplan_version(dialplan::PLAN_NAME).await?
+        && v.toml == text
+    {
+        println!(
+            "unchanged: the running dialplan is already this text (version {})",
+            v.id
+        );
+        return Ok(());
+    }
+    let comment = if comment.is_empty() {
+        format!("imported from {}", path.display())
+    } else {
+        comment.to_string()
+    };
+    let v = store
+        .add_dialplan_version(dialplan::PLAN_NAME, &text, "import", &comment)
+        .await?;
+    println!("imported as dialplan version {}", v.id);
+    Ok(())
+}
+
+async fn admin(cfg: Config, command: AdminCommand) -> Result<()> {
+    use dialroom::store::tokens::Role;
+    let check_password = |pw: &str| {
+        if pw.chars().count() < 8 {
+            Err(Error::Usage(
+                "an admin password has at least 8 characters".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match command {
+        AdminCommand::Add {
+            name,
+            password,
+            role,
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| Error::Usage(format!("--role {role:?}: use admin or viewer")))?;
+            if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+                return Err(Error::Usage(
+                    "an admin name is 1-64 printable characters".into(),
+                ));
+            }
+            check_password(&password)?;
+            let store = open(&cfg).await?;
+            store.add_admin(&name, &password, role).await?;
+            println!(
+                "added {} {name:?}; log in at http://{}/admin",
+                role.as_str(),
+                cfg.web.listen
+            );
+        }
+        AdminCommand::Passwd { name, password } => {
+            check_password(&password)?;
+            let store = open(&cfg).await?;
+            store.set_admin_password(&name, &password).await?;
+            println!("password of admin {name:?} changed; its sessions ended");
+        }
+        AdminCommand::List => {
+            let store = open(&cfg).await?;
+            let admins = store.list_admins().await?;
+            if admins.is_empty() {
+                println!("no admins; add one with: dialroom admin add NAME --password PW");
+            }
+            for a in admins {
+                println!("{}\t{}\tcreated {}", a.name, a.role.as_str(), a.created_at);
+            }
+        }
+        AdminCommand::Remove { name } => {
+            let store = open(&cfg).await?;
+            store.remove_admin(&name).await?;
+            println!("removed admin {name:?}");
+        }
     }
     Ok(())
 }
 
 /// `DAY HH:MM` (e.g. `mon 09:30`) -> (weekday 0 = Monday, minute of the day).
 fn parse_at(at: &str) -> Result<(u8, u16)> {
-    let bad = || Error::Usage(format!("--at {at:?}: write 'DAY HH:MM', e.g. 'mon 09:30'"));
-    let (day, time) = at.trim().split_once(' ').ok_or_else(bad)?;
-    let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .iter()
-        .position(|d| day.trim().to_ascii_lowercase().starts_with(d))
-        .ok_or_else(bad)? as u8;
-    let (h, m) = time.trim().split_once(':').ok_or_else(bad)?;
-    let h: u16 = h.parse().map_err(|_| bad())?;
-    let m: u16 = m.parse().map_err(|_| bad())?;
-    if h > 23 || m > 59 {
-        return Err(bad());
-    }
-    Ok((day, h * 60 + m))
+    dialplan::parse_day_time(at).map_err(|e| Error::Usage(format!("--at {e}")))
 }
 
 async fn token(cfg: Config, command: TokenCommand) -> Result<()> {

@@ -163,16 +163,14 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let purged = store.purge_expired_bindings(unix_now()).await?;
     tracing::info!(restored, purged, "location service loaded");
 
-    let plan = load_dialplan(&cfg.dialplan.path);
-    endpoint.set_dialplan(plan.clone());
-    let (plan_tx, plan_rx) = tokio::sync::watch::channel(plan);
-    if cfg.dialplan.path.exists() {
-        crate::dialplan::spawn_watcher(
-            cfg.dialplan.path.clone(),
-            crate::dialplan::DEFAULT_INTERVAL,
-            plan_tx,
-        );
-    }
+    // The running dialplan lives in the database (docs/dialplan.md); the
+    // files in [dialplan] path are taken in at start and when they change.
+    let (live_plan, mut plan_rx) =
+        crate::dialplan::LivePlan::start(store.clone(), &cfg.dialplan.path, DEFAULT_DIALPLAN)
+            .await?;
+    endpoint.set_dialplan(plan_rx.borrow_and_update().clone());
+    let plan_sync =
+        live_plan.spawn_sync(cfg.dialplan.path.clone(), crate::dialplan::DEFAULT_INTERVAL);
     let status = Arc::new(Status::default());
     std::thread::spawn(crate::media::prompts::warm_up);
     let (media_tx, media_rx) = mpsc::unbounded_channel::<MediaEvent>();
@@ -199,6 +197,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
         store.clone(),
         status.clone(),
         xmpp,
+        crate::web::Admin::new(live_plan, &cfg),
     ));
 
     let (persist_tx, persist_rx) = mpsc::unbounded_channel::<Change>();
@@ -232,6 +231,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
         };
         endpoint_loop(endpoint, io, housekeeping, st).await;
         poller.abort();
+        plan_sync.abort();
         // persist_tx is dropped: the writer flushes what is left and ends.
         let _ = writer.await;
     });
@@ -416,32 +416,8 @@ fn publish(ep: &Endpoint, status: &Status) {
     status.calls.store(ep.call_count(), Ordering::Relaxed);
 }
 
-/// The dialplan at start: the configured directory, or the shipped default
-/// when it does not exist. Errors are logged and calls get 404 until fixed.
-fn load_dialplan(path: &std::path::Path) -> Arc<Dialplan> {
-    if !path.exists() {
-        tracing::info!(path = %path.display(), "no dialplan directory: using the built-in default dialplan");
-        return Arc::new(
-            crate::dialplan::parse_str("(built-in) dialplans/default.toml", DEFAULT_DIALPLAN)
-                .expect("the shipped default dialplan is valid"),
-        );
-    }
-    match crate::dialplan::load(path) {
-        Ok(p) => {
-            tracing::info!(path = %path.display(), routes = p.routes.len(), "dialplan loaded");
-            Arc::new(p)
-        }
-        Err(errors) => {
-            for e in &errors {
-                tracing::error!("{e}");
-            }
-            tracing::error!("the dialplan has errors: every call gets 404 until it is fixed");
-            Arc::new(Dialplan::empty(path.display().to_string()))
-        }
-    }
-}
-
-/// The shipped dialplan, used when `[dialplan] path` does not exist.
+/// The shipped dialplan, stored as the first version when `[dialplan] path`
+/// does not exist and the database has none.
 const DEFAULT_DIALPLAN: &str = include_str!("../dialplans/default.toml");
 
 async fn sleep_until(t: Option<Instant>) {

@@ -149,6 +149,70 @@ async fn tokens_roundtrip(s: &Store) {
     ));
 }
 
+/// Admin accounts and sessions (argon2 hashes, session digests, the join on
+/// admins), and dialplan versions (ids handed out as max + 1).
+async fn admins_and_dialplans_roundtrip(s: &Store) {
+    use dialroom::store::tokens::Role;
+    s.add_admin("ann", "correct horse", Role::Admin)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.add_admin("ann", "x", Role::Viewer).await,
+        Err(StoreError::Exists(_))
+    ));
+    assert_eq!(
+        s.check_admin_password("ann", "correct horse")
+            .await
+            .unwrap(),
+        Some(Role::Admin)
+    );
+    assert_eq!(s.check_admin_password("ann", "nope").await.unwrap(), None);
+    let (token, csrf) = s.create_session("ann", 60).await.unwrap();
+    let sess = s.find_session(&token).await.unwrap().unwrap();
+    assert_eq!(
+        (sess.admin.as_str(), sess.role, sess.csrf),
+        ("ann", Role::Admin, csrf)
+    );
+    s.set_admin_password("ann", "battery staple").await.unwrap();
+    assert_eq!(
+        s.find_session(&token).await.unwrap(),
+        None,
+        "a new password ends sessions"
+    );
+    s.remove_admin("ann").await.unwrap();
+    assert!(s.list_admins().await.unwrap().is_empty());
+
+    assert_eq!(s.latest_dialplan_id("main").await.unwrap(), None);
+    let a = s
+        .add_dialplan_version("main", "a = 1", "files", "")
+        .await
+        .unwrap();
+    let b = s
+        .add_dialplan_version("main", "b = 2", "ann", "why")
+        .await
+        .unwrap();
+    assert_eq!((a.id, b.id), (1, 2));
+    assert_eq!(s.latest_dialplan_id("main").await.unwrap(), Some(2));
+    assert_eq!(
+        s.latest_dialplan_version("main").await.unwrap(),
+        Some(b.clone())
+    );
+    assert_eq!(s.dialplan_version(1).await.unwrap(), Some(a.clone()));
+    assert_eq!(s.list_dialplan_versions("main").await.unwrap(), [b, a]);
+}
+
+#[tokio::test]
+async fn sqlite_admins_and_dialplan_versions() {
+    let (_d, s) = sqlite_store().await;
+    admins_and_dialplans_roundtrip(&s).await;
+}
+
+#[tokio::test]
+async fn postgres_admins_and_dialplan_versions() {
+    let s = pg_store("ad").await;
+    admins_and_dialplans_roundtrip(&s).await;
+}
+
 #[tokio::test]
 async fn sqlite_users_and_locations() {
     let (_d, s) = sqlite_store().await;

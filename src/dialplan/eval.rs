@@ -46,6 +46,25 @@ pub fn local_clock(unix_secs: i64, offset_minutes: i32) -> (u8, u16) {
     (weekday, minute)
 }
 
+/// Parses a local time `DAY HH:MM` (e.g. `mon 09:30`; any day name that
+/// starts with the three-letter abbreviation) into (weekday 0 = Monday,
+/// minute of the day), as [`local_clock`] gives them.
+pub fn parse_day_time(at: &str) -> Result<(u8, u16), String> {
+    let bad = || format!("{at:?}: write 'DAY HH:MM', e.g. 'mon 09:30'");
+    let (day, time) = at.trim().split_once(' ').ok_or_else(bad)?;
+    let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .position(|d| day.trim().to_ascii_lowercase().starts_with(d))
+        .ok_or_else(bad)? as u8;
+    let (h, m) = time.trim().split_once(':').ok_or_else(bad)?;
+    let h: u16 = h.parse().map_err(|_| bad())?;
+    let m: u16 = m.parse().map_err(|_| bad())?;
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok((day, h * 60 + m))
+}
+
 /// The values capture references are filled from.
 struct Captured<'a> {
     to: &'a [String],

@@ -10,15 +10,21 @@
 //!   gives `404`.
 //! * [`spawn_watcher`] polls the files and publishes each good new plan on a
 //!   `tokio::sync::watch` channel, keeping the last good plan on errors.
+//! * [`LivePlan`] keeps the running plan in the database with its version
+//!   history; the files seed it and a changed file is saved as a version.
 //!
 //! The file format is documented in docs/dialplan.md.
 
 mod eval;
+mod live;
 mod model;
 mod parse;
 mod watch;
 
-pub use eval::local_clock;
+pub use eval::{local_clock, parse_day_time};
+pub use live::{
+    FILES_AUTHOR, LivePlan, PLAN_FILE, PLAN_NAME, SaveError, files_text, parse_version,
+};
 pub use model::{
     CallFacts, Decision, Dialplan, DialplanError, Match, NO_MATCH, RoomName, RoomNameError, Route,
     default_reason, validate_meeting_id, validate_pin, validate_target,

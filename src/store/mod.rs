@@ -2,6 +2,8 @@
 //! repository per table. SQL here is portable between both backends
 //! (`$n` placeholders, TEXT/BIGINT columns, `ON CONFLICT` upserts).
 
+pub mod admins;
+mod dialplans;
 mod locations;
 mod meetings;
 pub mod tokens;
@@ -9,6 +11,7 @@ mod users;
 
 use std::path::Path;
 
+pub use dialplans::DialplanVersion;
 pub use locations::StoredBinding;
 pub use meetings::Meeting;
 pub use users::UserRow;

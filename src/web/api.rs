@@ -1,5 +1,7 @@
-//! The JSON API, `/api/v1` (first part: live rooms). Scripts authenticate
-//! with `Authorization: Bearer TOKEN` (tokens from `dialroom token add`);
+//! The JSON API, `/api/v1` (live rooms here, dialplans in `dialplans`).
+//! Scripts authenticate with `Authorization: Bearer TOKEN` (tokens from
+//! `dialroom token add`), the admin pages with their session cookie and an
+//! `X-CSRF-Token` header on changes (see `auth`);
 //! a viewer token reads, an admin token also changes things. Every error
 //! is JSON with a stable code: `{"error": {"code": "...", "message": "..."}}`.
 
@@ -15,7 +17,6 @@ use tokio::sync::oneshot;
 
 use super::AppState;
 use crate::sip::admin::{AdminError, AdminRequest};
-use crate::store::tokens::Role;
 
 /// The routes under `/api/v1`.
 pub(super) fn routes() -> Router<AppState> {
@@ -24,10 +25,18 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/rooms/{room}/participants/{id}/kick", post(kick))
         .route("/rooms/{room}/participants/{id}/mute", post(mute))
         .route("/rooms/{room}/lock", post(lock))
+        .route("/openapi.json", get(super::openapi))
+        .merge(super::dialplans::routes())
+        .merge(super::directory::routes())
+        .merge(super::stats::routes())
 }
 
 /// An API error: status, stable code, message.
-struct ApiError(StatusCode, &'static str, String);
+pub(super) struct ApiError(
+    pub(super) StatusCode,
+    pub(super) &'static str,
+    pub(super) String,
+);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -50,42 +59,10 @@ impl From<AdminError> for ApiError {
     }
 }
 
-/// Checks the bearer token; `change` asks for the admin role.
+/// Checks the bearer token or the admin session (with its CSRF header when
+/// `change`); `change` asks for the admin role.
 async fn authorize(s: &AppState, headers: &HeaderMap, change: bool) -> Result<(), ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer TOKEN (make one with `dialroom token add NAME`)".into(),
-            )
-        })?;
-    let found = s.store.find_token(token).await.map_err(|e| {
-        tracing::error!("token lookup failed: {e}");
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            "the database did not answer".into(),
-        )
-    })?;
-    match found {
-        None => Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "unknown token".into(),
-        )),
-        Some((name, Role::Viewer)) if change => Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("token {name:?} is a viewer token: it cannot change anything"),
-        )),
-        Some(_) => Ok(()),
-    }
+    super::auth::principal(s, headers, change).await.map(drop)
 }
 
 /// Sends a request to the endpoint task and waits for its answer.
@@ -107,7 +84,7 @@ async fn ask<T>(
 }
 
 /// Reads a JSON body; a bad one is a 400 with the parser's words.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub(super) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "bad_request", format!("body: {e}")))
 }

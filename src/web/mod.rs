@@ -1,7 +1,14 @@
-//! The HTTP server (axum). For now: `/health` and a landing page; the admin
-//! UI, JSON API, meeting page and metrics hang off this router later.
+//! The HTTP server (axum): `/health`, `/metrics`, the admin UI at `/admin`
+//! (`auth` for logins, sessions and CSRF, `pages` for the HTML and ES
+//! modules), the JSON API at `/api/v1` (`api`, `dialplans`) and XMPP over
+//! WebSocket. The meeting page hangs off this router later.
 
 mod api;
+mod auth;
+mod dialplans;
+mod directory;
+mod pages;
+mod stats;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,32 +28,99 @@ struct AppState {
     store: Store,
     status: Arc<Status>,
     xmpp: Option<crate::xmpp::Handle>,
+    admin: Admin,
+}
+
+/// What the admin UI and its API need besides the store: the running
+/// dialplan and the `[web]` login settings.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    plan: crate::dialplan::LivePlan,
+    secure_cookies: bool,
+    session_secs: u64,
+    timezone_offset_minutes: i32,
+    sip_domain: String,
+    logins: Arc<std::sync::Mutex<auth::LoginLimiter>>,
+    history: Arc<std::sync::Mutex<stats::History>>,
+    media_ticks: Arc<std::sync::Mutex<MediaWatch>>,
+}
+
+/// The media workers' tick count as `/health` last saw it, and when it last grew.
+#[derive(Debug, Default)]
+struct MediaWatch {
+    ticks: u64,
+    grew: Option<std::time::Instant>,
+}
+
+impl MediaWatch {
+    /// True when the workers ticked within the last second (they tick every
+    /// 20 ms, with or without calls).
+    fn alive(&mut self, ticks: u64, now: std::time::Instant) -> bool {
+        if ticks != self.ticks {
+            self.ticks = ticks;
+            self.grew = Some(now);
+        }
+        self.grew
+            .is_some_and(|t| now.saturating_duration_since(t) < std::time::Duration::from_secs(1))
+    }
+}
+
+impl Admin {
+    /// From the running plan and the configuration.
+    pub fn new(plan: crate::dialplan::LivePlan, cfg: &crate::config::Config) -> Admin {
+        Admin {
+            plan,
+            secure_cookies: cfg.web.secure_cookies,
+            session_secs: cfg.web.session_hours.saturating_mul(3600),
+            timezone_offset_minutes: cfg.dialplan.timezone_offset_minutes,
+            sip_domain: cfg.sip.domain.clone(),
+            logins: Arc::new(std::sync::Mutex::new(auth::LoginLimiter::new(
+                cfg.web.login_attempts,
+                std::time::Duration::from_secs(cfg.web.login_window),
+            ))),
+            history: Arc::default(),
+            media_ticks: Arc::default(),
+        }
+    }
 }
 
 /// Builds the router (`xmpp`: the XMPP service, when enabled, for `/xmpp-websocket`).
-pub fn router(store: Store, status: Arc<Status>, xmpp: Option<crate::xmpp::Handle>) -> Router {
+pub fn router(
+    store: Store,
+    status: Arc<Status>,
+    xmpp: Option<crate::xmpp::Handle>,
+    admin: Admin,
+) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/xmpp-websocket", get(xmpp_websocket))
         .nest("/api/v1", api::routes())
+        .merge(auth::routes())
+        .merge(pages::routes())
         .fallback(not_found)
         .with_state(AppState {
             store,
             status,
             xmpp,
+            admin,
         })
 }
 
-/// Serves until the listener fails.
+/// Serves until the listener fails. Handlers see the peer address (the
+/// admin login limit counts failures per source address).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Store,
     status: Arc<Status>,
     xmpp: Option<crate::xmpp::Handle>,
+    admin: Admin,
 ) {
-    if let Err(e) = axum::serve(listener, router(store, status, xmpp)).await {
+    stats::spawn_sampler(status.clone(), admin.history.clone());
+    let app = router(store, status, xmpp, admin)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("web server stopped: {e}");
     }
 }
@@ -54,20 +128,32 @@ pub async fn serve(
 async fn index() -> Html<&'static str> {
     Html(concat!(
         "<!doctype html><title>dialroom</title><h1>dialroom</h1>",
-        "<p>SIP registrar running. Health: <a href=\"/health\">/health</a>.</p>"
+        "<p>SIP registrar running. Health: <a href=\"/health\">/health</a>. ",
+        "Admin: <a href=\"/admin\">/admin</a>.</p>"
     ))
 }
 
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
     let sip = s.status.sip_up.load(Ordering::Relaxed);
     let db = s.store.ping().await;
+    let media = s
+        .admin
+        .media_ticks
+        .lock()
+        .expect("the media watch lock is never poisoned: alive() cannot panic")
+        .alive(
+            s.status.media.tick_lateness.count(),
+            std::time::Instant::now(),
+        );
+    let up = sip && db && media;
     let body = Json(json!({
-        "status": if sip && db { "ok" } else { "unavailable" },
+        "status": if up { "ok" } else { "unavailable" },
         "sip": sip,
+        "media": media,
         "database": db,
         "registrations": s.status.registrations.load(Ordering::Relaxed),
     }));
-    let code = if sip && db {
+    let code = if up {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -120,9 +206,35 @@ async fn xmpp_websocket(
     }
 }
 
+/// The OpenAPI 3.0 document of `/api/v1` (hand-written, `web/openapi.json`;
+/// `tests/api_matches_its_openapi_document.rs` holds it to the server).
+async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../../web/openapi.json"),
+    )
+}
+
 async fn not_found() -> impl IntoResponse {
     (
         StatusCode::NOT_FOUND,
         Json(json!({"error": {"code": "not_found", "message": "no such page"}})),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MediaWatch;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn media_is_up_while_the_workers_tick() {
+        let mut w = MediaWatch::default();
+        let t0 = Instant::now();
+        assert!(!w.alive(0, t0), "no tick yet");
+        assert!(w.alive(5, t0));
+        assert!(w.alive(5, t0 + Duration::from_millis(900)), "between polls");
+        assert!(!w.alive(5, t0 + Duration::from_millis(1100)), "stalled");
+        assert!(w.alive(6, t0 + Duration::from_millis(1200)));
+    }
 }

@@ -760,3 +760,115 @@ pub fn make_certificate(dir: &Path) {
         "ext.cnf",
     ]);
 }
+
+/// An HTTP response: status, headers (names lower-case), body.
+pub struct HttpResponse {
+    pub code: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of cookie `name` set by this response (`Set-Cookie`).
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "set-cookie")
+            .find_map(|(_, v)| {
+                let first = v.split(';').next()?;
+                let (k, val) = first.split_once('=')?;
+                (k.trim() == name).then(|| val.trim().to_string())
+            })
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {:?}", self.code, self.body))
+    }
+}
+
+impl Server {
+    /// An HTTP request with any headers and body; returns status, headers and body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> HttpResponse {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.web_port)).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+        for (n, v) in headers {
+            req += &format!("{n}: {v}\r\n");
+        }
+        req += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
+        s.write_all(req.as_bytes()).unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let (head, body) = r.split_once("\r\n\r\n").unwrap_or((&r, ""));
+        let mut lines = head.split("\r\n");
+        let code = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        HttpResponse {
+            code,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    /// `dialroom admin add NAME --password PW --role ROLE`.
+    pub fn add_admin(&self, name: &str, pw: &str, role: &str) {
+        let o = self.cli(&["admin", "add", name, "--password", pw, "--role", role]);
+        assert!(
+            o.status.success(),
+            "admin add: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// Logs in through the form; returns (session cookie, CSRF token of the session).
+    pub fn login(&self, name: &str, pw: &str) -> (String, String) {
+        let page = self.request("GET", "/admin/login", &[], "");
+        assert_eq!(page.code, 200, "{}", page.body);
+        let form_csrf = page.set_cookie("dr_login_csrf").expect("login csrf cookie");
+        let r = self.request(
+            "POST",
+            "/admin/login",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Cookie", &format!("dr_login_csrf={form_csrf}")),
+            ],
+            &format!("name={name}&password={pw}&csrf={form_csrf}"),
+        );
+        assert_eq!(r.code, 303, "login as {name}: {}", r.body);
+        let session = r.set_cookie("dr_session").expect("session cookie");
+        let cookie = format!("dr_session={session}");
+        let admin = self.request("GET", "/admin", &[("Cookie", &cookie)], "");
+        assert_eq!(admin.code, 200, "{}", admin.body);
+        let csrf = admin
+            .body
+            .split("name=\"csrf-token\" content=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("csrf meta tag")
+            .to_string();
+        (cookie, csrf)
+    }
+}

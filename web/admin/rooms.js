@@ -1,0 +1,38 @@
+// Live rooms: who is in each room (phone or browser, muted, moderator),
+// with mute, kick and lock for admins. Refreshed every two seconds.
+import { api, h, errorText, canChange, main } from './api.js';
+
+const app = main();
+const list = h('div', { id: 'rooms' });
+const note = h('p', { id: 'status', role: 'status' });
+app.append(note, list);
+
+async function act(method, path, body) {
+  const r = await api(method, path, body);
+  note.textContent = r.ok ? 'Done.' : errorText(r);
+  refresh();
+}
+
+async function refresh() {
+  const r = await api('GET', '/rooms');
+  if (!r.ok) { note.textContent = errorText(r); return; }
+  const rooms = r.data.rooms;
+  if (!rooms.length) { list.replaceChildren(h('p', { class: 'muted' }, 'No live rooms.')); return; }
+  list.replaceChildren(...rooms.map((room) => h('section', { 'data-room': room.name },
+    h('h2', {}, `${room.name} — ${room.participants.length} participant${room.participants.length === 1 ? '' : 's'}`,
+      room.locked ? ' (locked)' : '', ' ',
+      canChange ? h('button', { class: 'admin-only', onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/lock`, { locked: !room.locked }) }, room.locked ? 'Unlock' : 'Lock') : ''),
+    h('table', {},
+      h('thead', {}, h('tr', {}, ['Who', 'Joined by', 'Muted', 'Moderator', ''].map((t) => h('th', {}, t)))),
+      h('tbody', {}, room.participants.map((p) => h('tr', { 'data-id': p.id },
+        h('td', {}, p.display || `#${p.id}`),
+        h('td', {}, p.kind === 'phone' ? '☎ phone' : '🖥 browser'),
+        h('td', {}, p.muted ? 'muted' : ''),
+        h('td', {}, p.moderator ? 'yes' : ''),
+        h('td', { class: 'admin-only' },
+          h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/mute`, { muted: !p.muted }) }, p.muted ? 'Unmute' : 'Mute'), ' ',
+          h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/kick`) }, 'Kick')))))))));
+}
+
+refresh();
+setInterval(refresh, 2000);
