@@ -41,12 +41,14 @@ fn edits_apply_to_new_calls_and_broken_edits_keep_the_last_good_plan() {
     // A call in progress while the plan changes under it.
     let port = s.sip_port;
     let long = std::thread::spawn(move || {
-        sipp_args(
+        let t0 = std::time::Instant::now();
+        let run = sipp_args(
             "dialplan_route_answered.xml",
             "udp",
             port,
             &["-s", "5555", "-set", "hold", "9000"],
-        )
+        );
+        (run, t0.elapsed())
     });
     std::thread::sleep(Duration::from_millis(500));
 
@@ -85,7 +87,12 @@ fn edits_apply_to_new_calls_and_broken_edits_keep_the_last_good_plan() {
     );
 
     // The call that was up through all of this ends normally (BYE gets 200, not 481).
-    let run = long.join().unwrap();
+    let (run, took) = long.join().unwrap();
+    assert!(
+        took >= Duration::from_secs(9),
+        "the long call did not stay up through the reloads (it took {took:?})\n{}",
+        run.output
+    );
     assert!(
         run.ok,
         "the call in progress was dropped by a reload:\n{}\n{}",
