@@ -4,6 +4,7 @@
 
 mod locations;
 mod meetings;
+pub mod recordings;
 pub mod tokens;
 mod users;
 

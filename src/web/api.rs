@@ -14,6 +14,9 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::AppState;
+
+#[path = "recordings.rs"]
+mod recordings;
 use crate::sip::admin::{AdminError, AdminRequest};
 use crate::store::tokens::Role;
 
@@ -24,6 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/rooms/{room}/participants/{id}/kick", post(kick))
         .route("/rooms/{room}/participants/{id}/mute", post(mute))
         .route("/rooms/{room}/lock", post(lock))
+        .merge(recordings::routes())
 }
 
 /// An API error: status, stable code, message.
