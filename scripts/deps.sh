@@ -7,7 +7,7 @@ set -euo pipefail
 
 what=${1:-build}
 build_pkgs=(build-essential pkg-config libopus-dev ca-certificates curl)
-test_pkgs=(sip-tester baresip-core postgresql python3 python3-venv python3-pip)
+test_pkgs=(sip-tester baresip-core opus-tools postgresql python3 python3-venv python3-pip)
 bench_pkgs=(kamailio)
 
 pkgs=("${build_pkgs[@]}")
