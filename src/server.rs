@@ -385,6 +385,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             publish(&ep, &status);
             last_publish = Instant::now();
         }
+        let mut unrecorded: Vec<(String, String)> = Vec::new();
         for a in out.drain(..) {
             match a {
                 Action::Send(flow, bytes) => io.transports.send(&flow, bytes),
@@ -397,7 +398,10 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                         let _ = r.send(cmd);
                     }
                     None => {
-                        tracing::warn!(?cmd, "no recorder runs here ([recorder] enabled = false)")
+                        tracing::warn!(?cmd, "no recorder runs here ([recorder] enabled = false)");
+                        if let crate::recorder::RecorderCommand::Start { id, room, .. } = cmd {
+                            unrecorded.push((room, id));
+                        }
                     }
                 },
                 Action::LookupMeeting { leg, id } => {
@@ -416,6 +420,10 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                     });
                 }
             }
+        }
+        // Without a recorder a room is not left marked as recorded.
+        for (room, id) in unrecorded {
+            ep.on_recording_ended(&room, &id);
         }
     }
     status.sip_up.store(false, Ordering::Relaxed);
