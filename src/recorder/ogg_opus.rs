@@ -178,64 +178,87 @@ impl Repaired {
     }
 }
 
+/// What [`scan`] found: the prefix of whole pages in an Ogg Opus stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    /// Bytes of whole pages (CRC checked) from the start.
+    pub good: u64,
+    /// Pages in them.
+    pub pages: u32,
+    /// The last of them with a granule position.
+    pub granule: u64,
+    /// The pre-skip of the `OpusHead` in the first page, if it is one.
+    pub pre_skip: Option<u16>,
+    /// The last whole page carried the end-of-stream flag.
+    pub complete: bool,
+}
+
+/// Reads pages from `r` until one is torn, fails its CRC or is not a page.
+/// Never panics, on any input (fuzz target `ogg_scan`).
+pub fn scan(mut r: impl Read) -> Scan {
+    let mut out = Scan {
+        good: 0,
+        pages: 0,
+        granule: 0,
+        pre_skip: None,
+        complete: false,
+    };
+    loop {
+        let mut hdr = [0u8; 27];
+        if r.read_exact(&mut hdr).is_err() || &hdr[..4] != b"OggS" {
+            break;
+        }
+        let Ok((mut parser, nseg)) = ogg::reading::PageParser::new(hdr) else {
+            break;
+        };
+        let mut segs = vec![0u8; nseg];
+        if r.read_exact(&mut segs).is_err() {
+            break;
+        }
+        let body_len: usize = segs.iter().map(|&s| usize::from(s)).sum();
+        parser.parse_segments(segs);
+        let mut body = vec![0u8; body_len];
+        if r.read_exact(&mut body).is_err() {
+            break;
+        }
+        let head = (out.pages == 0 && body.len() >= 12 && &body[..8] == b"OpusHead")
+            .then(|| u16::from_le_bytes([body[10], body[11]]));
+        if parser.parse_packet_data(body).is_err() {
+            break; // CRC mismatch: a torn page
+        }
+        if out.pages == 0 {
+            out.pre_skip = head;
+        }
+        out.pages += 1;
+        let gp = u64::from_le_bytes(hdr[6..14].try_into().expect("8 bytes"));
+        if gp != u64::MAX {
+            out.granule = gp;
+        }
+        out.complete = hdr[5] & 0x04 != 0;
+        out.good += 27 + nseg as u64 + body_len as u64;
+    }
+    out
+}
+
 /// Scans `f` page by page (checking each page's CRC) and truncates it after
 /// the last complete page. `None` when not even the headers are whole.
 pub fn repair(f: &mut std::fs::File) -> io::Result<Option<Repaired>> {
     let len = f.seek(SeekFrom::End(0))?;
     f.seek(SeekFrom::Start(0))?;
-    let mut pos = 0u64;
-    let mut good = 0u64;
-    let mut granule = 0u64;
-    let mut pre_skip = None;
-    let mut complete = false;
-    let mut pages = 0u32;
-    loop {
-        let mut hdr = [0u8; 27];
-        if f.read_exact(&mut hdr).is_err() || &hdr[..4] != b"OggS" {
-            break;
-        }
-        let Ok((parser, nseg)) = ogg::reading::PageParser::new(hdr) else {
-            break;
-        };
-        let mut segs = vec![0u8; nseg];
-        if f.read_exact(&mut segs).is_err() {
-            break;
-        }
-        let body_len: usize = segs.iter().map(|&s| usize::from(s)).sum();
-        let mut parser = parser;
-        parser.parse_segments(segs);
-        let mut body = vec![0u8; body_len];
-        if f.read_exact(&mut body).is_err() {
-            break;
-        }
-        if pages == 0 && body.len() >= 12 && &body[..8] == b"OpusHead" {
-            pre_skip = Some(u16::from_le_bytes([body[10], body[11]]));
-        }
-        if parser.parse_packet_data(body).is_err() {
-            break; // CRC mismatch: a torn page
-        }
-        pages += 1;
-        let gp = u64::from_le_bytes(hdr[6..14].try_into().expect("8 bytes"));
-        if gp != u64::MAX {
-            granule = gp;
-        }
-        complete = hdr[5] & 0x04 != 0;
-        pos += 27 + nseg as u64 + body_len as u64;
-        good = pos;
-    }
-    let Some(pre_skip) = pre_skip.filter(|_| pages >= 2) else {
+    let sc = scan(io::BufReader::new(&mut *f));
+    let Some(pre_skip) = sc.pre_skip.filter(|_| sc.pages >= 2) else {
         return Ok(None);
     };
-    if good < len {
-        f.set_len(good)?;
+    if sc.good < len {
+        f.set_len(sc.good)?;
     }
     f.sync_all()?;
     Ok(Some(Repaired {
-        bytes: good,
-        granule,
+        bytes: sc.good,
+        granule: sc.granule,
         pre_skip,
-        cut: len - good,
-        complete,
+        cut: len - sc.good,
+        complete: sc.complete,
     }))
 }
 
