@@ -8,8 +8,9 @@ set -euo pipefail
 what=${1:-build}
 build_pkgs=(build-essential pkg-config libopus-dev ca-certificates curl)
 # chromium (+ node and npm, below): the admin UI's browser test (playwright-core from npm).
-# openssl: the TLS tests make their certificates with it.
-test_pkgs=(sip-tester baresip-core postgresql python3 python3-venv python3-pip chromium openssl)
+# openssl: the TLS tests make their certificates with it; opus-tools: opusdec
+# decodes the recordings in the recorder tests.
+test_pkgs=(sip-tester baresip-core opus-tools postgresql python3 python3-venv python3-pip chromium openssl)
 bench_pkgs=(kamailio)
 
 pkgs=("${build_pkgs[@]}")

@@ -33,6 +33,7 @@ pub struct Config {
     pub xmpp: XmppConfig,
     /// The SFU (WebRTC media for browser participants, one UDP port).
     pub sfu: SfuConfig,
+    pub recorder: RecorderConfig,
 }
 
 /// `[sip]`
@@ -299,6 +300,40 @@ impl Default for SfuConfig {
 }
 
 /// An inclusive port range written `"LOW-HIGH"`.
+/// `[recorder]`: native recording of rooms (docs/operations.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecorderConfig {
+    /// Run the recorder worker inside `dialroom serve`.
+    pub enabled: bool,
+    /// Where recordings are written (relative to the config file's directory).
+    pub dir: PathBuf,
+    /// A recording stops by itself after this many seconds (0: no limit).
+    pub max_duration_s: u64,
+    /// Finished recordings older than this many days are deleted (0: kept forever).
+    pub retention_days: u64,
+    /// Also write one track per participant.
+    pub tracks: bool,
+    /// Opus bitrate of the recorded mix and tracks, in bit/s.
+    pub bitrate: u32,
+    /// This worker's id in the recordings table (default: host name and web address).
+    pub worker_id: Option<String>,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            enabled: true,
+            dir: PathBuf::from("data/recordings"),
+            max_duration_s: 4 * 3600,
+            retention_days: 0,
+            tracks: false,
+            bitrate: 48_000,
+            worker_id: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRange(pub RangeInclusive<u16>);
 
@@ -366,6 +401,9 @@ impl Config {
     fn resolve_relative_to(&mut self, dir: &Path) {
         if self.dialplan.path.is_relative() && !dir.as_os_str().is_empty() {
             self.dialplan.path = dir.join(&self.dialplan.path);
+        }
+        if self.recorder.dir.is_relative() && !dir.as_os_str().is_empty() {
+            self.recorder.dir = dir.join(&self.recorder.dir);
         }
         let url = &self.database.url;
         let Some(rest) = url
@@ -482,6 +520,9 @@ impl Config {
             return Err(
                 "[web] session_hours, login_attempts and login_window must be at least 1".into(),
             );
+        }
+        if !(6_000..=256_000).contains(&self.recorder.bitrate) {
+            return Err("[recorder] bitrate must be 6000..=256000 bit/s".into());
         }
         if self.dialplan.timezone_offset_minutes.unsigned_abs() > 14 * 60 {
             return Err("[dialplan] timezone_offset_minutes must be between -840 and 840".into());

@@ -13,6 +13,7 @@ pub mod config;
 pub mod dialplan;
 pub mod error;
 pub mod media;
+pub mod recorder;
 pub mod server;
 pub mod sfu;
 pub mod sip;

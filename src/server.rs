@@ -37,6 +37,8 @@ pub struct Status {
     pub calls: AtomicUsize,
     /// The media workers' counters.
     pub media: Arc<crate::media::stats::MediaStats>,
+    /// Where recordings are written (`[recorder] dir`), for downloads.
+    pub recorder_dir: std::sync::OnceLock<std::path::PathBuf>,
     /// Where the web API sends room actions (set once the endpoint task runs).
     pub admin: std::sync::OnceLock<mpsc::Sender<crate::sip::admin::AdminRequest>>,
 }
@@ -185,12 +187,21 @@ pub async fn start(cfg: Config) -> Result<Running> {
         media_tx,
     );
 
+    let _ = status.recorder_dir.set(cfg.recorder.dir.clone());
     let web_listener = tokio::net::TcpListener::bind(cfg.web.listen)
         .await
         .map_err(|e| Error::io(format!("binding the web server on {}", cfg.web.listen), e))?;
     let web_addr = web_listener
         .local_addr()
         .map_err(|e| Error::io("reading the web address", e))?;
+    let (recorder, recorder_ended) = if cfg.recorder.enabled {
+        let settings = recorder_settings(&cfg, web_addr);
+        tracing::info!(dir = %settings.dir.display(), worker = %settings.worker_id, "recorder worker running in-process");
+        let (tx, rx) = crate::recorder::service::start(settings, store.clone(), media.clone());
+        (Some(tx), rx)
+    } else {
+        (None, mpsc::unbounded_channel().1)
+    };
     let (xmpp, xmpp_addr) = start_xmpp(&cfg, &store).await?;
     tokio::spawn(crate::web::serve(
         web_listener,
@@ -228,6 +239,8 @@ pub async fn start(cfg: Config) -> Result<Running> {
             media,
             store: store_for_loop,
             admin: admin_rx,
+            recorder,
+            recorder_ended,
         };
         endpoint_loop(endpoint, io, housekeeping, st).await;
         poller.abort();
@@ -327,6 +340,32 @@ struct Io {
     media: MediaEngine,
     store: Store,
     admin: mpsc::Receiver<crate::sip::admin::AdminRequest>,
+    recorder: Option<mpsc::UnboundedSender<crate::recorder::RecorderCommand>>,
+    recorder_ended: mpsc::UnboundedReceiver<crate::recorder::RecordingEnded>,
+}
+
+/// The recorder's settings from `[recorder]`; the worker id defaults to the
+/// host name and web address, which stay the same across restarts of one
+/// server (so a restarted server finds the jobs it left at once).
+pub fn recorder_settings(
+    cfg: &Config,
+    web: std::net::SocketAddr,
+) -> crate::recorder::RecorderSettings {
+    let r = &cfg.recorder;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    crate::recorder::RecorderSettings {
+        dir: r.dir.clone(),
+        max_duration_s: r.max_duration_s,
+        retention_days: r.retention_days,
+        tracks: r.tracks,
+        bitrate: r.bitrate,
+        worker_id: r
+            .worker_id
+            .clone()
+            .unwrap_or_else(|| format!("{host}:{web}")),
+    }
 }
 
 /// A meeting lookup's answer: the leg and (room, pin, moderator pin).
@@ -365,6 +404,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             _ = sweep.tick() => ep.housekeeping(now(), &mut out),
             _ = gauges.tick() => {}
             r = io.admin.recv() => if let Some(r) = r { ep.admin(now(), r, &mut out) },
+            Some(e) = io.recorder_ended.recv() => ep.on_recording_ended(&e.room, &e.id),
             u = io.users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
             Ok(()) = io.plans.changed() => {
                 let plan = io.plans.borrow_and_update().clone();
@@ -378,6 +418,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             publish(&ep, &status);
             last_publish = Instant::now();
         }
+        let mut unrecorded: Vec<(String, String)> = Vec::new();
         for a in out.drain(..) {
             match a {
                 Action::Send(flow, bytes) => io.transports.send(&flow, bytes),
@@ -385,6 +426,17 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                     let _ = io.persist.send(c);
                 }
                 Action::Media(cmd) => io.media.send(cmd),
+                Action::Recorder(cmd) => match &io.recorder {
+                    Some(r) => {
+                        let _ = r.send(cmd);
+                    }
+                    None => {
+                        tracing::warn!(?cmd, "no recorder runs here ([recorder] enabled = false)");
+                        if let crate::recorder::RecorderCommand::Start { id, room, .. } = cmd {
+                            unrecorded.push((room, id));
+                        }
+                    }
+                },
                 Action::LookupMeeting { leg, id } => {
                     let (store, tx) = (io.store.clone(), found_tx.clone());
                     tokio::spawn(async move {
@@ -401,6 +453,10 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                     });
                 }
             }
+        }
+        // Without a recorder a room is not left marked as recorded.
+        for (room, id) in unrecorded {
+            ep.on_recording_ended(&room, &id);
         }
     }
     status.sip_up.store(false, Ordering::Relaxed);

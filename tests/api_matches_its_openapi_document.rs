@@ -38,6 +38,12 @@ fn the_openapi_document_lists_every_route_and_schemathesis_finds_no_server_error
         ("/meetings/{id}", "delete"),
         ("/registrations", "get"),
         ("/stats", "get"),
+        ("/rooms/{room}/recording", "post"),
+        ("/recordings", "get"),
+        ("/recordings/{id}", "get"),
+        ("/recordings/{id}", "delete"),
+        ("/recordings/{id}/file", "get"),
+        ("/recordings/{id}/files/{name}", "get"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

@@ -264,3 +264,94 @@ async fn batch_is_atomic(s: &Store) {
         "half a batch was written"
     );
 }
+
+/// Recording jobs: pending -> recording -> done, orphans of a dead or
+/// restarted worker, retention, removal.
+async fn recordings_roundtrip(s: &Store) {
+    use dialroom::store::recordings::{Finished, RecordingState, unix_ms};
+    let dir = tempfile::tempdir().unwrap();
+    s.add_recording("00000000000000a1", "room-1", "api:ops", true, "w1")
+        .await
+        .unwrap();
+    let r = s.recording("00000000000000a1").await.unwrap().unwrap();
+    assert_eq!(
+        (r.state, r.tracks, r.files.len()),
+        (RecordingState::Pending, true, 0)
+    );
+    let files = vec!["00000000000000a1.opus".to_string()];
+    s.start_recording("00000000000000a1", &files, unix_ms())
+        .await
+        .unwrap();
+    s.recording_progress("00000000000000a1", &files, 1000, 4096)
+        .await
+        .unwrap();
+    let r = s.recording("00000000000000a1").await.unwrap().unwrap();
+    assert_eq!(
+        (r.state, r.duration_ms, r.size_bytes),
+        (RecordingState::Recording, 1000, 4096)
+    );
+    assert_eq!(r.files, files);
+    // w1 restarted: its job is an orphan for w1 at once, for others only when stale.
+    assert_eq!(s.orphaned_recordings("w1", 0).await.unwrap().len(), 1);
+    assert!(s.orphaned_recordings("w2", 0).await.unwrap().is_empty());
+    assert_eq!(
+        s.orphaned_recordings("w2", unix_ms() + 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let done = Finished {
+        state: RecordingState::Done,
+        reason: Some("room empty".into()),
+        files: files.clone(),
+        duration_ms: 2000,
+        size_bytes: 8000,
+        ended_at: Some(1000),
+    };
+    s.finish_recording("00000000000000a1", &done).await.unwrap();
+    let r = s.recording("00000000000000a1").await.unwrap().unwrap();
+    assert_eq!(
+        (r.state, r.reason.as_deref(), r.ended_at),
+        (RecordingState::Done, Some("room empty"), Some(1000))
+    );
+    assert!(
+        s.orphaned_recordings("w1", unix_ms())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.list_recordings(10).await.unwrap().len(), 1);
+    // Retention: rows (and files) older than the limit go together.
+    std::fs::write(dir.path().join("00000000000000a1.opus"), b"x").unwrap();
+    assert_eq!(
+        dialroom::recorder::service::expire(s, dir.path(), 500)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        dialroom::recorder::service::expire(s, dir.path(), 2000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!dir.path().join("00000000000000a1.opus").exists());
+    assert!(s.recording("00000000000000a1").await.unwrap().is_none());
+    assert!(matches!(
+        s.remove_recording("00000000000000a1").await,
+        Err(StoreError::Missing(_))
+    ));
+}
+
+#[tokio::test]
+async fn recordings_on_sqlite() {
+    let (_d, s) = sqlite_store().await;
+    recordings_roundtrip(&s).await;
+}
+
+#[tokio::test]
+async fn recordings_on_postgres() {
+    let s = pg_store("rec").await;
+    recordings_roundtrip(&s).await;
+}

@@ -29,6 +29,8 @@ pub struct Room {
     pub locked: bool,
     /// Most members, if limited.
     pub max_members: Option<u32>,
+    /// The id of the recording running, when the room is recorded.
+    pub recording: Option<String>,
 }
 
 /// Why a join was refused.
@@ -104,6 +106,11 @@ impl Rooms {
             .participants
             .iter_mut()
             .find(|p| p.leg == leg)
+    }
+
+    /// A room by name, to change it.
+    pub fn get_mut(&mut self, room: &str) -> Option<&mut Room> {
+        self.rooms.get_mut(room)
     }
 
     /// Locks or unlocks a room; returns the new state.

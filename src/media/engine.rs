@@ -94,6 +94,15 @@ pub enum MediaCommand {
         /// The sound.
         sound: Sound,
     },
+    /// Start recording a room's audio into `tap` (`None` stops it). The
+    /// worker encodes the room mix (and, when the tap asks, each
+    /// participant's own audio) to Opus every tick and `try_send`s it.
+    Record {
+        /// The room.
+        room: String,
+        /// Where the frames go; `None` removes the room's tap.
+        tap: Option<crate::recorder::tap::Tap>,
+    },
     /// Leave the room and close the sockets.
     Close {
         /// The leg.

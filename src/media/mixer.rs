@@ -115,6 +115,11 @@ impl Mixer {
         &mut self.inputs[slot]
     }
 
+    /// Talker slot `slot`'s input frame as mixed this tick.
+    pub fn input_frame(&self, slot: usize) -> &[i16; FRAME] {
+        &self.inputs[slot]
+    }
+
     /// Mixes the selected talkers' input frames. Afterwards [`Mixer::hears`]
     /// says who hears what.
     pub fn mix_selected(&mut self) {

@@ -89,6 +89,10 @@ pub struct MediaStats {
     pub encodes: AtomicU64,
     /// Ticks a worker skipped because it fell too far behind its schedule.
     pub ticks_skipped: AtomicU64,
+    /// Recording frames handed to a recorder (room mixes and tracks).
+    pub rec_frames: AtomicU64,
+    /// Recording frames dropped because a recorder's queue was full.
+    pub rec_lost: AtomicU64,
     /// Open legs.
     pub legs: AtomicI64,
     /// Rooms being mixed.
@@ -143,6 +147,18 @@ impl MediaStats {
             "dialroom_rtp_frames_drained_total",
             "Frames a jitter buffer dropped to bring built-up delay down.",
             self.drained.load(Ordering::Relaxed),
+        );
+        c(
+            out,
+            "dialroom_recording_frames_total",
+            "Frames handed to a recorder (room mixes and participant tracks).",
+            self.rec_frames.load(Ordering::Relaxed),
+        );
+        c(
+            out,
+            "dialroom_recording_frames_lost_total",
+            "Recording frames dropped because a recorder's queue was full.",
+            self.rec_lost.load(Ordering::Relaxed),
         );
         c(
             out,

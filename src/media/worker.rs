@@ -10,22 +10,24 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, TrySendError, channel};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::codec::dtmf::DtmfReceiver;
+use super::codec::opus::{OpusConfig, OpusEncoder};
 use super::codec::{Codec, Decoder, Encoder};
 use super::dtmf_detect::DtmfDetector;
 use super::engine::{LegSpec, MediaCommand, MediaEvent, Sound};
 use super::jitter::{JitterBuffer, Pop};
-use super::mixer::{FRAME, Hears, Mixer, level};
+use super::mixer::{FRAME, Hears, MAX_TALKERS, Mixer, level};
 use super::prompts::{self, Prompt};
 use super::resample::Resampler;
 use super::rtp::{self, RtpHeader};
 use super::tones::Chime;
 use crate::conference::LegId;
+use crate::recorder::tap::{MAX_FRAME, Stream, Tap, TapEvent, TapItem};
 use crate::sip::sdp::Direction;
 
 /// Tick length.
@@ -208,6 +210,13 @@ impl MediaEngine {
                     self.to(w, MediaCommand::RoomSound { room, sound });
                 }
             }
+            MediaCommand::Record { room, tap } => {
+                // A room not (or no longer) placed has no audio: dropping the
+                // tap here ends its recording at once.
+                if let Some(&(w, _)) = p.rooms.get(&room) {
+                    self.to(w, MediaCommand::Record { room, tap });
+                }
+            }
             cmd @ (MediaCommand::Mute { leg, .. }
             | MediaCommand::Play { leg, .. }
             | MediaCommand::StopPlay { leg }) => {
@@ -343,6 +352,171 @@ struct RoomState {
     common: HashMap<Codec, EncodeChain>,
     sounds: Vec<Chime>,
     overlay: Box<[i16; FRAME]>,
+    /// The room's recording tap, when it is recorded.
+    rec: Option<RoomRec>,
+}
+
+/// A recorded room's encoders: the room mix (everyone, no mix-minus, no
+/// chimes or prompts) and, when asked, each participant's own audio. All
+/// allocated when the recording starts or a participant first appears.
+struct RoomRec {
+    tap: Tap,
+    /// The worker tick of frame 0.
+    start: u64,
+    mix: OpusEncoder,
+    tracks: HashMap<LegId, OpusEncoder>,
+    /// Last tick's talkers (talk spans in the sidecar).
+    talking: Vec<LegId>,
+    buf: [u8; MAX_FRAME],
+    silence: Box<[i16; FRAME]>,
+    complexity: u8,
+}
+
+impl RoomRec {
+    fn encoder(bitrate: u32, complexity: u8) -> Option<OpusEncoder> {
+        OpusEncoder::new(OpusConfig {
+            bitrate,
+            complexity,
+            inband_fec: false,
+            packet_loss_percent: 0,
+        })
+        .ok()
+    }
+
+    fn new(tap: Tap, start: u64, complexity: u8) -> Option<RoomRec> {
+        Some(RoomRec {
+            mix: Self::encoder(tap.bitrate, complexity)?,
+            tap,
+            start,
+            tracks: HashMap::new(),
+            talking: Vec::with_capacity(MAX_TALKERS),
+            buf: [0; MAX_FRAME],
+            silence: Box::new([0; FRAME]),
+            complexity,
+        })
+    }
+
+    fn event(&self, tick: u64, event: TapEvent, stats: &super::stats::MediaStats) -> bool {
+        let index = tick.saturating_sub(self.start);
+        send_item(&self.tap, TapItem::Event { index, event }, stats)
+    }
+
+    /// This tick's frames: the mix, each participant's track (a talker's
+    /// own 48 kHz input; silence for one below the talk threshold or
+    /// muted, who is not resampled), talk spans. False when the writer has
+    /// gone.
+    fn tick(
+        &mut self,
+        tick: u64,
+        legs: &[LegId],
+        mixer: &Mixer,
+        stats: &super::stats::MediaStats,
+    ) -> bool {
+        let index = tick.saturating_sub(self.start);
+        let RoomRec {
+            tap,
+            mix,
+            tracks,
+            talking,
+            buf,
+            silence,
+            complexity,
+            ..
+        } = self;
+        let common = mixer.output(Hears::Common);
+        if let Some(item) = encode_item(mix, buf, index, Stream::Mix, common)
+            && !send_item(tap, item, stats)
+        {
+            return false;
+        }
+        if tap.tracks {
+            for &leg in legs {
+                let pcm: &[i16; FRAME] = match mixer.talkers().iter().position(|&t| t == leg) {
+                    Some(slot) => mixer.input_frame(slot),
+                    None => silence,
+                };
+                let enc = match tracks.entry(leg) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        match Self::encoder(tap.bitrate, *complexity) {
+                            Some(e) => v.insert(e),
+                            None => continue,
+                        }
+                    }
+                };
+                if let Some(item) = encode_item(enc, buf, index, Stream::Leg(leg), pcm)
+                    && !send_item(tap, item, stats)
+                {
+                    return false;
+                }
+            }
+        }
+        let now = mixer.talkers();
+        for &t in now.iter() {
+            if !talking.contains(&t) {
+                send_item(
+                    tap,
+                    TapItem::Event {
+                        index,
+                        event: TapEvent::TalkStart(t),
+                    },
+                    stats,
+                );
+            }
+        }
+        for &t in talking.iter() {
+            if !now.contains(&t) {
+                send_item(
+                    tap,
+                    TapItem::Event {
+                        index,
+                        event: TapEvent::TalkStop(t),
+                    },
+                    stats,
+                );
+            }
+        }
+        talking.clear();
+        talking.extend_from_slice(now);
+        true
+    }
+}
+
+/// Encodes 20 ms for a tap.
+fn encode_item(
+    enc: &mut OpusEncoder,
+    buf: &mut [u8; MAX_FRAME],
+    index: u64,
+    stream: Stream,
+    pcm: &[i16; FRAME],
+) -> Option<TapItem> {
+    let len = enc.encode(pcm, &mut buf[..]).unwrap_or(0);
+    (len > 0).then_some(TapItem::Audio {
+        index,
+        stream,
+        len: len as u16,
+        data: *buf,
+    })
+}
+
+/// Queues an item; false when the writer has gone. A full queue drops the
+/// item and counts it: the mixer never waits for a recorder.
+fn send_item(tap: &Tap, item: TapItem, stats: &super::stats::MediaStats) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    match tap.tx.try_send(item) {
+        Ok(()) => {
+            if matches!(item, TapItem::Audio { .. }) {
+                stats.rec_frames.fetch_add(1, Relaxed);
+            }
+            true
+        }
+        Err(TrySendError::Full(_)) => {
+            stats.rec_lost.fetch_add(1, Relaxed);
+            tap.lost.fetch_add(1, Relaxed);
+            true
+        }
+        Err(TrySendError::Disconnected(_)) => false,
+    }
 }
 
 struct Worker {
@@ -431,6 +605,8 @@ impl Worker {
                     .ticks_skipped
                     .fetch_add(skipped, std::sync::atomic::Ordering::Relaxed);
                 due += TICK * skipped as u32;
+                // Tick numbers follow the schedule: a recording sees the gap.
+                self.tick += skipped;
             }
         }
     }
@@ -573,8 +749,12 @@ impl Worker {
             common: HashMap::new(),
             sounds: Vec::new(),
             overlay: Box::new([0; FRAME]),
+            rec: None,
         });
         r.legs.push(leg);
+        if let Some(rec) = &r.rec {
+            rec.event(self.tick, TapEvent::Joined(leg), &self.cfg.stats);
+        }
     }
 
     fn leave(&mut self, leg: LegId) {
@@ -583,6 +763,10 @@ impl Worker {
         };
         if let Some(r) = self.rooms.get_mut(&room) {
             r.legs.retain(|&x| x != leg);
+            if let Some(rec) = &mut r.rec {
+                rec.event(self.tick, TapEvent::Left(leg), &self.cfg.stats);
+                rec.tracks.remove(&leg);
+            }
             if r.legs.is_empty() {
                 self.rooms.remove(&room);
             }
@@ -661,6 +845,18 @@ impl Worker {
                         Sound::Join => Chime::join(48_000, -18.0),
                         Sound::Leave => Chime::leave(48_000, -18.0),
                     });
+                }
+            }
+            MediaCommand::Record { room, tap } => {
+                let (tick, complexity) = (self.tick, self.cfg.opus_complexity);
+                let stats = self.cfg.stats.clone();
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.rec = tap.and_then(|t| RoomRec::new(t, tick, complexity));
+                    if let Some(rec) = &r.rec {
+                        for &leg in &r.legs {
+                            rec.event(tick, TapEvent::Joined(leg), &stats);
+                        }
+                    }
                 }
             }
             MediaCommand::Close { leg } => {
@@ -838,6 +1034,12 @@ impl Worker {
                 }
             }
             r.mixer.mix_selected();
+            // The recording takes the mix before chimes and prompts.
+            if let Some(rec) = &mut r.rec
+                && !rec.tick(tick, &r.legs, &r.mixer, &stats)
+            {
+                r.rec = None;
+            }
             if !r.sounds.is_empty() {
                 r.overlay.fill(0);
                 for snd in &mut r.sounds {

@@ -31,6 +31,8 @@ pub struct RoomView {
     pub name: String,
     /// Locked rooms take no new members.
     pub locked: bool,
+    /// The id of the recording running, if the room is recorded.
+    pub recording: Option<String>,
     /// Members in joining order.
     pub participants: Vec<ParticipantView>,
 }
@@ -55,6 +57,7 @@ impl Endpoint {
             .map(|(name, r)| RoomView {
                 name: name.clone(),
                 locked: r.locked,
+                recording: r.recording.clone(),
                 participants: r
                     .participants
                     .iter()
@@ -168,6 +171,19 @@ pub enum AdminRequest {
         /// The outcome.
         reply: tokio::sync::oneshot::Sender<Result<(), AdminError>>,
     },
+    /// Start or stop recording a room (src/sip/recording.rs).
+    Record {
+        /// The room.
+        room: String,
+        /// Recording or not.
+        on: bool,
+        /// Who asks (`api:TOKEN-NAME`).
+        by: String,
+        /// Per-participant tracks (`None`: `[recorder] tracks`).
+        tracks: Option<bool>,
+        /// The recording's id (started, stopped or already running).
+        reply: tokio::sync::oneshot::Sender<Result<Option<String>, AdminError>>,
+    },
 }
 
 impl Endpoint {
@@ -194,6 +210,15 @@ impl Endpoint {
                 reply,
             } => {
                 let _ = reply.send(self.set_locked(&room, locked));
+            }
+            AdminRequest::Record {
+                room,
+                on,
+                by,
+                tracks,
+                reply,
+            } => {
+                let _ = reply.send(self.set_recording(&room, on, &by, tracks, out));
             }
         }
     }

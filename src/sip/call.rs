@@ -20,6 +20,7 @@ use super::transport::Flow;
 use crate::conference::{JoinError, LegId, Participant, Rooms, masked_phone};
 use crate::dialplan::{CallFacts, Cidr, Decision, Dialplan};
 use crate::media::engine::{LegSpec, MediaCommand, MediaEvent, Sound};
+use crate::recorder::RecorderCommand;
 
 /// Call settings (from `[sip]`, `[media]` and `[[trunk]]`).
 #[derive(Debug, Clone)]
@@ -101,6 +102,8 @@ pub(super) struct Membership {
     pub(super) room: String,
     pub(super) muted: bool,
     pub(super) max_members: Option<u32>,
+    /// The dialplan route that asked for the room to be recorded (`record = true`).
+    pub(super) record: Option<String>,
 }
 
 /// Where a caller is in the voice menus.
@@ -117,7 +120,7 @@ pub(super) enum Stage {
         moderator_pin: Option<String>,
         target: Membership,
     },
-    /// In the room: `*6`, `*1`, `*5`, `*7`, `#`.
+    /// In the room: `*6`, `*1`, `*5`, `*7`, `*8`, `#`.
     InRoom,
     /// Saying goodbye; hang up when the prompt ends.
     Leaving,
@@ -649,12 +652,13 @@ impl Endpoint {
                 moderator_pin,
                 muted,
                 max_members,
-                ..
+                record,
             } => {
                 let target = Membership {
                     room: room.as_str().to_string(),
                     muted,
                     max_members,
+                    record: record.then(|| m.route_name.to_string()),
                 };
                 if pin.is_some() || moderator_pin.is_some() {
                     (
@@ -908,7 +912,7 @@ impl Endpoint {
                     self.media(
                         out,
                         MediaCommand::RoomSound {
-                            room: m.room,
+                            room: m.room.clone(),
                             sound: Sound::Join,
                         },
                     );
@@ -922,7 +926,22 @@ impl Endpoint {
                 if m.muted {
                     prompts.push("muted");
                 }
+                let recorded = self
+                    .calls
+                    .rooms
+                    .get(&m.room)
+                    .is_some_and(|r| r.recording.is_some());
+                if recorded {
+                    prompts.push("recorded");
+                }
                 self.play(leg, &prompts, out);
+                // `record = true`: the first caller's join starts the recording.
+                if let Some(route) = &m.record
+                    && position == 1
+                    && !recorded
+                {
+                    self.start_recording(&m.room, format!("dialplan:{route}"), None, out);
+                }
             }
             Err(e) => {
                 tracing::info!(leg, room = %m.room, "join refused: {e}");
@@ -1044,7 +1063,8 @@ impl Endpoint {
         }
     }
 
-    /// In-room keys: `*6` mute, `*1` count, `*5` lock, `*7` mute others, `#` menu.
+    /// In-room keys: `*6` mute, `*1` count, `*5` lock, `*7` mute others,
+    /// `*8` start/stop recording, `#` menu.
     fn room_control(&mut self, leg: LegId, digit: char, out: &mut Vec<Action>) {
         let Some(c) = self.calls.calls.get_mut(&leg) else {
             return;
@@ -1085,7 +1105,21 @@ impl Endpoint {
                 };
                 self.play(leg, &[prompt.as_str()], out);
             }
-            '5' | '7' if !moderator => self.play(leg, &["not_moderator"], out),
+            '5' | '7' | '8' if !moderator => self.play(leg, &["not_moderator"], out),
+            '8' => {
+                let on = self
+                    .calls
+                    .rooms
+                    .get(&room)
+                    .is_some_and(|r| r.recording.is_none());
+                let by = format!("dtmf:{leg}");
+                tracing::info!(leg, %room, on, "recording toggled by *8");
+                if on {
+                    self.start_recording(&room, by, None, out);
+                } else {
+                    self.stop_recording(&room, &format!("stopped by {by}"), out);
+                }
+            }
             '5' => {
                 let locked = self.calls.rooms.toggle_lock(&room).unwrap_or(false);
                 tracing::info!(leg, %room, locked, "room lock changed");
@@ -1143,6 +1177,7 @@ impl Endpoint {
                     room,
                     muted: false,
                     max_members: None,
+                    record: None,
                 };
                 if pin.is_some() || moderator_pin.is_some() {
                     c.stage = Stage::Pin {
@@ -1424,8 +1459,23 @@ impl Endpoint {
             self.cancel_branches(now, leg, None, out);
             self.calls.forks.remove(&leg);
         }
+        let recording = self
+            .calls
+            .rooms
+            .room_of(leg)
+            .and_then(|r| self.calls.rooms.get(r))
+            .and_then(|r| r.recording.clone());
         if let Some((room, left)) = self.calls.rooms.leave(leg) {
             tracing::info!(leg, %room, left, "left");
+            if left == 0
+                && let Some(id) = recording
+            {
+                out.push(Action::Recorder(RecorderCommand::Stop {
+                    id,
+                    room: room.clone(),
+                    reason: "room empty".into(),
+                }));
+            }
             if left > 0 {
                 self.media(
                     out,

@@ -430,6 +430,7 @@ impl Endpoint {
                     room: room.clone(),
                     muted: false,
                     max_members: Some(2),
+                    record: None,
                 });
             }
         }

@@ -6,6 +6,7 @@ pub mod admins;
 mod dialplans;
 mod locations;
 mod meetings;
+pub mod recordings;
 pub mod tokens;
 mod users;
 

@@ -16,6 +16,9 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::AppState;
+
+#[path = "recordings.rs"]
+mod recordings;
 use crate::sip::admin::{AdminError, AdminRequest};
 
 /// The routes under `/api/v1`.
@@ -29,6 +32,7 @@ pub(super) fn routes() -> Router<AppState> {
         .merge(super::dialplans::routes())
         .merge(super::directory::routes())
         .merge(super::stats::routes())
+        .merge(recordings::routes())
 }
 
 /// An API error: status, stable code, message.

@@ -872,3 +872,33 @@ impl Server {
         (cookie, csrf)
     }
 }
+
+/// Decodes an Ogg Opus file with opus-tools' `opusdec` (a decoder nobody
+/// here wrote) to 48 kHz 16-bit WAV; returns (first channel samples, rate).
+pub fn opusdec(path: &Path) -> (Vec<i16>, u32) {
+    let wav = path.with_extension("decoded.wav");
+    let o = Command::new("opusdec")
+        .args(["--quiet", "--rate", "48000"])
+        .arg(path)
+        .arg(&wav)
+        .output()
+        .expect("opusdec (Debian opus-tools) is installed: run scripts/deps.sh test");
+    assert!(
+        o.status.success(),
+        "opusdec {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut r = hound::WavReader::open(&wav).unwrap();
+    let spec = r.spec();
+    let ch = usize::from(spec.channels);
+    let s: Vec<i16> = r.samples::<i16>().map(|x| x.unwrap()).step_by(ch).collect();
+    (s, spec.sample_rate)
+}
+
+/// `dialroom token add NAME --role ROLE`; returns the token.
+pub fn api_token(s: &Server, name: &str, role: &str) -> String {
+    let o = s.cli(&["token", "add", name, "--role", role]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
