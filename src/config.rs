@@ -316,6 +316,8 @@ pub struct RecorderConfig {
     pub tracks: bool,
     /// Opus bitrate of the recorded mix and tracks, in bit/s.
     pub bitrate: u32,
+    /// Opus encoder complexity of the recordings, 0 (cheapest) to 10.
+    pub complexity: u8,
     /// This worker's id in the recordings table (default: host name and web address).
     pub worker_id: Option<String>,
 }
@@ -329,6 +331,7 @@ impl Default for RecorderConfig {
             retention_days: 0,
             tracks: false,
             bitrate: 48_000,
+            complexity: 1,
             worker_id: None,
         }
     }
@@ -520,6 +523,9 @@ impl Config {
             return Err(
                 "[web] session_hours, login_attempts and login_window must be at least 1".into(),
             );
+        }
+        if self.recorder.complexity > 10 {
+            return Err("[recorder] complexity must be 0..=10".into());
         }
         if !(6_000..=256_000).contains(&self.recorder.bitrate) {
             return Err("[recorder] bitrate must be 6000..=256000 bit/s".into());

@@ -361,6 +361,7 @@ pub fn recorder_settings(
         retention_days: r.retention_days,
         tracks: r.tracks,
         bitrate: r.bitrate,
+        complexity: r.complexity,
         worker_id: r
             .worker_id
             .clone()

@@ -848,10 +848,13 @@ impl Worker {
                 }
             }
             MediaCommand::Record { room, tap } => {
-                let (tick, complexity) = (self.tick, self.cfg.opus_complexity);
+                let tick = self.tick;
                 let stats = self.cfg.stats.clone();
                 if let Some(r) = self.rooms.get_mut(&room) {
-                    r.rec = tap.and_then(|t| RoomRec::new(t, tick, complexity));
+                    r.rec = tap.and_then(|t| {
+                        let complexity = t.complexity;
+                        RoomRec::new(t, tick, complexity)
+                    });
                     if let Some(rec) = &r.rec {
                         for &leg in &r.legs {
                             rec.event(tick, TapEvent::Joined(leg), &stats);

@@ -36,6 +36,8 @@ pub struct RecorderSettings {
     pub tracks: bool,
     /// Opus bitrate.
     pub bitrate: u32,
+    /// Opus encoder complexity (0-10).
+    pub complexity: u8,
     /// This worker's id in the table.
     pub worker_id: String,
 }
@@ -131,7 +133,7 @@ async fn run(
                             if let Err(e) = store.start_recording(&id, &files, unix_ms()).await {
                                 tracing::warn!(%id, "recording row: {e}");
                             }
-                            let (tap, rx) = Tap::new(&id, tracks, s.bitrate);
+                            let (tap, rx) = Tap::new(&id, tracks, s.bitrate, s.complexity);
                             let report = report_tx.clone();
                             std::thread::Builder::new()
                                 .name(format!("rec-{}", &id[..8.min(id.len())]))

@@ -87,13 +87,15 @@ pub struct Tap {
     pub tracks: bool,
     /// Opus bitrate for the recording's encoders.
     pub bitrate: u32,
+    /// Opus complexity for the recording's encoders (`[recorder] complexity`).
+    pub complexity: u8,
     /// Frames this tap dropped because its queue was full.
     pub lost: Arc<AtomicU64>,
 }
 
 impl Tap {
     /// A tap and the writer's end of its queue.
-    pub fn new(id: &str, tracks: bool, bitrate: u32) -> (Tap, Receiver<TapItem>) {
+    pub fn new(id: &str, tracks: bool, bitrate: u32, complexity: u8) -> (Tap, Receiver<TapItem>) {
         let (tx, rx) = sync_channel(QUEUE);
         (
             Tap {
@@ -101,6 +103,7 @@ impl Tap {
                 tx,
                 tracks,
                 bitrate,
+                complexity,
                 lost: Arc::new(AtomicU64::new(0)),
             },
             rx,
