@@ -196,7 +196,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
         .map_err(|e| Error::io("reading the web address", e))?;
     let (recorder, recorder_ended) = if cfg.recorder.enabled {
         let settings = recorder_settings(&cfg, web_addr);
-        tracing::info!(dir = %settings.dir.display(), worker = %settings.worker_id, "recorder worker running in-process");
+        tracing::info!(dir = %settings.config.dir.display(), worker = %settings.worker_id, "recorder worker running in-process");
         let (tx, rx) = crate::recorder::service::start(settings, store.clone(), media.clone());
         (Some(tx), rx)
     } else {
@@ -356,12 +356,7 @@ pub fn recorder_settings(
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
     crate::recorder::RecorderSettings {
-        dir: r.dir.clone(),
-        max_duration_s: r.max_duration_s,
-        retention_days: r.retention_days,
-        tracks: r.tracks,
-        bitrate: r.bitrate,
-        complexity: r.complexity,
+        config: r.clone(),
         worker_id: r
             .worker_id
             .clone()

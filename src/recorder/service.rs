@@ -7,7 +7,7 @@
 //! hour it deletes recordings past `[recorder] retention_days`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -23,22 +23,12 @@ use crate::store::recordings::{Finished, RecordingRow, RecordingState, unix_ms};
 /// A worker whose heartbeat is older than this is taken for dead.
 pub const STALE: Duration = Duration::from_secs(15);
 
-/// The recorder's settings (from `[recorder]`).
+/// The recorder's settings: `[recorder]` and this worker's id.
 #[derive(Debug, Clone)]
 pub struct RecorderSettings {
-    /// Where files go.
-    pub dir: PathBuf,
-    /// Longest recording in seconds (0: no limit).
-    pub max_duration_s: u64,
-    /// Delete finished recordings after this many days (0: never).
-    pub retention_days: u64,
-    /// Per-participant tracks unless a request says otherwise.
-    pub tracks: bool,
-    /// Opus bitrate.
-    pub bitrate: u32,
-    /// Opus encoder complexity (0-10).
-    pub complexity: u8,
-    /// This worker's id in the table.
+    /// `[recorder]` as configured.
+    pub config: crate::config::RecorderConfig,
+    /// This worker's id in the table (`[recorder] worker_id` or its default).
     pub worker_id: String,
 }
 
@@ -104,7 +94,7 @@ async fn run(
     mut cmds: mpsc::UnboundedReceiver<RecorderCommand>,
     ended: mpsc::UnboundedSender<RecordingEnded>,
 ) {
-    recover_logged(&store, &s.dir, &s.worker_id, true).await;
+    recover_logged(&store, &s.config.dir, &s.worker_id, true).await;
     let (report_tx, mut reports) = mpsc::unbounded_channel::<JobReport>();
     let mut active: HashMap<String, Active> = HashMap::new();
     let mut sweep = tokio::time::interval(Duration::from_secs(60));
@@ -114,7 +104,7 @@ async fn run(
             c = cmds.recv() => match c {
                 None => return,
                 Some(RecorderCommand::Start { id, room, by, tracks }) => {
-                    let tracks = tracks.unwrap_or(s.tracks);
+                    let tracks = tracks.unwrap_or(s.config.tracks);
                     if let Err(e) = store.add_recording(&id, &room, &by, tracks, &s.worker_id).await {
                         tracing::error!(%room, "recording not started: {e}");
                         let _ = ended.send(RecordingEnded { room, id });
@@ -123,9 +113,9 @@ async fn run(
                     let spec = JobSpec {
                         id: id.clone(),
                         room: room.clone(),
-                        dir: s.dir.clone(),
-                        max_frames: s.max_duration_s * 50,
-                        bitrate: s.bitrate,
+                        dir: s.config.dir.clone(),
+                        max_frames: s.config.max_duration_s * 50,
+                        bitrate: s.config.bitrate,
                     };
                     match tokio::task::spawn_blocking(move || Job::open(spec)).await {
                         Ok(Ok(job)) => {
@@ -133,7 +123,7 @@ async fn run(
                             if let Err(e) = store.start_recording(&id, &files, unix_ms()).await {
                                 tracing::warn!(%id, "recording row: {e}");
                             }
-                            let (tap, rx) = Tap::new(&id, tracks, s.bitrate, s.complexity);
+                            let (tap, rx) = Tap::new(&id, tracks, s.config.bitrate, s.config.complexity);
                             let report = report_tx.clone();
                             std::thread::Builder::new()
                                 .name(format!("rec-{}", &id[..8.min(id.len())]))
@@ -203,11 +193,11 @@ async fn run(
                     }
                 }
             },
-            _ = sweep.tick() => recover_logged(&store, &s.dir, &s.worker_id, false).await,
+            _ = sweep.tick() => recover_logged(&store, &s.config.dir, &s.worker_id, false).await,
             _ = retention.tick() => {
-                if s.retention_days > 0 {
-                    let before = unix_ms() - (s.retention_days * 86_400_000) as i64;
-                    match expire(&store, &s.dir, before).await {
+                if s.config.retention_days > 0 {
+                    let before = unix_ms() - (s.config.retention_days * 86_400_000) as i64;
+                    match expire(&store, &s.config.dir, before).await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(deleted = n, "recordings past retention deleted"),
                         Err(e) => tracing::warn!("recording retention: {e}"),

@@ -98,36 +98,35 @@ impl Store {
 
     /// Sets an admin's password and ends its sessions.
     pub async fn set_admin_password(&self, name: &str, password: &str) -> Result<(), StoreError> {
-        let n = sqlx::query("UPDATE admins SET password_hash = $2 WHERE name = $1")
+        let hash = hash_password(password);
+        let change = sqlx::query("UPDATE admins SET password_hash = $2 WHERE name = $1")
             .bind(name)
-            .bind(hash_password(password))
-            .execute(self.pool())
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::Missing(format!("admin {name}")));
-        }
-        sqlx::query("DELETE FROM admin_sessions WHERE admin = $1")
-            .bind(name)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+            .bind(hash);
+        self.change_admin_ending_sessions(name, change).await
     }
 
     /// Removes an admin and its sessions; [`StoreError::Missing`] if there is none.
     pub async fn remove_admin(&self, name: &str) -> Result<(), StoreError> {
-        let n = sqlx::query("DELETE FROM admins WHERE name = $1")
-            .bind(name)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
-        if n == 0 {
+        let change = sqlx::query("DELETE FROM admins WHERE name = $1").bind(name);
+        self.change_admin_ending_sessions(name, change).await
+    }
+
+    /// Runs `change` on admin `name` and ends its sessions, in one
+    /// transaction; [`StoreError::Missing`] (and nothing done) if there is none.
+    async fn change_admin_ending_sessions(
+        &self,
+        name: &str,
+        change: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if change.execute(&mut *tx).await?.rows_affected() == 0 {
             return Err(StoreError::Missing(format!("admin {name}")));
         }
         sqlx::query("DELETE FROM admin_sessions WHERE admin = $1")
             .bind(name)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
