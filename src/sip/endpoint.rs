@@ -353,22 +353,13 @@ impl Endpoint {
             .to_tag
             .clone()
             .unwrap_or_else(|| format!("{:x}", self.next()));
-        let mut b = ResponseBuilder::new(ctx, answer.code)
-            .to_tag(&tag)
-            .source(flow.remote);
-        for (n, v) in answer.headers {
-            b = b.header(n, v);
-        }
-        if let Some(w) = answer.warning {
-            b = b.header("Warning", format!("399 dialroom \"{w}\""));
-        }
-        let bytes = b.body(answer.body).build();
-        if let Some(Output::Transmit { dest, bytes }) =
-            self.txs.respond(now.mono, key, answer.code, bytes)
+        let code = answer.code;
+        let (bytes, changes) = answer.print(ctx, &tag, flow.remote);
+        if let Some(Output::Transmit { dest, bytes }) = self.txs.respond(now.mono, key, code, bytes)
         {
             out.push(Action::Send(dest, bytes));
         }
-        out.extend(answer.changes.into_iter().map(Action::Persist));
+        out.extend(changes.into_iter().map(Action::Persist));
     }
 
     pub(super) fn is_local(&self, host: &str) -> bool {
@@ -515,6 +506,26 @@ pub(super) struct Answer {
 }
 
 impl Answer {
+    /// The response bytes to the request whose headers are `ctx`, from
+    /// `source`, with our To `tag`; and the location changes it carries.
+    pub(super) fn print(
+        self,
+        ctx: &super::message::ReplyContext,
+        tag: &str,
+        source: std::net::SocketAddr,
+    ) -> (Vec<u8>, Vec<Change>) {
+        let mut b = ResponseBuilder::new(ctx, self.code)
+            .to_tag(tag)
+            .source(source);
+        for (n, v) in self.headers {
+            b = b.header(n, v);
+        }
+        if let Some(w) = self.warning {
+            b = b.header("Warning", format!("399 dialroom \"{w}\""));
+        }
+        (b.body(self.body).build(), self.changes)
+    }
+
     pub(super) fn new(code: u16) -> Self {
         Answer {
             code,

@@ -21,7 +21,7 @@ use std::sync::RwLock;
 
 use super::auth::DigestAuth;
 use super::endpoint::{Answer, EndpointConfig};
-use super::message::{Method, Request, ResponseBuilder};
+use super::message::{Method, Request};
 use super::registrar::{self, Aor, Contacts};
 use super::transport::Flow;
 
@@ -115,13 +115,7 @@ impl Stateless {
         let issued = now.saturating_sub(now.wrapping_add(salt) % step);
         let answer = self.challenge(issued, salt, false, req);
         let tag = format!("{:x}", salt.rotate_left(32) ^ 0x5a5a_5a5a);
-        let mut b = ResponseBuilder::new(&req.core.reply, answer.code)
-            .to_tag(&tag)
-            .source(flow.remote);
-        for (n, v) in answer.headers {
-            b = b.header(n, v);
-        }
-        Some(b.build())
+        Some(answer.print(&req.core.reply, &tag, flow.remote).0)
     }
 
     /// A salt that is the same for a request and its retransmissions.
