@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod bridge;
 pub mod conference;
 pub mod config;
 pub mod dialplan;

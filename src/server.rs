@@ -176,6 +176,8 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let status = Arc::new(Status::default());
     std::thread::spawn(crate::media::prompts::warm_up);
     let (media_tx, media_rx) = mpsc::unbounded_channel::<MediaEvent>();
+    // Phone callers' audio for browsers: media workers -> the SFU (when it runs).
+    let (phones_tx, phones_rx) = mpsc::unbounded_channel::<crate::bridge::PhoneRtp>();
     let media = MediaEngine::start(
         cfg.media.workers,
         WorkerConfig {
@@ -183,6 +185,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
             rtp_timeout: Duration::from_secs(cfg.media.rtp_timeout.max(1)),
             opus_complexity: cfg.media.opus_complexity,
             stats: status.media.clone(),
+            to_browsers: (cfg.xmpp.enabled && cfg.sfu.enabled).then_some(phones_tx),
         },
         media_tx,
     );
@@ -202,12 +205,16 @@ pub async fn start(cfg: Config) -> Result<Running> {
     } else {
         (None, mpsc::unbounded_channel().1)
     };
-    let (xmpp, xmpp_addr) = start_xmpp(&cfg, &store).await?;
+    let bridge = crate::sfu::Bridge {
+        media: media.clone(),
+        phones: phones_rx,
+    };
+    let (xmpp, xmpp_addr) = start_xmpp(&cfg, &store, bridge).await?;
     tokio::spawn(crate::web::serve(
         web_listener,
         store.clone(),
         status.clone(),
-        xmpp,
+        xmpp.clone(),
         crate::web::Admin::new(live_plan, &cfg),
     ));
 
@@ -241,6 +248,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
             admin: admin_rx,
             recorder,
             recorder_ended,
+            xmpp,
         };
         endpoint_loop(endpoint, io, housekeeping, st).await;
         poller.abort();
@@ -261,6 +269,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
 async fn start_xmpp(
     cfg: &Config,
     store: &Store,
+    bridge: crate::sfu::Bridge,
 ) -> Result<(Option<crate::xmpp::Handle>, Option<std::net::SocketAddr>)> {
     let x = &cfg.xmpp;
     if !x.enabled {
@@ -284,7 +293,7 @@ async fn start_xmpp(
         max_stanza: x.max_stanza_size,
         starttls,
     };
-    let sfu = start_sfu(cfg).await;
+    let sfu = start_sfu(cfg, bridge).await;
     let handle = crate::xmpp::start(session, store.clone(), sfu)
         .map_err(|e| Error::Usage(format!("[xmpp] domain {:?}: {e}", x.domain)))?;
     let listener = tokio::net::TcpListener::bind(x.listen)
@@ -306,14 +315,14 @@ async fn start_xmpp(
 /// Starts the SFU on `[sfu] port` when enabled. A port that cannot be bound
 /// is logged as an error and the server runs without browser media (the
 /// focus then answers Jingle with `service-unavailable`).
-async fn start_sfu(cfg: &Config) -> Option<crate::sfu::Sfu> {
+async fn start_sfu(cfg: &Config, bridge: crate::sfu::Bridge) -> Option<crate::sfu::Sfu> {
     let c = &cfg.sfu;
     if !c.enabled {
         return None;
     }
     let addr = std::net::SocketAddr::new(c.listen_ip, c.port);
     let started = match tokio::net::UdpSocket::bind(addr).await {
-        Ok(socket) => crate::sfu::start(socket, c.public_ip),
+        Ok(socket) => crate::sfu::start(socket, c.public_ip, Some(bridge)),
         Err(e) => Err(e),
     };
     match started {
@@ -342,6 +351,8 @@ struct Io {
     admin: mpsc::Receiver<crate::sip::admin::AdminRequest>,
     recorder: Option<mpsc::UnboundedSender<crate::recorder::RecorderCommand>>,
     recorder_ended: mpsc::UnboundedReceiver<crate::recorder::RecordingEnded>,
+    /// The XMPP hub, told about phone callers (the bridge to browsers).
+    xmpp: Option<crate::xmpp::Handle>,
 }
 
 /// The recorder's settings from `[recorder]`; the worker id defaults to the
@@ -422,6 +433,11 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                     let _ = io.persist.send(c);
                 }
                 Action::Media(cmd) => io.media.send(cmd),
+                Action::Phone(ev) => {
+                    if let Some(x) = &io.xmpp {
+                        x.phone(ev);
+                    }
+                }
                 Action::Recorder(cmd) => match &io.recorder {
                     Some(r) => {
                         let _ = r.send(cmd);

@@ -44,6 +44,14 @@ pub enum MediaCommand {
         /// The room it goes into right away (the worker is chosen by room).
         room: Option<String>,
     },
+    /// A browser participant's receive-only leg in `room` (the phone-browser
+    /// bridge): its Opus packets come from the SFU, nothing is sent to it.
+    OpenBridge {
+        /// The leg ([`crate::bridge::bridge_leg`]).
+        leg: LegId,
+        /// The room.
+        room: String,
+    },
     /// A re-INVITE or UPDATE changed codec, address or direction.
     Update {
         /// The leg.

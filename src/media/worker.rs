@@ -26,6 +26,7 @@ use super::prompts::{self, Prompt};
 use super::resample::Resampler;
 use super::rtp::{self, RtpHeader};
 use super::tones::Chime;
+use crate::bridge::{self, BrowserRtp, PhoneRtp};
 use crate::conference::LegId;
 use crate::recorder::tap::{MAX_FRAME, Stream, Tap, TapEvent, TapItem};
 use crate::sip::sdp::Direction;
@@ -44,6 +45,8 @@ pub struct WorkerConfig {
     pub opus_complexity: u8,
     /// Shared counters.
     pub stats: std::sync::Arc<super::stats::MediaStats>,
+    /// Where phone callers' audio for browsers goes (the SFU), if it runs.
+    pub to_browsers: Option<UnboundedSender<PhoneRtp>>,
 }
 
 /// Level (RMS) below which a participant is not talking.
@@ -70,6 +73,8 @@ const MAX_PACKET: usize = 1500;
 #[derive(Debug, Clone)]
 pub struct MediaEngine {
     workers: Vec<Sender<MediaCommand>>,
+    /// Each worker's inbox for browser audio (bridge legs).
+    bridges: Vec<Sender<BrowserRtp>>,
     placement: std::sync::Arc<std::sync::Mutex<Placement>>,
 }
 
@@ -107,15 +112,18 @@ impl MediaEngine {
     /// Starts `n` worker threads; events go to `events`.
     pub fn start(n: usize, cfg: WorkerConfig, events: UnboundedSender<MediaEvent>) -> MediaEngine {
         let mut workers = Vec::new();
+        let mut bridges = Vec::new();
         for i in 0..n.max(1) {
             let (tx, rx) = channel();
+            let (btx, brx) = channel();
             let cfg = cfg.clone();
             let events = events.clone();
             std::thread::Builder::new()
                 .name(format!("media-{i}"))
-                .spawn(move || Worker::new(cfg, rx, events).run())
+                .spawn(move || Worker::new(cfg, rx, brx, events).run())
                 .expect("a media thread can be spawned");
             workers.push(tx);
+            bridges.push(btx);
         }
         let placement = Placement {
             load: vec![0; workers.len()],
@@ -123,6 +131,7 @@ impl MediaEngine {
         };
         MediaEngine {
             workers,
+            bridges,
             placement: std::sync::Arc::new(std::sync::Mutex::new(placement)),
         }
     }
@@ -131,13 +140,33 @@ impl MediaEngine {
         let _ = self.workers[w].send(cmd);
     }
 
-    /// Routes a command to the worker that owns the leg or room.
+    /// Where a bridge leg's browser audio goes: the inbox of the worker
+    /// that holds it (asked once per browser, not per packet).
+    pub fn bridge_sender(&self, leg: LegId) -> Option<Sender<BrowserRtp>> {
+        let p = self
+            .placement
+            .lock()
+            .expect("placement lock is never poisoned");
+        p.legs.get(&leg).map(|e| self.bridges[e.0].clone())
+    }
+
+    /// Routes a command to the worker that owns the leg or room. Room names
+    /// are case-insensitive ([`bridge::muc_node`]): a room's phones and its
+    /// browsers meet in one mix.
     pub fn send(&self, cmd: MediaCommand) {
+        let cmd = normalize(cmd);
         let mut p = self
             .placement
             .lock()
             .expect("placement lock is never poisoned");
         match cmd {
+            MediaCommand::OpenBridge { leg, room } => {
+                let pref = p.least_loaded();
+                let w = p.room_worker(&room, pref);
+                p.load[w] += 1;
+                p.legs.insert(leg, (w, bridge_spec(), Some(room.clone())));
+                self.to(w, MediaCommand::OpenBridge { leg, room });
+            }
             MediaCommand::Open { leg, spec, room } => {
                 let pref = p.least_loaded();
                 let w = match &room {
@@ -228,6 +257,52 @@ impl MediaEngine {
     }
 }
 
+/// Room names as the workers key them.
+fn normalize(cmd: MediaCommand) -> MediaCommand {
+    match cmd {
+        MediaCommand::Open { leg, spec, room } => MediaCommand::Open {
+            leg,
+            spec,
+            room: room.map(|r| bridge::muc_node(&r)),
+        },
+        MediaCommand::Join { leg, room, muted } => MediaCommand::Join {
+            leg,
+            room: bridge::muc_node(&room),
+            muted,
+        },
+        MediaCommand::OpenBridge { leg, room } => MediaCommand::OpenBridge {
+            leg,
+            room: bridge::muc_node(&room),
+        },
+        MediaCommand::RoomSound { room, sound } => MediaCommand::RoomSound {
+            room: bridge::muc_node(&room),
+            sound,
+        },
+        MediaCommand::Record { room, tap } => MediaCommand::Record {
+            room: bridge::muc_node(&room),
+            tap,
+        },
+        other => other,
+    }
+}
+
+/// A bridge leg's setup: Opus in, nothing sent (it has no socket).
+fn bridge_spec() -> LegSpec {
+    LegSpec {
+        local: SocketAddr::from(([0, 0, 0, 0], 0)),
+        remote: None,
+        codec: crate::sip::sdp::PayloadFormat {
+            pt: 111,
+            encoding: "opus".into(),
+            clock: 48_000,
+            channels: 2,
+            fmtp: None,
+        },
+        dtmf_pt: Some(126),
+        direction: Direction::SendRecv,
+    }
+}
+
 /// The resampler from a codec's rate to the mixer's 48 kHz (none at 48 kHz).
 fn upsampler(codec: Codec) -> Option<Resampler> {
     let rate = codec.native_rate();
@@ -287,7 +362,12 @@ impl EncodeChain {
 
 struct Leg {
     id: LegId,
-    sock: UdpSocket,
+    /// `None` for a browser's bridge leg (its packets come from the SFU).
+    sock: Option<UdpSocket>,
+    /// The last RFC 6464 level a browser sent (bridge legs; 127 silence).
+    browser_level: u8,
+    /// This caller's stream to the room's browsers, while it talks.
+    to_browsers: Option<BrowserStream>,
     rtcp: Option<UdpSocket>,
     spec: LegSpec,
     codec: Codec,
@@ -342,12 +422,79 @@ impl Leg {
         self.spec.direction == Direction::SendRecv
     }
     fn sending(&self) -> bool {
-        self.spec.direction == Direction::SendRecv && self.remote.is_some()
+        self.spec.direction == Direction::SendRecv && self.remote.is_some() && self.sock.is_some()
+    }
+}
+
+/// A browser's audio quieter than this (-dBov) is not decoded: it cannot be
+/// one of the loudest talkers (Chrome's levels: speech 20-45, silence 127).
+const BROWSER_QUIET_DBOV: u8 = 60;
+
+/// A phone caller's own audio, encoded for the browsers of its room.
+struct BrowserStream {
+    enc: OpusEncoder,
+    ssrc: u32,
+    seq: u16,
+    ts0: u32,
+    /// The tick of the last packet (a gap starts a talkspurt: marker).
+    last: u64,
+    buf: [u8; MAX_FRAME],
+}
+
+impl BrowserStream {
+    fn new(leg: LegId, complexity: u8) -> Option<BrowserStream> {
+        Some(BrowserStream {
+            enc: OpusEncoder::new(OpusConfig {
+                bitrate: 32_000,
+                complexity,
+                inband_fec: true,
+                packet_loss_percent: 5,
+            })
+            .ok()?,
+            ssrc: bridge::phone_ssrc(leg),
+            seq: rand::random(),
+            ts0: rand::random(),
+            last: u64::MAX,
+            buf: [0; MAX_FRAME],
+        })
+    }
+
+    fn packet(
+        &mut self,
+        room: &std::sync::Arc<str>,
+        tick: u64,
+        level: u32,
+        pcm: &[i16; FRAME],
+    ) -> Option<PhoneRtp> {
+        let n = self
+            .enc
+            .encode(pcm, &mut self.buf)
+            .ok()
+            .filter(|&n| n > 0)?;
+        let marker = self.last.wrapping_add(1) != tick;
+        self.last = tick;
+        self.seq = self.seq.wrapping_add(1);
+        Some(PhoneRtp {
+            room: room.clone(),
+            ssrc: self.ssrc,
+            seq: self.seq,
+            ts: self
+                .ts0
+                .wrapping_add((tick as u32).wrapping_mul(FRAME as u32)),
+            marker,
+            level: bridge::dbov(level),
+            payload: std::sync::Arc::from(&self.buf[..n]),
+        })
     }
 }
 
 struct RoomState {
+    /// The room's name (also its SFU room, for browsers).
+    name: std::sync::Arc<str>,
     legs: Vec<LegId>,
+    /// Browser participants (bridge legs) among `legs`: while there are
+    /// any, talking phone callers are encoded for them.
+    browsers: usize,
     mixer: Mixer,
     common: HashMap<Codec, EncodeChain>,
     sounds: Vec<Chime>,
@@ -522,6 +669,8 @@ fn send_item(tap: &Tap, item: TapItem, stats: &super::stats::MediaStats) -> bool
 struct Worker {
     cfg: WorkerConfig,
     rx: Receiver<MediaCommand>,
+    /// Browser audio from the SFU.
+    bridge_rx: Receiver<BrowserRtp>,
     events: UnboundedSender<MediaEvent>,
     legs: HashMap<LegId, Leg>,
     rooms: HashMap<String, RoomState>,
@@ -539,11 +688,13 @@ impl Worker {
     fn new(
         cfg: WorkerConfig,
         rx: Receiver<MediaCommand>,
+        bridge_rx: Receiver<BrowserRtp>,
         events: UnboundedSender<MediaEvent>,
     ) -> Worker {
         Worker {
             cfg,
             rx,
+            bridge_rx,
             events,
             legs: HashMap::new(),
             rooms: HashMap::new(),
@@ -682,6 +833,23 @@ impl Worker {
             }
         };
         let rtcp = bind(SocketAddr::new(spec.local.ip(), spec.local.port() + 1)).ok();
+        self.add_leg(leg, spec, codec, Some(sock), rtcp, room);
+    }
+
+    /// A browser's receive-only leg in `room`: its packets come from the SFU.
+    fn open_bridge(&mut self, leg: LegId, room: String) {
+        self.add_leg(leg, bridge_spec(), Codec::Opus, None, None, Some(room));
+    }
+
+    fn add_leg(
+        &mut self,
+        leg: LegId,
+        spec: LegSpec,
+        codec: Codec,
+        sock: Option<UdpSocket>,
+        rtcp: Option<UdpSocket>,
+        room: Option<String>,
+    ) {
         let Ok(dec) = Decoder::new(codec) else {
             self.event(MediaEvent::OpenFailed {
                 leg,
@@ -693,6 +861,8 @@ impl Worker {
         let l = Leg {
             id: leg,
             sock,
+            browser_level: 127,
+            to_browsers: None,
             rtcp,
             remote: spec.remote,
             latched: false,
@@ -743,7 +913,9 @@ impl Worker {
         };
         l.room = Some(room.clone());
         l.muted = muted;
-        let r = self.rooms.entry(room).or_insert_with(|| RoomState {
+        let r = self.rooms.entry(room.clone()).or_insert_with(|| RoomState {
+            name: std::sync::Arc::from(room.as_str()),
+            browsers: 0,
             legs: Vec::new(),
             mixer: Mixer::new(talkers, TALK_THRESHOLD),
             common: HashMap::new(),
@@ -752,6 +924,9 @@ impl Worker {
             rec: None,
         });
         r.legs.push(leg);
+        if bridge::is_bridge_leg(leg) {
+            r.browsers += 1;
+        }
         if let Some(rec) = &r.rec {
             rec.event(self.tick, TapEvent::Joined(leg), &self.cfg.stats);
         }
@@ -763,6 +938,9 @@ impl Worker {
         };
         if let Some(r) = self.rooms.get_mut(&room) {
             r.legs.retain(|&x| x != leg);
+            if bridge::is_bridge_leg(leg) {
+                r.browsers = r.browsers.saturating_sub(1);
+            }
             if let Some(rec) = &mut r.rec {
                 rec.event(self.tick, TapEvent::Left(leg), &self.cfg.stats);
                 rec.tracks.remove(&leg);
@@ -775,6 +953,7 @@ impl Worker {
 
     fn command(&mut self, cmd: MediaCommand) {
         match cmd {
+            MediaCommand::OpenBridge { leg, room } => self.open_bridge(leg, room),
             MediaCommand::Open { leg, spec, room } => {
                 self.pending.retain(|p| p.0 != leg);
                 self.open(leg, spec, room, 0)
@@ -877,8 +1056,27 @@ impl Worker {
         let timeout = self.cfg.rtp_timeout;
         let tick = self.tick;
         let mut events = Vec::new();
+        while let Ok(b) = self.bridge_rx.try_recv() {
+            let Some(l) = self.legs.get_mut(&b.leg) else {
+                continue;
+            };
+            // No level from the browser: assume it may be talking.
+            l.browser_level = b.level.unwrap_or(0);
+            l.last_rtp = now;
+            l.rx_stats.packet(0, b.seq);
+            l.jitter.push(now_ms, b.seq, b.ts, &b.payload[..]);
+            self.cfg
+                .stats
+                .rtp_in
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         for l in self.legs.values_mut() {
-            while let Ok((n, src)) = l.sock.recv_from(&mut self.buf) {
+            let Some(sock) = &l.sock else {
+                // A bridge leg: fed above; a browser that mutes sends
+                // nothing, which is not a timeout.
+                continue;
+            };
+            while let Ok((n, src)) = sock.recv_from(&mut self.buf) {
                 let pkt = &self.buf[..n];
                 if rtp::is_rtcp(pkt) {
                     continue;
@@ -927,6 +1125,14 @@ impl Worker {
     fn pull(l: &mut Leg, events: &mut Vec<MediaEvent>, stats: &super::stats::MediaStats) {
         l.has_frame = false;
         l.level = 0;
+        if l.sock.is_none() && l.browser_level > BROWSER_QUIET_DBOV {
+            // A quiet browser: play its frame out of the buffer undecoded
+            // (decode only what may be mixed; Opus recovers on the next
+            // frame it decodes).
+            let _ = l.jitter.pop();
+            l.fifo.clear();
+            return;
+        }
         let before = l.jitter.stats();
         // Packets may hold more or less than 20 ms (ptime 10, 30, 40, 60):
         // decode whole packets into a FIFO and take one 20 ms frame a tick.
@@ -1037,6 +1243,29 @@ impl Worker {
                 }
             }
             r.mixer.mix_selected();
+            if r.browsers > 0
+                && let Some(tx) = &self.cfg.to_browsers
+            {
+                // Each talking caller to the room's browsers, as its own source.
+                for slot in 0..n {
+                    let id = r.mixer.talkers()[slot];
+                    if bridge::is_bridge_leg(id) {
+                        continue;
+                    }
+                    let Some(l) = legs.get_mut(&id) else { continue };
+                    if l.to_browsers.is_none() {
+                        l.to_browsers = BrowserStream::new(id, complexity);
+                    }
+                    let level = l.level;
+                    if let Some(p) = l
+                        .to_browsers
+                        .as_mut()
+                        .and_then(|b| b.packet(&r.name, tick, level, r.mixer.input_frame(slot)))
+                    {
+                        let _ = tx.send(p);
+                    }
+                }
+            }
             // The recording takes the mix before chimes and prompts.
             if let Some(rec) = &mut r.rec
                 && !rec.tick(tick, &r.legs, &r.mixer, &stats)
@@ -1161,8 +1390,8 @@ impl Worker {
         rtp::write_header(pkt, &h);
         let n = 12 + payload.len();
         pkt[12..n].copy_from_slice(payload);
-        if let Some(remote) = l.remote {
-            let _ = l.sock.send_to(&pkt[..n], remote);
+        if let (Some(remote), Some(sock)) = (l.remote, &l.sock) {
+            let _ = sock.send_to(&pkt[..n], remote);
         }
         l.seq = l.seq.wrapping_add(1);
         l.ts = l.ts.wrapping_add(l.codec.rtp_ticks_per_frame());

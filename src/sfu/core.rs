@@ -95,6 +95,32 @@ pub enum Command {
         /// Its handle.
         ep: EndpointId,
     },
+    /// A phone caller's audio source appears in (or leaves) a room: every
+    /// browser there gets (or loses) a send stream for it
+    /// ([`crate::bridge`]).
+    Phone {
+        /// The SFU room.
+        room: String,
+        /// The caller's browser-side SSRC.
+        ssrc: u32,
+        /// In the room (false: gone).
+        present: bool,
+    },
+}
+
+/// An audio packet a browser sent, for the phone mix.
+#[derive(Debug, Clone)]
+pub struct BridgeAudio {
+    /// The sender.
+    pub ep: EndpointId,
+    /// Sequence number.
+    pub seq: u16,
+    /// Timestamp.
+    pub ts: u32,
+    /// RFC 6464 level (-dBov), when sent.
+    pub level: Option<u8>,
+    /// The Opus payload.
+    pub payload: std::sync::Arc<[u8]>,
 }
 
 /// A datagram to send.
@@ -166,6 +192,11 @@ pub struct Core {
     out: Vec<Transmit>,
     levels: HashMap<u32, AudioLevel>,
     gone: Vec<EndpointId>,
+    /// Phone callers' SSRCs per room, with the extended sequence number of
+    /// the last packet written for each.
+    phones: HashMap<String, Vec<(u32, u64)>>,
+    /// Browser audio for the phone mix, since the last take.
+    bridge: Vec<BridgeAudio>,
 }
 
 impl std::fmt::Debug for Core {
@@ -241,6 +272,8 @@ impl Core {
             out: Vec::new(),
             levels: HashMap::new(),
             gone: Vec::new(),
+            phones: HashMap::new(),
+            bridge: Vec::new(),
         }
     }
 
@@ -267,6 +300,51 @@ impl Core {
     /// Endpoints whose Rtc died (ICE timeout, DTLS failure) since the last call.
     pub fn take_gone(&mut self) -> Vec<EndpointId> {
         std::mem::take(&mut self.gone)
+    }
+
+    /// Browser audio packets for the phone mix, in order.
+    pub fn take_bridge_audio(&mut self) -> Vec<BridgeAudio> {
+        std::mem::take(&mut self.bridge)
+    }
+
+    /// 20 ms of a phone caller: written to every connected browser of the
+    /// room on the caller's send stream (declared by [`Command::Phone`]).
+    pub fn write_phone(&mut self, now: Instant, p: &crate::bridge::PhoneRtp) {
+        let Some(seq) = self.phones.get_mut(&*p.room).and_then(|v| {
+            v.iter_mut().find(|(s, _)| *s == p.ssrc).map(|(_, seq)| {
+                *seq += 1;
+                *seq
+            })
+        }) else {
+            return;
+        };
+        let ext = str0m::rtp::ExtensionValues {
+            audio_level: Some(-(p.level.min(127) as i8)),
+            voice_activity: Some(true),
+            ..Default::default()
+        };
+        for e in self.endpoints.values_mut() {
+            if *e.room != *p.room || !e.connected {
+                continue;
+            }
+            let mut api = e.rtc.direct_api();
+            let Some(tx) = api.stream_tx(&Ssrc::from(p.ssrc)) else {
+                continue;
+            };
+            tx.write_rtp(
+                RtpWrite::new(
+                    Pt::from(j::PT_OPUS),
+                    seq.into(),
+                    p.ts,
+                    now,
+                    p.payload.clone(),
+                )
+                .marker(p.marker)
+                .ext_vals(ext.clone()),
+            );
+            e.timeout = Some(now);
+        }
+        self.drive(now);
     }
 
     /// Datagrams to send, in order.
@@ -358,6 +436,23 @@ impl Core {
                     self.sync_room(&e.room);
                 }
             }
+            Command::Phone {
+                room,
+                ssrc,
+                present,
+            } => {
+                let v = self.phones.entry(room.clone()).or_default();
+                v.retain(|(s, _)| *s != ssrc);
+                if present {
+                    // A random start within the first rollover: SRTP's
+                    // rollover counter must start at 0 (RFC 3711 §3.3.1).
+                    v.push((ssrc, u64::from(rand::random::<u16>() >> 1)));
+                }
+                if v.is_empty() {
+                    self.phones.remove(&room);
+                }
+                self.sync_room(&room);
+            }
         }
         self.drive(now);
     }
@@ -421,12 +516,24 @@ impl Core {
             .filter(|(_, e)| e.room == room)
             .map(|(id, _)| *id)
             .collect();
+        // Phone callers' sources have no endpoint (owner 0, never an id).
+        let phones = self.phones.get(room).map(Vec::as_slice).unwrap_or(&[]);
         let all: Vec<(EndpointId, SourceSpec)> = members
             .iter()
             .flat_map(|id| {
                 let e = &self.endpoints[id];
                 e.sources.iter().map(move |s| (*id, *s))
             })
+            .chain(phones.iter().map(|(ssrc, _)| {
+                (
+                    0,
+                    SourceSpec {
+                        ssrc: *ssrc,
+                        rtx: None,
+                        video: false,
+                    },
+                )
+            }))
             .collect();
         for id in &members {
             let e = self
@@ -515,7 +622,15 @@ impl Core {
                             to: t.destination,
                             data: t.contents.to_vec(),
                         }),
-                        Output::Event(ev) => on_event(*id, e, ev, now, &mut fwd, &mut self.levels),
+                        Output::Event(ev) => on_event(
+                            *id,
+                            e,
+                            ev,
+                            now,
+                            &mut fwd,
+                            &mut self.levels,
+                            &mut self.bridge,
+                        ),
                     }
                 }
                 if !e.rtc.is_alive() {
@@ -605,6 +720,7 @@ fn on_event(
     now: Instant,
     fwd: &mut Vec<Fwd>,
     levels: &mut HashMap<u32, AudioLevel>,
+    bridge: &mut Vec<BridgeAudio>,
 ) {
     match ev {
         Event::Connected => {
@@ -625,6 +741,16 @@ fn on_event(
                         at: now,
                     },
                 );
+            }
+            let audio = e.sources.iter().any(|s| s.ssrc == ssrc && !s.video);
+            if audio && *p.header.payload_type == j::PT_OPUS {
+                bridge.push(BridgeAudio {
+                    ep: id,
+                    seq: *p.seq_no as u16,
+                    ts: p.header.timestamp,
+                    level: p.header.ext_vals.audio_level.map(|l| l.unsigned_abs()),
+                    payload: p.payload.clone(),
+                });
             }
             fwd.push(Fwd::Rtp {
                 from: id,

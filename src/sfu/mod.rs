@@ -16,6 +16,21 @@ use tokio::sync::mpsc;
 
 pub use self::core::{Command, EndpointId, SourceSpec};
 
+use crate::bridge::{BrowserRtp, PhoneRtp, bridge_leg};
+use crate::media::engine::MediaCommand;
+use crate::media::worker::MediaEngine;
+
+/// The SFU's side of the phone-browser bridge ([`crate::bridge`]): the media
+/// workers (bridge legs for browsers' audio) and the phone callers' audio
+/// they encode for browsers.
+#[derive(Debug)]
+pub struct Bridge {
+    /// The media engine.
+    pub media: MediaEngine,
+    /// Phone callers' frames from the workers.
+    pub phones: mpsc::UnboundedReceiver<PhoneRtp>,
+}
+
 /// What signaling needs to reach the SFU and to describe it in Jingle.
 #[derive(Debug, Clone)]
 pub struct Sfu {
@@ -47,7 +62,11 @@ impl Sfu {
 }
 
 /// Starts the SFU on `socket`, advertising `public_ip` with the socket's port.
-pub fn start(socket: UdpSocket, public_ip: std::net::IpAddr) -> std::io::Result<Sfu> {
+pub fn start(
+    socket: UdpSocket,
+    public_ip: std::net::IpAddr,
+    bridge: Option<Bridge>,
+) -> std::io::Result<Sfu> {
     let port = socket.local_addr()?.port();
     let candidate = SocketAddr::new(public_ip, port);
     let provider = str0m::crypto::from_feature_flags();
@@ -58,7 +77,7 @@ pub fn start(socket: UdpSocket, public_ip: std::net::IpAddr) -> std::io::Result<
     let core = core::Core::new(cert, candidate, Instant::now());
     let fingerprint = core.fingerprint().to_string();
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(core, socket, rx));
+    tokio::spawn(run(core, socket, rx, bridge));
     Ok(Sfu {
         tx,
         fingerprint,
@@ -66,7 +85,67 @@ pub fn start(socket: UdpSocket, public_ip: std::net::IpAddr) -> std::io::Result<
     })
 }
 
-async fn run(mut core: core::Core, socket: UdpSocket, mut rx: mpsc::UnboundedReceiver<Command>) {
+/// The shell's bridge state: each browser's bridge leg and its worker inbox.
+struct BridgeShell {
+    media: MediaEngine,
+    phones: mpsc::UnboundedReceiver<PhoneRtp>,
+    inboxes: std::collections::HashMap<EndpointId, std::sync::mpsc::Sender<BrowserRtp>>,
+}
+
+impl BridgeShell {
+    /// Opens a bridge leg for a new endpoint, closes it for one that left.
+    fn command(&mut self, cmd: &Command) {
+        match cmd {
+            Command::Add { ep, room, .. } => {
+                let leg = bridge_leg(*ep);
+                self.media.send(MediaCommand::OpenBridge {
+                    leg,
+                    room: room.clone(),
+                });
+                if let Some(tx) = self.media.bridge_sender(leg) {
+                    self.inboxes.insert(*ep, tx);
+                }
+            }
+            Command::Remove { ep } => self.close(*ep),
+            _ => {}
+        }
+    }
+
+    fn close(&mut self, ep: EndpointId) {
+        if self.inboxes.remove(&ep).is_some() {
+            self.media.send(MediaCommand::Close {
+                leg: bridge_leg(ep),
+            });
+        }
+    }
+
+    /// Browsers' audio to their bridge legs.
+    fn forward(&mut self, core: &mut core::Core) {
+        for a in core.take_bridge_audio() {
+            if let Some(tx) = self.inboxes.get(&a.ep) {
+                let _ = tx.send(BrowserRtp {
+                    leg: bridge_leg(a.ep),
+                    seq: a.seq,
+                    ts: a.ts,
+                    level: a.level,
+                    payload: a.payload,
+                });
+            }
+        }
+    }
+}
+
+async fn run(
+    mut core: core::Core,
+    socket: UdpSocket,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    bridge: Option<Bridge>,
+) {
+    let mut bridge = bridge.map(|b| BridgeShell {
+        media: b.media,
+        phones: b.phones,
+        inboxes: Default::default(),
+    });
     let mut buf = vec![0u8; 2048];
     loop {
         let deadline = core.next_timeout();
@@ -76,6 +155,12 @@ async fn run(mut core: core::Core, socket: UdpSocket, mut rx: mpsc::UnboundedRec
                 None => std::future::pending::<()>().await,
             }
         };
+        let phone = async {
+            match bridge.as_mut() {
+                Some(b) => b.phones.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, from)) => core.receive(Instant::now(), from, &buf[..n]),
@@ -83,10 +168,19 @@ async fn run(mut core: core::Core, socket: UdpSocket, mut rx: mpsc::UnboundedRec
                 Err(e) => tracing::debug!("sfu: recv: {e}"),
             },
             c = rx.recv() => match c {
-                Some(c) => core.command(Instant::now(), c),
+                Some(c) => {
+                    if let Some(b) = bridge.as_mut() {
+                        b.command(&c);
+                    }
+                    core.command(Instant::now(), c);
+                }
                 None => break,
             },
+            Some(p) = phone => core.write_phone(Instant::now(), &p),
             _ = sleep => core.timeout(Instant::now()),
+        }
+        if let Some(b) = bridge.as_mut() {
+            b.forward(&mut core);
         }
         for t in core.take_transmits() {
             if let Err(e) = socket.send_to(&t.data, t.to).await {
@@ -95,6 +189,9 @@ async fn run(mut core: core::Core, socket: UdpSocket, mut rx: mpsc::UnboundedRec
         }
         for ep in core.take_gone() {
             tracing::info!(ep, "sfu: endpoint freed");
+            if let Some(b) = bridge.as_mut() {
+                b.close(ep);
+            }
         }
     }
 }

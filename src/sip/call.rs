@@ -17,6 +17,7 @@ use super::message::{Method, ReplyContext, Request};
 use super::sdp::{self, Direction, LocalMedia, Negotiated};
 use super::transaction::{Output, TxKey};
 use super::transport::Flow;
+use crate::bridge::PhoneEvent;
 use crate::conference::{JoinError, LegId, Participant, Rooms, masked_phone};
 use crate::dialplan::{CallFacts, Cidr, Decision, Dialplan};
 use crate::media::engine::{LegSpec, MediaCommand, MediaEvent, Sound};
@@ -440,8 +441,45 @@ impl Endpoint {
         }
     }
 
+    /// Tells the media workers; room membership and mute changes also go to
+    /// the browsers of the room (the bridge shows phone callers there).
     pub(super) fn media(&self, out: &mut Vec<Action>, cmd: MediaCommand) {
+        let display = |leg: LegId| {
+            self.calls
+                .calls
+                .get(&leg)
+                .map_or_else(|| "Phone".to_string(), |c| c.display.clone())
+        };
+        let phone = match &cmd {
+            MediaCommand::Join { leg, room, muted } => Some(PhoneEvent::Joined {
+                leg: *leg,
+                room: room.clone(),
+                display: display(*leg),
+                muted: *muted,
+            }),
+            MediaCommand::Open {
+                leg,
+                room: Some(room),
+                ..
+            } => Some(PhoneEvent::Joined {
+                leg: *leg,
+                room: room.clone(),
+                display: display(*leg),
+                muted: false,
+            }),
+            MediaCommand::Mute { leg, muted } => Some(PhoneEvent::Muted {
+                leg: *leg,
+                muted: *muted,
+            }),
+            MediaCommand::Leave { leg } | MediaCommand::Close { leg } => {
+                Some(PhoneEvent::Left { leg: *leg })
+            }
+            _ => None,
+        };
         out.push(Action::Media(cmd));
+        if let Some(ev) = phone {
+            out.push(Action::Phone(ev));
+        }
     }
 
     fn find_dialog(&self, req: &Request) -> Option<LegId> {

@@ -38,6 +38,8 @@ pub enum Action {
     Persist(Change),
     /// Tell the media workers.
     Media(MediaCommand),
+    /// Tell the browsers of a room about a phone caller (the bridge).
+    Phone(crate::bridge::PhoneEvent),
     /// Tell the recorder (start or stop a room's recording).
     Recorder(crate::recorder::RecorderCommand),
     /// Look a meeting id up; answer with [`Endpoint::on_meeting`].

@@ -33,6 +33,8 @@ struct Member {
     nick: String,
     real: FullJid,
     session: Option<Session>,
+    /// A phone caller's audio source (sent by the bridge, no session).
+    phone: Option<Vec<MediaSources>>,
 }
 
 #[derive(Default)]
@@ -188,6 +190,27 @@ fn has_sources(s: &[MediaSources]) -> bool {
     s.iter().any(|m| !m.sources.is_empty())
 }
 
+/// The SFU's (and the media workers') name of a MUC room: its node.
+fn sfu_room(room: &str) -> String {
+    room.split_once('@')
+        .map_or(room, |(node, _)| node)
+        .to_string()
+}
+
+/// A phone caller's one audio source, owned by its occupant nick.
+fn phone_sources(nick: &str, ssrc: u32) -> Vec<MediaSources> {
+    vec![MediaSources {
+        media: jingle::Media::Audio,
+        sources: vec![jingle::Source {
+            ssrc,
+            name: Some(format!("{nick}-a0")),
+            msid: Some(format!("{nick}-audio-0 {nick}-audio-0")),
+            owner: Some(nick.to_string()),
+        }],
+        groups: Vec::new(),
+    }]
+}
+
 impl JingleConductor {
     /// A conductor whose media goes to `sfu`; `initiator` is the focus's real
     /// JID (`focus@auth.<domain>/focus`).
@@ -221,12 +244,15 @@ impl JingleConductor {
             if let Some(s) = m.session.as_ref().filter(|s| s.accepted && i != idx) {
                 merge(&mut others, &s.sources);
             }
+            if let Some(p) = &m.phone {
+                merge(&mut others, p);
+            }
         }
         let ufrag = random_hex(4);
         let pwd = random_hex(12);
         self.sfu.send(Command::Add {
             ep,
-            room: room.to_string(),
+            room: sfu_room(room),
             local: IceCreds {
                 ufrag: ufrag.clone(),
                 pass: pwd.clone(),
@@ -281,8 +307,25 @@ impl JingleConductor {
         }
     }
 
-    /// Ends member `idx`'s session: frees the SFU endpoint and tells the others.
+    /// Ends member `idx`'s session (or a phone caller's source): frees the
+    /// SFU endpoint and tells the others.
     fn end(&mut self, room: &str, idx: usize, out: &mut Vec<(String, Element)>) {
+        if let Some(p) = self
+            .rooms
+            .get_mut(room)
+            .and_then(|r| r.members.get_mut(idx))
+            .and_then(|m| m.phone.take())
+        {
+            for s in p.iter().flat_map(|m| m.sources.iter()) {
+                self.sfu.send(Command::Phone {
+                    room: sfu_room(room),
+                    ssrc: s.ssrc,
+                    present: false,
+                });
+            }
+            self.relay(room, idx, Action::SourceRemove, &p, out);
+            return;
+        }
         let Some(s) = self
             .rooms
             .get_mut(room)
@@ -421,7 +464,10 @@ impl Conductor for JingleConductor {
                 let key = room.to_string();
                 let r = self.rooms.entry(key.clone()).or_default();
                 r.focus = true;
-                for i in 0..r.members.len() {
+                let people: Vec<usize> = (0..r.members.len())
+                    .filter(|&i| r.members[i].phone.is_none())
+                    .collect();
+                for i in people {
                     self.initiate(&key, i, out);
                 }
             }
@@ -434,11 +480,35 @@ impl Conductor for JingleConductor {
                     nick,
                     real,
                     session: None,
+                    phone: None,
                 });
                 if r.focus {
                     let i = r.members.len() - 1;
                     self.initiate(&key, i, out);
                 }
+            }
+            FocusEvent::PhoneJoined {
+                room,
+                nick,
+                real,
+                ssrc,
+            } => {
+                let key = room.to_string();
+                let sources = phone_sources(&nick, ssrc);
+                let r = self.rooms.entry(key.clone()).or_default();
+                r.members.push(Member {
+                    nick,
+                    real,
+                    session: None,
+                    phone: Some(sources.clone()),
+                });
+                let i = r.members.len() - 1;
+                self.sfu.send(Command::Phone {
+                    room: sfu_room(&key),
+                    ssrc,
+                    present: true,
+                });
+                self.relay(&key, i, Action::SourceAdd, &sources, out);
             }
             FocusEvent::OccupantLeft { room, nick } => {
                 let key = room.to_string();
@@ -626,5 +696,77 @@ mod tests {
         let err = e.get_child("error", ns::CLIENT).unwrap();
         assert!(err.has_child("item-not-found", ns::STANZA_ERRORS));
         assert!(err.has_child("unknown-session", NS_JINGLE_ERRORS));
+    }
+
+    #[test]
+    fn a_phone_caller_is_offered_to_browsers_and_removed_when_it_leaves() {
+        let (mut c, mut rx) = conductor();
+        let mut out = Vec::new();
+        let room = || BareJid::new("r@conference.localhost").unwrap();
+        c.on_event(FocusEvent::FocusJoined { room: room() }, &mut out);
+        join(&mut c, "aaaa0001", &mut out);
+        let init_a = out.pop().unwrap().1;
+        iq(
+            &mut c,
+            "aaaa0001",
+            &accept(&sid_of(&init_a), 4242),
+            &mut out,
+        );
+        out.clear();
+        while rx.try_recv().is_ok() {}
+        c.on_event(
+            FocusEvent::PhoneJoined {
+                room: room(),
+                nick: "phone-7".into(),
+                real: FullJid::new("phone-7@localhost/phone").unwrap(),
+                ssrc: 99,
+            },
+            &mut out,
+        );
+        // The SFU gets the caller's source for room "r"; A gets a source-add.
+        match rx.try_recv().unwrap() {
+            Command::Phone {
+                room,
+                ssrc,
+                present,
+            } => assert_eq!((room.as_str(), ssrc, present), ("r", 99, true)),
+            other => panic!("{other:?}"),
+        }
+        let (to, add) = out.pop().unwrap();
+        assert_eq!(to, "aaaa0001@localhost/x");
+        let j = jingle::parse(add.get_child("jingle", jingle::NS_JINGLE).unwrap()).unwrap();
+        assert_eq!(j.action, Action::SourceAdd);
+        assert_eq!(j.contents[0].sources[0].ssrc, 99);
+        assert_eq!(j.contents[0].sources[0].owner.as_deref(), Some("phone-7"));
+        // A browser joining later is offered the caller's source at once.
+        join(&mut c, "bbbb0002", &mut out);
+        let init_b = out.pop().unwrap().1;
+        let j = jingle::parse(init_b.get_child("jingle", jingle::NS_JINGLE).unwrap()).unwrap();
+        let offered: Vec<u32> = j
+            .contents
+            .iter()
+            .flat_map(|c| c.sources.iter().map(|s| s.ssrc))
+            .collect();
+        assert!(
+            offered.contains(&99) && offered.contains(&4242),
+            "{offered:?}"
+        );
+        out.clear();
+        c.on_event(
+            FocusEvent::OccupantLeft {
+                room: room(),
+                nick: "phone-7".into(),
+            },
+            &mut out,
+        );
+        let removes: Vec<_> = out
+            .iter()
+            .map(|(to, el)| {
+                let j = jingle::parse(el.get_child("jingle", jingle::NS_JINGLE).unwrap()).unwrap();
+                (to.clone(), j.action, j.contents[0].sources[0].ssrc)
+            })
+            .collect();
+        assert!(removes.contains(&("aaaa0001@localhost/x".into(), Action::SourceRemove, 99)));
+        assert!(removes.contains(&("bbbb0002@localhost/x".into(), Action::SourceRemove, 99)));
     }
 }

@@ -26,6 +26,8 @@ pub enum HubInput {
     Stanza(SessionId, Element),
     /// The session ended.
     Disconnect(SessionId),
+    /// A phone caller joined, muted or left a room (the bridge).
+    Phone(crate::bridge::PhoneEvent),
 }
 
 /// What the hub sends a session.

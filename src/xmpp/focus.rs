@@ -30,6 +30,18 @@ pub enum FocusEvent {
         /// Their presence payload.
         presence: Vec<Element>,
     },
+    /// A phone caller appeared in the room (through the bridge); it sends
+    /// one audio source, `ssrc`, and has no Jingle session.
+    PhoneJoined {
+        /// The room.
+        room: BareJid,
+        /// Its occupant nick.
+        nick: String,
+        /// Its (virtual) real JID.
+        real: FullJid,
+        /// Its audio source's SSRC ([`crate::bridge::phone_ssrc`]).
+        ssrc: u32,
+    },
     /// Someone left or was kicked.
     OccupantLeft {
         /// The room.

@@ -34,6 +34,8 @@ pub struct Hub {
     by_jid: HashMap<String, SessionId>,
     rooms: Rooms,
     events: Vec<FocusEvent>,
+    /// Phone callers shown in rooms: leg -> (room key, nick, shown name).
+    phones: HashMap<crate::conference::LegId, (String, String, String)>,
 }
 
 impl Hub {
@@ -46,6 +48,7 @@ impl Hub {
             by_jid: HashMap::new(),
             rooms: Rooms::default(),
             events: Vec::new(),
+            phones: HashMap::new(),
         })
     }
 
@@ -82,6 +85,62 @@ impl Hub {
         }
         let mut o = Vec::new();
         self.rooms.gone(&jid, &mut o, &mut self.events);
+        self.deliver(o, out);
+    }
+
+    /// A phone caller joined, muted or left a room (the bridge): it is a
+    /// MUC occupant like jigasi's callers (jitsi.md §6), whose one audio
+    /// source the focus announces.
+    pub fn phone(&mut self, ev: crate::bridge::PhoneEvent, out: &mut Vec<Delivery>) {
+        use crate::bridge::PhoneEvent;
+        let mut o = Vec::new();
+        match ev {
+            PhoneEvent::Joined {
+                leg,
+                room,
+                display,
+                muted,
+            } => {
+                if let Some((key, nick, _)) = self.phones.remove(&leg) {
+                    self.rooms
+                        .phone_leave(&key, &nick, &mut o, &mut self.events);
+                }
+                let node = crate::bridge::muc_node(&room);
+                let nick = format!("phone-{leg}");
+                let (Ok(jid), Ok(real)) = (
+                    jid::BareJid::new(&format!("{node}@{}", self.focus.muc_domain)),
+                    FullJid::new(&format!("phone-{leg}@{}/phone", self.domain)),
+                ) else {
+                    tracing::info!(%room, "xmpp: room name is not a JID node; its phone callers are not shown to browsers");
+                    return;
+                };
+                let shown = display;
+                if self
+                    .rooms
+                    .phone_join(&jid, &nick, &real, phone_presence(&shown, muted), &mut o)
+                {
+                    self.events.push(FocusEvent::PhoneJoined {
+                        room: jid.clone(),
+                        nick: nick.clone(),
+                        real,
+                        ssrc: crate::bridge::phone_ssrc(leg),
+                    });
+                    self.phones.insert(leg, (jid.to_string(), nick, shown));
+                }
+            }
+            PhoneEvent::Muted { leg, muted } => {
+                if let Some((key, nick, shown)) = self.phones.get(&leg) {
+                    self.rooms
+                        .phone_update(key, nick, phone_presence(shown, muted), &mut o);
+                }
+            }
+            PhoneEvent::Left { leg } => {
+                if let Some((key, nick, _)) = self.phones.remove(&leg) {
+                    self.rooms
+                        .phone_leave(&key, &nick, &mut o, &mut self.events);
+                }
+            }
+        }
         self.deliver(o, out);
     }
 
@@ -338,6 +397,28 @@ impl Hub {
             out.push(Delivery::Send(t, el.clone()));
         }
     }
+}
+
+/// A phone caller's presence payload, in jigasi's shape: the nick shown,
+/// the jigasi and audio-mute features, and the legacy `audiomuted`.
+fn phone_presence(shown: &str, muted: bool) -> Vec<Element> {
+    let feature = |var: &str| {
+        Element::builder("feature", ns::CLIENT)
+            .attr(stanza::n("var"), var)
+            .build()
+    };
+    vec![
+        Element::builder("nick", "http://jabber.org/protocol/nick")
+            .append(shown)
+            .build(),
+        Element::builder("features", ns::CLIENT)
+            .append(feature("http://jitsi.org/protocol/jigasi"))
+            .append(feature("http://jitsi.org/protocol/audio-mute"))
+            .build(),
+        Element::builder("audiomuted", ns::CLIENT)
+            .append(if muted { "true" } else { "false" })
+            .build(),
+    ]
 }
 
 #[cfg(test)]

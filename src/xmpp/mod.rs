@@ -52,6 +52,18 @@ impl Handle {
         &self.cfg
     }
 
+    /// Tells the hub about a phone caller. Never blocks the caller: when
+    /// the hub's queue is full the event waits in a task of its own.
+    pub fn phone(&self, ev: crate::bridge::PhoneEvent) {
+        if let Err(mpsc::error::TrySendError::Full(input)) = self.hub.try_send(HubInput::Phone(ev))
+        {
+            let hub = self.hub.clone();
+            tokio::spawn(async move {
+                let _ = hub.send(input).await;
+            });
+        }
+    }
+
     fn next_session(&self) -> SessionId {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -127,6 +139,7 @@ async fn hub_loop(
                 sessions.remove(&sid);
                 hub.disconnect(sid, &mut out);
             }
+            HubInput::Phone(ev) => hub.phone(ev, &mut out),
         }
         // Deliveries can make more (a slow session dropped leaves its rooms),
         // and so can focus events (Jingle to send).

@@ -67,6 +67,8 @@ pub struct Occupant {
     pub payload: Vec<Element>,
     /// True for the focus (it has no session; stanzas to it go to the focus).
     pub is_focus: bool,
+    /// True for a phone caller shown by the bridge (no session either).
+    pub is_phone: bool,
 }
 
 /// One room.
@@ -185,6 +187,7 @@ impl Rooms {
             affiliation: Affiliation::Owner,
             payload: presence,
             is_focus: true,
+            is_phone: false,
         };
         for other in &r.occupants {
             out.push((
@@ -290,8 +293,9 @@ impl Rooms {
             return err(out, &p, "cancel", "conflict");
         }
         // The first person in a room owns it (jicofo's auto-owner when the
-        // focus created the room; XEP-0045's creator otherwise).
-        let first = room.humans() == 0;
+        // focus created the room; XEP-0045's creator otherwise). Phone
+        // callers already there do not count: they cannot moderate.
+        let first = !room.occupants.iter().any(|o| !o.is_focus && !o.is_phone);
         let o = Occupant {
             nick: nick.clone(),
             real: real.clone(),
@@ -307,6 +311,7 @@ impl Rooms {
             },
             payload,
             is_focus: false,
+            is_phone: false,
         };
         for other in &room.occupants {
             out.push((
@@ -344,6 +349,74 @@ impl Rooms {
             real,
             presence: o.payload,
         });
+    }
+
+    /// A phone caller joins `room` (creating it) as occupant `nick` with
+    /// `payload` as its presence; everyone there sees it.
+    pub fn phone_join(
+        &mut self,
+        room: &BareJid,
+        nick: &str,
+        real: &FullJid,
+        payload: Vec<Element>,
+        out: &mut Out,
+    ) -> bool {
+        let r = self.rooms.entry(room.to_string()).or_insert_with(|| Room {
+            jid: room.clone(),
+            occupants: Vec::new(),
+            password: None,
+        });
+        if r.occupant_by_nick(nick).is_some() {
+            return false;
+        }
+        let o = Occupant {
+            nick: nick.to_string(),
+            real: real.clone(),
+            role: Role::Participant,
+            affiliation: Affiliation::None,
+            payload,
+            is_focus: false,
+            is_phone: true,
+        };
+        for other in r.occupants.iter().filter(|o| !o.is_focus && !o.is_phone) {
+            out.push((
+                other.real.to_string(),
+                occupant_presence(r, &o, other.real.as_str(), &[], false),
+            ));
+        }
+        r.occupants.push(o);
+        true
+    }
+
+    /// A phone caller's presence changed (muted): everyone sees the new one.
+    pub fn phone_update(&mut self, room: &str, nick: &str, payload: Vec<Element>, out: &mut Out) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let Some(i) = r.occupant_by_nick(nick) else {
+            return;
+        };
+        r.occupants[i].payload = payload;
+        let o = &r.occupants[i];
+        for other in r.occupants.iter().filter(|o| !o.is_focus && !o.is_phone) {
+            out.push((
+                other.real.to_string(),
+                occupant_presence(r, o, other.real.as_str(), &[], false),
+            ));
+        }
+    }
+
+    /// A phone caller leaves.
+    pub fn phone_leave(
+        &mut self,
+        room: &str,
+        nick: &str,
+        out: &mut Out,
+        events: &mut Vec<FocusEvent>,
+    ) {
+        if let Some(i) = self.rooms.get(room).and_then(|r| r.occupant_by_nick(nick)) {
+            self.leave(room, i, &[], out, events);
+        }
     }
 
     /// Removes occupant `i` of `key`, telling everyone (`codes` e.g. 307 for a kick).

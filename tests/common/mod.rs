@@ -676,10 +676,17 @@ pub fn slixmpp(s: &Server, command: &str, args: &[&str]) -> serde_json::Value {
 /// Like [`Server::new`] with the SFU on a random UDP port on 127.0.0.1
 /// (`[sfu] port`); returns the server and that port.
 pub fn with_sfu() -> (Server, u16) {
+    with_sfu_and("")
+}
+
+/// Like [`with_sfu`], with more config (e.g. a `[[trunk]]`).
+pub fn with_sfu_and(more: &str) -> (Server, u16) {
     let port = free_udp_port();
     let s = Server::with(
         "",
-        &format!("[sfu]\nport = {port}\nlisten_ip = \"127.0.0.1\"\npublic_ip = \"127.0.0.1\"\n"),
+        &format!(
+            "[sfu]\nport = {port}\nlisten_ip = \"127.0.0.1\"\npublic_ip = \"127.0.0.1\"\n{more}"
+        ),
     );
     (s, port)
 }

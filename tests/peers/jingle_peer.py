@@ -12,6 +12,15 @@ session-accept.  ICE and DTLS then run against the SFU's one UDP port.
                                  Rust test (tests/jingle_sfu_forwards_a_tone.rs)
                                  asserts on it.
 
+  bridge --port P --room R      A (440 Hz) joins a room where a phone caller
+                                 (baresip, started by the Rust test) already is;
+                                 reports the phone occupant's presence, the
+                                 sources A was offered, the tone it decodes,
+                                 then (after writing --ready-file) waits up to
+                                 --linger s for the phone to leave (presence
+                                 unavailable and source-remove).
+                                 tests/phone_and_browser_hear_each_other.rs
+
 Exit status: 0 when the run finished (whatever it observed), 2 when a
 client could not connect, 5 on usage errors.
 """
@@ -218,10 +227,25 @@ class Participant(slixmpp.ClientXMPP):
                     "samples": 0, "ice": None, "errors": []}
         self.pcm = []
         self.recv_tasks = []
+        self.presences = []
+        self.add_event_handler("groupchat_presence", self._presence)
         self.add_event_handler("session_start", lambda _e: self.started.set())
         self.add_event_handler("connection_failed", self._failed)
         self.add_event_handler("failed_all_auth", self._failed)
         self.register_handler(Callback("jingle", MatchXPath("{jabber:client}iq/{%s}jingle" % J), self._jingle))
+
+    def _presence(self, pres):
+        x = pres.xml
+        nick = x.find("{http://jabber.org/protocol/nick}nick")
+        features = [f.get("var") for f in x.iter("{jabber:client}feature")]
+        muted = x.find("{jabber:client}audiomuted")
+        self.presences.append({
+            "from": str(pres["from"]),
+            "type": pres["type"],
+            "nick": nick.text if nick is not None else None,
+            "features": features,
+            "audiomuted": muted.text if muted is not None else None,
+        })
 
     def _failed(self, e):
         self.failure = str(e)
@@ -377,18 +401,50 @@ async def conference(args):
     return report
 
 
+async def bridge(args):
+    a = Participant(args, "a", 440)
+    report = {}
+    try:
+        await a.join()
+        await asyncio.wait_for(a.initiated.wait(), 15)
+        try:
+            await asyncio.wait_for(a.connected.wait(), 15)
+        except asyncio.TimeoutError:
+            a.log["errors"].append("not connected")
+        await asyncio.sleep(args.seconds)
+        report["a_tone"] = a.tone_report(args.seconds - 1)
+        if args.ready_file:
+            with open(args.ready_file, "w") as f:
+                f.write("ready")
+        deadline = time.monotonic() + args.linger
+        while time.monotonic() < deadline and not a.log["source_remove"]:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
+    finally:
+        report["a"] = dict(a.log, nick=a.nick)
+        report["presences"] = a.presences
+        try:
+            await a.leave()
+        except Exception:  # noqa: BLE001
+            pass
+    return report
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["conference"])
+    ap.add_argument("command", choices=["conference", "bridge"])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--domain", default="localhost")
     ap.add_argument("--room", default="tone")
     ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--linger", type=float, default=10.0)
+    ap.add_argument("--ready-file")
     ap.add_argument("--debug", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR, stream=sys.stderr)
     try:
-        report = asyncio.run(asyncio.wait_for(conference(args), 120))
+        run = conference if args.command == "conference" else bridge
+        report = asyncio.run(asyncio.wait_for(run(args), 120))
     except Exception as e:  # noqa: BLE001
         print(json.dumps({"fatal": repr(e)}))
         sys.exit(2)

@@ -236,3 +236,85 @@ fn leaving_broadcasts_unavailable_and_the_last_one_ends_the_room() {
             .any(|e| matches!(e, FocusEvent::RoomEnded { .. }))
     );
 }
+
+fn phone(h: &mut Hub, ev: crate::bridge::PhoneEvent) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    h.phone(ev, &mut out);
+    out
+}
+
+#[test]
+fn a_phone_caller_is_an_occupant_in_jigasis_shape_that_never_owns_the_room() {
+    use crate::bridge::PhoneEvent;
+    let mut h = hub_with(&[(1, "a@localhost/r")]);
+    // The caller is there first: the room exists for it.
+    let out = phone(
+        &mut h,
+        PhoneEvent::Joined {
+            leg: 7,
+            room: "R1".into(),
+            display: "Phone …4567".into(),
+            muted: false,
+        },
+    );
+    assert!(out.is_empty(), "nobody to tell yet: {out:?}");
+    assert!(matches!(
+        h.take_events().as_slice(),
+        [FocusEvent::PhoneJoined { nick, ssrc, .. }] if nick == "phone-7" && *ssrc == crate::bridge::phone_ssrc(7)
+    ));
+    // A browser joins: it sees the caller, and is owner itself.
+    let out = join(&mut h, 1, "a@localhost/r", "alice", "");
+    let got = sent_to(&out, 1);
+    let p = got
+        .iter()
+        .find(|p| p.attr("from") == Some("r1@conference.localhost/phone-7"))
+        .expect("the caller's presence");
+    assert_eq!(
+        p.get_child("nick", "http://jabber.org/protocol/nick")
+            .unwrap()
+            .text(),
+        "Phone …4567"
+    );
+    let features = p.get_child("features", ns::CLIENT).unwrap();
+    assert!(
+        features
+            .children()
+            .any(|f| f.attr("var") == Some("http://jitsi.org/protocol/jigasi"))
+    );
+    assert_eq!(
+        p.get_child("audiomuted", ns::CLIENT).unwrap().text(),
+        "false"
+    );
+    let me = got
+        .iter()
+        .find(|p| status_codes(p).contains(&"110".to_string()))
+        .unwrap();
+    let item = me
+        .get_child("x", ns::MUC_USER)
+        .unwrap()
+        .get_child("item", ns::MUC_USER)
+        .unwrap();
+    assert_eq!(item.attr("affiliation"), Some("owner"));
+    // Muting shows; leaving is an unavailable presence and an OccupantLeft.
+    let out = phone(
+        &mut h,
+        PhoneEvent::Muted {
+            leg: 7,
+            muted: true,
+        },
+    );
+    assert_eq!(
+        sent_to(&out, 1)[0]
+            .get_child("audiomuted", ns::CLIENT)
+            .unwrap()
+            .text(),
+        "true"
+    );
+    h.take_events();
+    let out = phone(&mut h, PhoneEvent::Left { leg: 7 });
+    assert_eq!(sent_to(&out, 1)[0].attr("type"), Some("unavailable"));
+    assert!(matches!(
+        h.take_events().as_slice(),
+        [FocusEvent::OccupantLeft { nick, .. }] if nick == "phone-7"
+    ));
+}
