@@ -87,6 +87,28 @@ pub enum PhoneEvent {
     },
 }
 
+/// XMPP -> call control: what a browser moderator asked of a phone caller
+/// (the focus's mute IQ, a MUC kick).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneRequest {
+    /// Mute or unmute the caller (it hears "you are muted").
+    Mute {
+        /// The SIP room name.
+        room: String,
+        /// The leg.
+        leg: LegId,
+        /// Muted?
+        muted: bool,
+    },
+    /// Hang the caller up (BYE from us).
+    Kick {
+        /// The SIP room name.
+        room: String,
+        /// The leg.
+        leg: LegId,
+    },
+}
+
 /// SFU -> media worker: one audio packet a browser sent.
 #[derive(Debug, Clone)]
 pub struct BrowserRtp {

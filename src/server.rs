@@ -209,7 +209,9 @@ pub async fn start(cfg: Config) -> Result<Running> {
         media: media.clone(),
         phones: phones_rx,
     };
-    let (xmpp, xmpp_addr) = start_xmpp(&cfg, &store, bridge).await?;
+    // Room actions (the admin API, browser moderators) to the endpoint task.
+    let (admin_tx, admin_rx) = mpsc::channel(64);
+    let (xmpp, xmpp_addr) = start_xmpp(&cfg, &store, bridge, admin_tx.clone()).await?;
     tokio::spawn(crate::web::serve(
         web_listener,
         store.clone(),
@@ -231,7 +233,6 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let (stop_tx, stop_rx) = oneshot::channel();
     let housekeeping = Duration::from_secs(cfg.sip.housekeeping_interval.max(1));
     let st = status.clone();
-    let (admin_tx, admin_rx) = mpsc::channel(64);
     let _ = st.admin.set(admin_tx);
     st.sip_up.store(true, Ordering::Relaxed);
     let done = tokio::spawn(async move {
@@ -270,6 +271,7 @@ async fn start_xmpp(
     cfg: &Config,
     store: &Store,
     bridge: crate::sfu::Bridge,
+    calls: mpsc::Sender<crate::sip::admin::AdminRequest>,
 ) -> Result<(Option<crate::xmpp::Handle>, Option<std::net::SocketAddr>)> {
     let x = &cfg.xmpp;
     if !x.enabled {
@@ -294,7 +296,7 @@ async fn start_xmpp(
         starttls,
     };
     let sfu = start_sfu(cfg, bridge).await;
-    let handle = crate::xmpp::start(session, store.clone(), sfu)
+    let handle = crate::xmpp::start(session, store.clone(), sfu, Some(calls))
         .map_err(|e| Error::Usage(format!("[xmpp] domain {:?}: {e}", x.domain)))?;
     let listener = tokio::net::TcpListener::bind(x.listen)
         .await

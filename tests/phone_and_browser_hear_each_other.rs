@@ -4,8 +4,9 @@
 //! the focus. The browser sees the caller as a MUC occupant in jigasi's shape
 //! (masked number, jigasi feature, `audiomuted`), is offered the caller's
 //! audio source in its session-initiate and decodes the phone's tone from
-//! it; the phone's recording holds the browser's tone and not its own. When
-//! the phone hangs up the browser gets the occupant's unavailable presence
+//! it; the phone's recording holds the browser's tone and not its own. The
+//! browser (the room's moderator: callers never are) mutes the caller with
+//! the focus's mute IQ and stops hearing it. When the phone hangs up the browser gets the occupant's unavailable presence
 //! and a source-remove for its source.
 
 mod common;
@@ -53,7 +54,7 @@ fn a_phone_caller_and_a_browser_in_one_room_hear_each_other() {
     });
     let log = s.log();
     let (x, rate) = phone.received();
-    let w = window(&x, rate, 3.0, 6.0);
+    let w = window(&x, rate, 3.0, 5.5);
     let (p440, p1000) = (
         tone_amplitude(w, rate, 440.0),
         tone_amplitude(w, rate, 1000.0),
@@ -100,6 +101,23 @@ fn a_phone_caller_and_a_browser_in_one_room_hear_each_other() {
             "1000 Hz not dominant over {other} at the browser\n{diag}"
         );
     }
+
+    // The browser, moderator of the room, muted the caller through the
+    // focus: call control muted it (presence says so) and it went quiet.
+    assert_eq!(v["mute"], "result", "{diag}");
+    assert!(
+        presences
+            .iter()
+            .any(|p| p["from"] == phone_p["from"] && p["audiomuted"] == "true"),
+        "no muted presence for the phone\n{diag}"
+    );
+    // What arrived in the 2 s after: nothing, or silence.
+    let muted = &v["a_muted"];
+    assert!(
+        muted["seconds"].as_f64().unwrap() < 0.3
+            || muted["rms"].as_f64().unwrap() < 0.05 * f("rms"),
+        "the muted caller is still heard\n{diag}"
+    );
 
     // The phone hears the browser's tone, not its own.
     assert!(p440 > 1000.0, "the phone does not hear the browser\n{diag}");

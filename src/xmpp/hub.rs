@@ -34,8 +34,21 @@ pub struct Hub {
     by_jid: HashMap<String, SessionId>,
     rooms: Rooms,
     events: Vec<FocusEvent>,
-    /// Phone callers shown in rooms: leg -> (room key, nick, shown name).
-    phones: HashMap<crate::conference::LegId, (String, String, String)>,
+    /// Phone callers shown in rooms, by leg.
+    phones: HashMap<crate::conference::LegId, PhoneOccupant>,
+    /// What browser moderators asked of phone callers, for call control.
+    requests: Vec<crate::bridge::PhoneRequest>,
+}
+
+/// A phone caller shown as an occupant.
+#[derive(Debug, Clone)]
+struct PhoneOccupant {
+    /// The SIP room (call control's name for it).
+    room: String,
+    /// The MUC room's bare JID.
+    key: String,
+    nick: String,
+    shown: String,
 }
 
 impl Hub {
@@ -49,6 +62,7 @@ impl Hub {
             rooms: Rooms::default(),
             events: Vec::new(),
             phones: HashMap::new(),
+            requests: Vec::new(),
         })
     }
 
@@ -57,9 +71,103 @@ impl Hub {
         self.sessions.len()
     }
 
-    /// Focus events since the last call, in order.
+    /// Focus events since the last call, in order. A phone caller that
+    /// left the MUC without call control saying so was kicked by a
+    /// moderator: its call is to be hung up ([`Hub::take_requests`]).
     pub fn take_events(&mut self) -> Vec<FocusEvent> {
-        std::mem::take(&mut self.events)
+        let events = std::mem::take(&mut self.events);
+        for e in &events {
+            if let FocusEvent::OccupantLeft { room, nick } = e
+                && let Some(leg) = self.phone_leg(room.as_str(), nick)
+                && let Some(p) = self.phones.remove(&leg)
+            {
+                tracing::info!(leg, room = %p.room, "phone caller kicked from the MUC: hanging up");
+                self.requests
+                    .push(crate::bridge::PhoneRequest::Kick { room: p.room, leg });
+            }
+        }
+        events
+    }
+
+    /// Requests for call control (mute, kick) since the last call.
+    pub fn take_requests(&mut self) -> Vec<crate::bridge::PhoneRequest> {
+        std::mem::take(&mut self.requests)
+    }
+
+    fn phone_leg(&self, key: &str, nick: &str) -> Option<crate::conference::LegId> {
+        self.phones
+            .iter()
+            .find(|(_, p)| p.key == key && p.nick == nick)
+            .map(|(leg, _)| *leg)
+    }
+
+    /// The focus's mute IQ (`http://jitsi.org/jitmeet/audio`, as jicofo
+    /// takes it): a moderator may mute anyone, anyone may unmute only
+    /// themselves. A phone caller is muted by call control; a browser is
+    /// sent the mute IQ from the focus, and mutes itself.
+    fn focus_mute(&mut self, room: &jid::BareJid, sender: &str, iq: Element, o: &mut muc::Out) {
+        let Some(from) = iq.attr("from").map(str::to_string) else {
+            return;
+        };
+        let fail = |o: &mut muc::Out, t: &str, cond: &str| {
+            if let Some(e) = stanza::error_reply(&iq, t, cond) {
+                o.push((from.clone(), e));
+            }
+        };
+        if stanza::kind_type(&iq) != "set" {
+            return fail(o, "modify", "bad-request");
+        }
+        let Some(m) = stanza::payload(&iq) else {
+            return fail(o, "modify", "bad-request");
+        };
+        let muted = match m.text().trim() {
+            "true" => true,
+            "false" => false,
+            _ => return fail(o, "modify", "bad-request"),
+        };
+        let target = m.attr("jid").and_then(|j| FullJid::new(j).ok());
+        let Some(target) = target.filter(|t| t.to_bare() == *room) else {
+            return fail(o, "modify", "bad-request");
+        };
+        let nick = target.resource().as_str();
+        let Some(r) = self.rooms.get(room.as_str()) else {
+            return fail(o, "cancel", "item-not-found");
+        };
+        let moderator = r
+            .occupants
+            .iter()
+            .any(|x| x.nick == sender && x.role == muc::Role::Moderator);
+        let Some(t) = r.occupants.iter().find(|x| x.nick == nick) else {
+            return fail(o, "cancel", "item-not-found");
+        };
+        if t.is_focus {
+            return fail(o, "modify", "bad-request");
+        }
+        if !(nick == sender || (moderator && muted)) {
+            return fail(o, "auth", "forbidden");
+        }
+        if t.is_phone {
+            let Some(leg) = self.phone_leg(room.as_str(), nick) else {
+                return fail(o, "cancel", "item-not-found");
+            };
+            let room = self.phones[&leg].room.clone();
+            self.requests
+                .push(crate::bridge::PhoneRequest::Mute { room, leg, muted });
+        } else {
+            let ask = Element::builder("iq", ns::CLIENT)
+                .attr(stanza::n("type"), "set")
+                .attr(stanza::n("from"), format!("{room}/focus"))
+                .attr(stanza::n("to"), t.real.as_str())
+                .attr(stanza::n("id"), super::session::random_uuid())
+                .append(
+                    Element::builder("mute", NS_AUDIO_MUTE)
+                        .append(if muted { "true" } else { "false" })
+                        .build(),
+                )
+                .build();
+            o.push((t.real.to_string(), ask));
+        }
+        o.push((from, stanza::iq_result(&iq, None)));
     }
 
     /// A session bound `jid`. An older session with the same full JID is closed
@@ -101,9 +209,9 @@ impl Hub {
                 display,
                 muted,
             } => {
-                if let Some((key, nick, _)) = self.phones.remove(&leg) {
+                if let Some(p) = self.phones.remove(&leg) {
                     self.rooms
-                        .phone_leave(&key, &nick, &mut o, &mut self.events);
+                        .phone_leave(&p.key, &p.nick, &mut o, &mut self.events);
                 }
                 let node = crate::bridge::muc_node(&room);
                 let nick = format!("phone-{leg}");
@@ -114,30 +222,40 @@ impl Hub {
                     tracing::info!(%room, "xmpp: room name is not a JID node; its phone callers are not shown to browsers");
                     return;
                 };
-                let shown = display;
-                if self
-                    .rooms
-                    .phone_join(&jid, &nick, &real, phone_presence(&shown, muted), &mut o)
-                {
+                if self.rooms.phone_join(
+                    &jid,
+                    &nick,
+                    &real,
+                    phone_presence(&display, muted),
+                    &mut o,
+                ) {
                     self.events.push(FocusEvent::PhoneJoined {
                         room: jid.clone(),
                         nick: nick.clone(),
                         real,
                         ssrc: crate::bridge::phone_ssrc(leg),
                     });
-                    self.phones.insert(leg, (jid.to_string(), nick, shown));
+                    self.phones.insert(
+                        leg,
+                        PhoneOccupant {
+                            room,
+                            key: jid.to_string(),
+                            nick,
+                            shown: display,
+                        },
+                    );
                 }
             }
             PhoneEvent::Muted { leg, muted } => {
-                if let Some((key, nick, shown)) = self.phones.get(&leg) {
-                    self.rooms
-                        .phone_update(key, nick, phone_presence(shown, muted), &mut o);
+                if let Some(p) = self.phones.get(&leg) {
+                    let presence = phone_presence(&p.shown, muted);
+                    self.rooms.phone_update(&p.key, &p.nick, presence, &mut o);
                 }
             }
             PhoneEvent::Left { leg } => {
-                if let Some((key, nick, _)) = self.phones.remove(&leg) {
+                if let Some(p) = self.phones.remove(&leg) {
                     self.rooms
-                        .phone_leave(&key, &nick, &mut o, &mut self.events);
+                        .phone_leave(&p.key, &p.nick, &mut o, &mut self.events);
                 }
             }
         }
@@ -283,8 +401,16 @@ impl Hub {
             (Kind::Iq, true, Ok(full)) => {
                 let full = full.clone();
                 if let Some((sender, iq)) = self.rooms.iq_to_occupant(&full, el, &mut o) {
-                    // The focus occupant: Jingle (and later jibri, Rayo) go to the conductor.
+                    // The focus occupant: mute is the focus's own business;
+                    // Jingle (and later jibri, Rayo) go to the conductor.
                     let nick = sender.rsplit_once('/').map(|(_, n)| n.to_string());
+                    if let Some(n) = &nick
+                        && stanza::payload(&iq).is_some_and(|p| p.is("mute", NS_AUDIO_MUTE))
+                    {
+                        self.focus_mute(&full.to_bare(), n, iq, &mut o);
+                        self.deliver(o, out);
+                        return;
+                    }
                     let real = self.sessions.get(&sid).cloned();
                     if let (Some(nick), Some(real)) = (nick, real) {
                         self.events.push(FocusEvent::FocusIq {
@@ -398,6 +524,9 @@ impl Hub {
         }
     }
 }
+
+/// Jitsi's audio mute IQ namespace.
+const NS_AUDIO_MUTE: &str = "http://jitsi.org/jitmeet/audio";
 
 /// A phone caller's presence payload, in jigasi's shape: the nick shown,
 /// the jigasi and audio-mute features, and the legacy `audiomuted`.

@@ -98,6 +98,7 @@ pub fn start(
     cfg: SessionConfig,
     store: Store,
     sfu: Option<crate::sfu::Sfu>,
+    calls: Option<mpsc::Sender<crate::sip::admin::AdminRequest>>,
 ) -> Result<Handle, jid::Error> {
     let hub = Hub::new(&cfg.domain)?;
     let conductor: Box<dyn Conductor> = match sfu {
@@ -111,7 +112,7 @@ pub fn start(
         None => Box::new(focus::LogConductor),
     };
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(hub_loop(hub, rx, conductor));
+    tokio::spawn(hub_loop(hub, rx, conductor, calls));
     Ok(Handle {
         hub: tx,
         cfg,
@@ -120,10 +121,46 @@ pub fn start(
     })
 }
 
+/// Hands a browser moderator's request about a phone caller to call
+/// control (as the admin API's room actions do); the outcome is logged.
+fn to_calls(
+    calls: Option<&mpsc::Sender<crate::sip::admin::AdminRequest>>,
+    r: crate::bridge::PhoneRequest,
+) {
+    use crate::bridge::PhoneRequest;
+    use crate::sip::admin::AdminRequest;
+    let Some(calls) = calls else {
+        tracing::warn!(?r, "xmpp: no call control to ask");
+        return;
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let req = match r.clone() {
+        PhoneRequest::Mute { room, leg, muted } => AdminRequest::Mute {
+            room,
+            leg,
+            muted,
+            reply,
+        },
+        PhoneRequest::Kick { room, leg } => AdminRequest::Kick { room, leg, reply },
+    };
+    let calls = calls.clone();
+    tokio::spawn(async move {
+        if calls.send(req).await.is_err() {
+            return;
+        }
+        match answer.await {
+            Ok(Ok(())) => tracing::info!(?r, "xmpp: done for a browser moderator"),
+            Ok(Err(e)) => tracing::info!(?r, "xmpp: call control refused: {e}"),
+            Err(_) => {}
+        }
+    });
+}
+
 async fn hub_loop(
     mut hub: Hub,
     mut rx: mpsc::Receiver<HubInput>,
     mut conductor: Box<dyn Conductor>,
+    calls: Option<mpsc::Sender<crate::sip::admin::AdminRequest>>,
 ) {
     let mut sessions: std::collections::HashMap<SessionId, mpsc::Sender<ToSession>> =
         Default::default();
@@ -151,6 +188,9 @@ async fn hub_loop(
                     conductor.on_event(e, &mut o);
                 }
                 hub.deliver(o, &mut out);
+            }
+            for r in hub.take_requests() {
+                to_calls(calls.as_ref(), r);
             }
             if out.is_empty() {
                 break;

@@ -552,6 +552,12 @@ impl Rooms {
         if t.is_focus {
             return Some((sender, iq));
         }
+        if t.is_phone {
+            // A phone caller has no XMPP client to answer (jigasi's would):
+            // refuse rather than leave the IQ unanswered.
+            err(out, &iq, "cancel", "service-unavailable");
+            return None;
+        }
         out.push((
             t.real.to_string(),
             stanza::readdress(iq, &sender, t.real.as_str()),

@@ -16,6 +16,8 @@ session-accept.  ICE and DTLS then run against the SFU's one UDP port.
                                  (baresip, started by the Rust test) already is;
                                  reports the phone occupant's presence, the
                                  sources A was offered, the tone it decodes,
+                                 mutes the phone through the focus (A is the
+                                 moderator) and reports the tone again,
                                  then (after writing --ready-file) waits up to
                                  --linger s for the phone to leave (presence
                                  unavailable and source-remove).
@@ -413,6 +415,29 @@ async def bridge(args):
             a.log["errors"].append("not connected")
         await asyncio.sleep(args.seconds)
         report["a_tone"] = a.tone_report(args.seconds - 1)
+        # As the room's moderator, mute the phone caller through the focus.
+        phone = next((p["from"] for p in a.presences
+                      if "http://jitsi.org/protocol/jigasi" in p["features"]), None)
+        if phone:
+            req = a.make_iq_set(ito="%s/focus" % a.room)
+            m = ET.Element("{http://jitsi.org/jitmeet/audio}mute", {"jid": phone})
+            m.text = "true"
+            req.append(m)
+            try:
+                await req.send(timeout=5)
+                report["mute"] = "result"
+            except IqError as e:
+                report["mute"] = e.iq["error"]["condition"]
+            except IqTimeout:
+                report["mute"] = "timeout"
+            # Half a second for the mute to take effect, then two seconds
+            # of what arrives (a muted caller sends nothing at all).
+            await asyncio.sleep(0.5)
+            mark = len(a.pcm)
+            await asyncio.sleep(2.0)
+            after = a.pcm[mark:]
+            rms = math.sqrt(sum(v * v for v in after) / len(after)) if after else 0.0
+            report["a_muted"] = {"seconds": len(after) / RATE, "rms": rms}
         if args.ready_file:
             with open(args.ready_file, "w") as f:
                 f.write("ready")

@@ -318,3 +318,78 @@ fn a_phone_caller_is_an_occupant_in_jigasis_shape_that_never_owns_the_room() {
         [FocusEvent::OccupantLeft { nick, .. }] if nick == "phone-7"
     ));
 }
+
+#[test]
+fn a_moderator_mutes_and_kicks_a_phone_caller_through_call_control_and_others_may_not() {
+    use crate::bridge::{PhoneEvent, PhoneRequest};
+    let mut h = hub_with(&[(1, "a@localhost/r"), (2, "b@localhost/r")]);
+    let mut out = Vec::new();
+    h.stanza(1, el("<iq xmlns='jabber:client' type='set' id='c1' from='a@localhost/r' to='focus.localhost'><conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.localhost' machine-uid='x'/></iq>"), &mut out);
+    join(&mut h, 1, "a@localhost/r", "alice", "");
+    join(&mut h, 2, "b@localhost/r", "bob", "");
+    phone(
+        &mut h,
+        PhoneEvent::Joined {
+            leg: 7,
+            room: "R1".into(),
+            display: "Phone …4567".into(),
+            muted: false,
+        },
+    );
+    h.take_events();
+    let mute = |h: &mut Hub, sid: SessionId, from: &str, on: &str| {
+        let mut out = Vec::new();
+        h.stanza(
+            sid,
+            el(&format!(
+                "<iq xmlns='jabber:client' type='set' id='m' from='{from}' to='r1@conference.localhost/focus'>\
+                 <mute xmlns='http://jitsi.org/jitmeet/audio' jid='r1@conference.localhost/phone-7'>{on}</mute></iq>"
+            )),
+            &mut out,
+        );
+        sent_to(&out, sid)[0].attr("type").map(str::to_string)
+    };
+    // bob is a participant: refused, nothing asked of call control.
+    assert_eq!(
+        mute(&mut h, 2, "b@localhost/r", "true").as_deref(),
+        Some("error")
+    );
+    assert!(h.take_requests().is_empty());
+    // alice moderates: muting is asked of call control (by the SIP room name).
+    assert_eq!(
+        mute(&mut h, 1, "a@localhost/r", "true").as_deref(),
+        Some("result")
+    );
+    assert_eq!(
+        h.take_requests(),
+        vec![PhoneRequest::Mute {
+            room: "R1".into(),
+            leg: 7,
+            muted: true
+        }]
+    );
+    // Unmuting someone else is not a moderator's to do (jicofo's rule).
+    assert_eq!(
+        mute(&mut h, 1, "a@localhost/r", "false").as_deref(),
+        Some("error")
+    );
+    // An IQ to the caller itself is refused, not left unanswered.
+    let mut out = Vec::new();
+    h.stanza(1, el("<iq xmlns='jabber:client' type='get' id='v' from='a@localhost/r' to='r1@conference.localhost/phone-7'><query xmlns='jabber:iq:version'/></iq>"), &mut out);
+    assert_eq!(sent_to(&out, 1)[0].attr("type"), Some("error"));
+    // A kick hangs the call up.
+    let mut out = Vec::new();
+    h.stanza(1, el("<iq xmlns='jabber:client' type='set' id='k' from='a@localhost/r' to='r1@conference.localhost'><query xmlns='http://jabber.org/protocol/muc#admin'><item nick='phone-7' role='none'/></query></iq>"), &mut out);
+    h.take_events();
+    assert_eq!(
+        h.take_requests(),
+        vec![PhoneRequest::Kick {
+            room: "R1".into(),
+            leg: 7
+        }]
+    );
+    // The hang-up that follows is not a second kick.
+    phone(&mut h, PhoneEvent::Left { leg: 7 });
+    h.take_events();
+    assert!(h.take_requests().is_empty());
+}
