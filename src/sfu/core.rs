@@ -153,7 +153,11 @@ struct Endpoint {
     tx_by_mid: HashMap<Mid, u32>,
     rx_mids: HashMap<u32, Mid>,
     next_mid: u32,
+    /// When str0m next wants `Input::Timeout`.
     timeout: Option<Instant>,
+    /// Has input or media to send since it was last polled: only dirty
+    /// endpoints are polled (a datagram for one endpoint does not poll all).
+    dirty: bool,
     connected: bool,
 }
 
@@ -197,6 +201,10 @@ pub struct Core {
     phones: HashMap<String, Vec<(u32, u64)>>,
     /// Browser audio for the phone mix, since the last take.
     bridge: Vec<BridgeAudio>,
+    /// The endpoint each remote address last reached (checked with
+    /// `Rtc::accepts` before use), so that a datagram does not ask every
+    /// endpoint in turn.
+    by_addr: HashMap<SocketAddr, EndpointId>,
 }
 
 impl std::fmt::Debug for Core {
@@ -274,6 +282,7 @@ impl Core {
             gone: Vec::new(),
             phones: HashMap::new(),
             bridge: Vec::new(),
+            by_addr: HashMap::new(),
         }
     }
 
@@ -342,7 +351,7 @@ impl Core {
                 .marker(p.marker)
                 .ext_vals(ext.clone()),
             );
-            e.timeout = Some(now);
+            e.dirty = true;
         }
         self.drive(now);
     }
@@ -381,6 +390,7 @@ impl Core {
                         rx_mids: HashMap::new(),
                         next_mid: 0,
                         timeout: Some(now),
+                        dirty: true,
                         connected: false,
                     },
                 );
@@ -411,23 +421,24 @@ impl Core {
                 }
                 add_candidates(&mut e.rtc, &candidates);
                 e.sources = sources;
-                e.timeout = Some(now);
+                e.dirty = true;
                 self.sync_room_of(ep);
             }
             Command::Sources { ep, sources } => {
                 if let Some(e) = self.endpoints.get_mut(&ep) {
                     e.sources = sources;
-                    e.timeout = Some(now);
+                    e.dirty = true;
                     self.sync_room_of(ep);
                 }
             }
             Command::Candidates { ep, candidates } => {
                 if let Some(e) = self.endpoints.get_mut(&ep) {
                     add_candidates(&mut e.rtc, &candidates);
-                    e.timeout = Some(now);
+                    e.dirty = true;
                 }
             }
             Command::Remove { ep } => {
+                self.by_addr.retain(|_, id| *id != ep);
                 if let Some(mut e) = self.endpoints.remove(&ep) {
                     e.rtc.disconnect();
                     for s in &e.sources {
@@ -471,19 +482,32 @@ impl Core {
                 contents,
             },
         );
-        let Some((id, e)) = self
-            .endpoints
-            .iter_mut()
-            .find(|(_, e)| e.rtc.accepts(&input))
-        else {
-            tracing::trace!(%source, "sfu: datagram for no endpoint");
-            return;
+        let cached = self.by_addr.get(&source).copied().filter(|id| {
+            self.endpoints
+                .get(id)
+                .is_some_and(|e| e.rtc.accepts(&input))
+        });
+        let id = match cached {
+            Some(id) => id,
+            None => {
+                let Some(id) = self
+                    .endpoints
+                    .iter()
+                    .find(|(_, e)| e.rtc.accepts(&input))
+                    .map(|(id, _)| *id)
+                else {
+                    tracing::trace!(%source, "sfu: datagram for no endpoint");
+                    return;
+                };
+                self.by_addr.insert(source, id);
+                id
+            }
         };
-        let id = *id;
+        let e = self.endpoints.get_mut(&id).expect("found above");
         if let Err(err) = e.rtc.handle_input(input) {
             tracing::debug!(ep = id, "sfu: input refused: {err}");
         }
-        e.timeout = Some(now);
+        e.dirty = true;
         self.drive(now);
     }
 
@@ -494,7 +518,7 @@ impl Core {
                 if let Err(err) = e.rtc.handle_input(Input::Timeout(now)) {
                     tracing::debug!("sfu: timeout input refused: {err}");
                 }
-                e.timeout = Some(now);
+                e.dirty = true;
             }
         }
         self.drive(now);
@@ -540,6 +564,7 @@ impl Core {
                 .endpoints
                 .get_mut(id)
                 .expect("member ids come from the map");
+            e.dirty = true;
             // Receive side: its own sources.
             let own: Vec<SourceSpec> = e.sources.clone();
             let stale: Vec<u32> = e
@@ -601,7 +626,7 @@ impl Core {
             let mut fwd: Vec<Fwd> = Vec::new();
             let mut dead = Vec::new();
             for (id, e) in self.endpoints.iter_mut() {
-                if e.timeout.is_none() {
+                if !e.dirty {
                     continue;
                 }
                 loop {
@@ -616,6 +641,7 @@ impl Core {
                     match o {
                         Output::Timeout(t) => {
                             e.timeout = Some(t);
+                            e.dirty = false;
                             break;
                         }
                         Output::Transmit(t) => self.out.push(Transmit {
@@ -638,6 +664,7 @@ impl Core {
                 }
             }
             for id in dead {
+                self.by_addr.retain(|_, x| *x != id);
                 if let Some(e) = self.endpoints.remove(&id) {
                     tracing::info!(ep = id, "sfu: endpoint gone (ICE or DTLS ended)");
                     self.gone.push(id);
@@ -647,11 +674,11 @@ impl Core {
             if fwd.is_empty() {
                 break;
             }
-            self.forward(fwd, now);
+            self.forward(fwd);
         }
     }
 
-    fn forward(&mut self, fwd: Vec<Fwd>, now: Instant) {
+    fn forward(&mut self, fwd: Vec<Fwd>) {
         for f in fwd {
             match f {
                 Fwd::Rtp {
@@ -686,7 +713,7 @@ impl Core {
                                 .ext_vals((*ext).clone())
                                 .nackable(video),
                         );
-                        e.timeout = Some(now);
+                        e.dirty = true;
                     }
                 }
                 Fwd::Keyframe { ssrc, kind } => {
@@ -696,7 +723,7 @@ impl Core {
                         }
                         if let Some(rx) = e.rtc.direct_api().stream_rx(&Ssrc::from(ssrc)) {
                             rx.request_keyframe(kind);
-                            e.timeout = Some(now);
+                            e.dirty = true;
                         }
                     }
                 }
