@@ -1,0 +1,196 @@
+//! The meeting page `/meet/{room}` in Chromium (playwright-core,
+//! tests/browser/meet.mjs), one browser process per participant, each with
+//! its own fake microphone (a WAV tone written here) and Chromium's fake
+//! camera, against the real binary with XMPP and the SFU. Alice (440 Hz) and
+//! Bob (1000 Hz) join one room: each sees the other's video (not black) and
+//! hears the other's tone, not its own or an unused one. Alice's chat
+//! reaches Bob; Bob's mute shows in Alice's list and silences him, his
+//! camera off turns his tile black; Carol (1500 Hz) joining through the
+//! name prompt and leaving makes Alice's page record source-add then
+//! source-remove with Carol's endpoint id. A screenshot of Alice's page goes
+//! to the test's temp dir, or to docs/meet-page.png with
+//! `DIALROOM_SCREENSHOTS=docs`.
+
+mod common;
+use common::{root, with_sfu};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A 48 kHz mono 16-bit WAV of `hz` for 5 s (a whole number of cycles, so
+/// Chromium's looping of the file does not click).
+fn tone_wav(dir: &Path, hz: u32) -> PathBuf {
+    let path = dir.join(format!("tone-{hz}.wav"));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for i in 0..48_000 * 5 {
+        let t = f64::from(i) / 48_000.0;
+        let v = 0.3 * (2.0 * std::f64::consts::PI * f64::from(hz) * t).sin();
+        w.write_sample((v * f64::from(i16::MAX)) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+fn shot_dir(s: &common::Server) -> PathBuf {
+    match std::env::var_os("DIALROOM_SCREENSHOTS") {
+        Some(d) => root().join(d),
+        None => s.dir.path().to_path_buf(),
+    }
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+#[test]
+fn two_browsers_see_and_hear_each_other_and_a_third_comes_and_goes() {
+    assert!(
+        root()
+            .join("tests/browser/node_modules/playwright-core")
+            .exists(),
+        "playwright-core is missing: run scripts/test.sh (npm ci in tests/browser)"
+    );
+    let (mut s, _sfu_port) = with_sfu();
+    s.start();
+
+    // The page and its assets.
+    let (code, page) = s.http_get("/meet/StandUp");
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("data-room=\"standup\""), "{page}");
+    assert!(page.contains("data-domain=\"localhost\""), "{page}");
+    assert!(page.contains("data-muc=\"conference.localhost\""), "{page}");
+    assert_eq!(s.http_get("/meet/no%20spaces").0, 404);
+    let (code, js) = s.http_get("/meet/static/meet.js");
+    assert_eq!(code, 200);
+    assert!(js.contains("window.meet"), "{js}");
+    assert_eq!(s.http_get("/meet/static/nothing.js").0, 404);
+
+    let tones = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tone_wav(tones.path(), 440),
+        tone_wav(tones.path(), 1000),
+        tone_wav(tones.path(), 1500),
+    );
+    let shots = shot_dir(&s);
+    let out = Command::new("node")
+        .arg(root().join("tests/browser/meet.mjs"))
+        .arg(format!("http://127.0.0.1:{}", s.web_port))
+        .arg("standup")
+        .arg(&shots)
+        .args([&a, &b, &c])
+        .stdin(Stdio::null())
+        .output()
+        .expect("node (scripts/deps.sh test installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "meet.mjs printed no report ({e}): {stdout}\n{stderr}\n--- server log:\n{}",
+            s.log()
+        )
+    });
+    let ctx = format!("{v:#}\n--- browser log:\n{stderr}");
+    assert_eq!(v["errors"], serde_json::json!([]), "{ctx}");
+
+    let (alice_id, bob_id, carol_id) = (&v["alice_id"], &v["bob_id"], &v["carol_id"]);
+    for id in [alice_id, bob_id, carol_id] {
+        let id = id.as_str().unwrap_or_default();
+        assert!(
+            id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "endpoint ids are 8 hex digits: {ctx}"
+        );
+    }
+    assert_ne!(alice_id, bob_id, "{ctx}");
+
+    // Each sees the other in the list and on video.
+    for (me, other, name) in [("alice", bob_id, "Bob"), ("bob", alice_id, "Alice")] {
+        let o = &v[me];
+        assert_eq!(o["state"], "joined", "{me}: {ctx}");
+        let ps = o["participants"].as_array().unwrap();
+        assert_eq!(ps.len(), 1, "{me} sees exactly one other: {ctx}");
+        assert_eq!(ps[0]["id"], *other, "{ctx}");
+        assert_eq!(ps[0]["name"], name, "{ctx}");
+        assert_eq!(ps[0]["phone"], false, "{ctx}");
+        let video = o["video"].as_array().unwrap();
+        let tile = video
+            .iter()
+            .find(|t| t["id"] == *other)
+            .unwrap_or_else(|| panic!("{me} has no video tile of {name}: {ctx}"));
+        assert!(f(&tile["width"]) > 0.0, "{me}: {ctx}");
+        assert!(f(&tile["height"]) > 0.0, "{me}: {ctx}");
+        assert_eq!(
+            tile["notBlack"], true,
+            "{me}: {name}'s video is black: {ctx}"
+        );
+    }
+
+    // Each hears the other's tone, clearly above its own and an unused one.
+    for (me, heard, own) in [("alice", "1000", "440"), ("bob", "440", "1000")] {
+        let t = &v[me]["tones"];
+        let (h, o, unused) = (f(&t[heard]), f(&t[own]), f(&t["660"]));
+        assert!(h > 0.3, "{me} does not hear {heard} Hz: {ctx}");
+        assert!(h > 20.0 * o, "{me} hears its own {own} Hz: {ctx}");
+        assert!(h > 20.0 * unused, "{me} hears 660 Hz nobody sends: {ctx}");
+    }
+
+    // While the tone plays, the other one's talking ring is on.
+    assert_eq!(v["alice"]["participants"][0]["talking"], true, "{ctx}");
+    assert_eq!(v["bob"]["participants"][0]["talking"], true, "{ctx}");
+
+    // Chat; Bob's mute (in Alice's list, and his tone and ring gone); his
+    // camera off makes his tile's picture black for Alice (so the check
+    // above can tell).
+    assert_eq!(v["bob_chat"]["name"], "Alice", "{ctx}");
+    assert_eq!(v["alice_sees_bob_muted"], true, "{ctx}");
+    assert_eq!(v["alice_bob_quiet"]["talking"], false, "{ctx}");
+    assert!(f(&v["alice_bob_quiet"]["level"]) < 0.1, "{ctx}");
+    assert_eq!(v["alice_sees_bob_black"]["notBlack"], false, "{ctx}");
+
+    // Carol came and went: source-add, then source-remove, with her owner.
+    let events = v["alice_end"]["sourceEvents"].as_array().unwrap();
+    let first = |action: &str| {
+        events
+            .iter()
+            .position(|e| e["action"] == action && e["owner"] == *carol_id)
+    };
+    let add = first("source-add").unwrap_or_else(|| panic!("no source-add for Carol: {ctx}"));
+    let rm = first("source-remove").unwrap_or_else(|| panic!("no source-remove for Carol: {ctx}"));
+    assert!(add < rm, "{ctx}");
+    let ssrcs = |action: &str| {
+        let mut s: Vec<u64> = events
+            .iter()
+            .filter(|e| e["action"] == action && e["owner"] == *carol_id)
+            .filter_map(|e| e["ssrc"].as_u64())
+            .collect();
+        s.sort();
+        s
+    };
+    assert!(!ssrcs("source-add").is_empty(), "{ctx}");
+    assert_eq!(ssrcs("source-add"), ssrcs("source-remove"), "{ctx}");
+    assert_eq!(
+        v["carol_prompt"], "prompt",
+        "without ?name= the page asks: {ctx}"
+    );
+    assert_eq!(v["carol_after_leave"], "prompt", "{ctx}");
+    assert_eq!(v["alice_after_carol"], true, "Carol still listed: {ctx}");
+    let end = &v["alice_end"];
+    assert!(
+        end["video"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["id"] != *carol_id),
+        "Carol's tile outlived her: {ctx}"
+    );
+
+    assert!(shots.join("meet-page.png").exists());
+    assert!(s.is_running());
+    let log = s.log();
+    assert!(!log.contains("panicked"), "{log}");
+}
