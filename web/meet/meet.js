@@ -261,7 +261,7 @@ function failJoin(message) {
   const wasJoined = st.joinedOnce;
   teardown();
   if (wasJoined && !st.leaving) {
-    scheduleReconnect(`Could not rejoin: ${message}`);
+    scheduleReconnect(`Could not rejoin: ${message}.`);
   } else {
     setState('error', `Could not join the meeting: ${message}`);
     ui.prompt.hidden = false;
@@ -280,7 +280,7 @@ function machineUid() {
 function onConnectionLost(reason, gen) {
   if (gen !== st.generation || st.leaving) return;
   teardown();
-  scheduleReconnect(`Connection lost (${reason}).`);
+  scheduleReconnect(`${reason.charAt(0).toUpperCase()}${reason.slice(1)}.`);
 }
 
 /** Tries to join again after a delay that doubles up to 30 s (reset by a successful join). */
