@@ -7,15 +7,119 @@
 //! reaches Bob; Bob's mute shows in Alice's list and silences him, his
 //! camera off turns his tile black; Carol (1500 Hz) joining through the
 //! name prompt and leaving makes Alice's page record source-add then
-//! source-remove with Carol's endpoint id. A screenshot of Alice's page goes
-//! to the test's temp dir, or to docs/meet-page.png with
+//! source-remove with Carol's endpoint id. A phone caller (an XMPP occupant
+//! with jigasi's presence and an audio-only session, as the phone bridge
+//! presents one) shows as on the phone, muted, without video. Screenshots of
+//! Alice's page (with Bob; then with the phone caller too) go to the test's
+//! temp dir, or to docs/meet-page.png and docs/meet-page-phone.png with
 //! `DIALROOM_SCREENSHOTS=docs`.
 
 mod common;
 use common::{root, with_sfu};
 use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The phone caller's occupant resource (its endpoint id) and SSRC.
+const PHONE_NICK: &str = "0fa4e123";
+const PHONE_SSRC: u32 = 424_242;
+
+/// A phone caller as the phone bridge presents one to the room (jitsi.md
+/// §6): an XMPP client on the TCP port that joins the MUC with jigasi's
+/// feature, a masked number as its nick and `<audiomuted>`, and answers
+/// the focus's session-initiate with an audio-only session-accept (one
+/// source). It never completes ICE: only its signalling is under test here.
+struct FakePhone {
+    s: std::net::TcpStream,
+    buf: String,
+}
+
+impl FakePhone {
+    fn read_until(&mut self, pat: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut chunk = [0u8; 8192];
+        while !self.buf.contains(pat) {
+            assert!(
+                Instant::now() < deadline,
+                "fake phone: no {pat:?} in {}",
+                self.buf
+            );
+            match self.s.read(&mut chunk) {
+                Ok(0) => panic!("fake phone: closed before {pat:?}: {}", self.buf),
+                Ok(n) => self.buf.push_str(&String::from_utf8_lossy(&chunk[..n])),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => panic!("fake phone: {e}"),
+            }
+        }
+        let end = self.buf.find(pat).unwrap() + pat.len();
+        let head: String = self.buf.drain(..end).collect();
+        head
+    }
+
+    fn send(&mut self, xml: &str) {
+        self.s.write_all(xml.as_bytes()).unwrap();
+    }
+
+    fn join(port: u16, room: &str) -> FakePhone {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut p = FakePhone {
+            s,
+            buf: String::new(),
+        };
+        let header = "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' \
+                      xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+        p.send(header);
+        p.read_until("</stream:features>");
+        p.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'/>");
+        p.read_until("<success");
+        p.send(header);
+        p.read_until("</stream:features>");
+        p.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+        p.read_until("</iq>");
+        p.send(&format!(
+            "<presence to='{room}@conference.localhost/{PHONE_NICK}'>\
+             <x xmlns='http://jabber.org/protocol/muc'/>\
+             <nick xmlns='http://jabber.org/protocol/nick'>Phone \u{2026}1234</nick>\
+             <features><feature var='http://jitsi.org/protocol/jigasi'/></features>\
+             <audiomuted>true</audiomuted></presence>"
+        ));
+        // The focus offers a session; answer it with one audio source.
+        let before = p.read_until("action='session-initiate'");
+        let iq = &before[before.rfind("<iq").expect("session-initiate in an iq")..];
+        let attr = |text: &str, name: &str| {
+            let start = text.find(&format!("{name}='")).unwrap() + name.len() + 2;
+            text[start..start + text[start..].find('\'').unwrap()].to_string()
+        };
+        let (id, from) = (attr(iq, "id"), attr(iq, "from"));
+        let rest = p.read_until("</iq>");
+        let sid = attr(&rest, "sid");
+        p.send(&format!("<iq type='result' to='{from}' id='{id}'/>"));
+        let fingerprint = vec!["AB"; 32].join(":");
+        p.send(&format!(
+            "<iq type='set' to='{from}' id='accept1'>\
+             <jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='{sid}'>\
+             <content creator='responder' name='audio' senders='both'>\
+             <description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'>\
+             <payload-type id='111' name='opus' clockrate='48000' channels='2'/>\
+             <source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='{PHONE_SSRC}'/><rtcp-mux/></description>\
+             <transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='phon' pwd='phonephonephonephone12'>\
+             <fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0' hash='sha-256' setup='active'>{fingerprint}</fingerprint>\
+             </transport></content></jingle></iq>"
+        ));
+        let answer = p.read_until("id='accept1'");
+        let tail = p.read_until(">");
+        assert!(
+            (answer + &tail).contains("type='result'"),
+            "the focus refused the phone's session-accept"
+        );
+        p
+    }
+}
 
 /// A 48 kHz mono 16-bit WAV of `hz` for 5 s (a whole number of cycles, so
 /// Chromium's looping of the file does not click).
@@ -78,17 +182,49 @@ fn two_browsers_see_and_hear_each_other_and_a_third_comes_and_goes() {
         tone_wav(tones.path(), 1500),
     );
     let shots = shot_dir(&s);
-    let out = Command::new("node")
+    let mut node = Command::new("node")
         .arg(root().join("tests/browser/meet.mjs"))
         .arg(format!("http://127.0.0.1:{}", s.web_port))
         .arg("standup")
         .arg(&shots)
         .args([&a, &b, &c])
-        .stdin(Stdio::null())
-        .output()
+        .arg(PHONE_NICK)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("node (scripts/deps.sh test installs it)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The script says `step: phone` when Alice and Bob are in: a phone
+    // caller joins then (and stays to the end).
+    // The browser log, read aside so that a chatty one never fills its pipe.
+    let mut err_pipe = node.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut e = String::new();
+        let _ = err_pipe.read_to_string(&mut e);
+        e
+    });
+    let mut stdin = node.stdin.take().unwrap();
+    let mut phone = None;
+    let mut stdout = String::new();
+    for line in BufReader::new(node.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line == "step: phone" {
+            phone = Some(FakePhone::join(s.xmpp_port, "standup"));
+            writeln!(stdin, "go").unwrap();
+            stdin.flush().unwrap();
+        } else {
+            stdout.push_str(&line);
+        }
+    }
+    drop(stdin);
+    let status = node.wait().unwrap();
+    drop(phone);
+    let stderr = stderr.join().unwrap();
+    assert!(
+        status.success(),
+        "meet.mjs failed ({status}): {stdout}\n{stderr}\n--- server log:\n{}",
+        s.log()
+    );
     let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(
             "meet.mjs printed no report ({e}): {stdout}\n{stderr}\n--- server log:\n{}",
@@ -108,7 +244,7 @@ fn two_browsers_see_and_hear_each_other_and_a_third_comes_and_goes() {
     }
     assert_ne!(alice_id, bob_id, "{ctx}");
 
-    // Each sees the other in the list and on video.
+    // Each sees the other (and nobody else yet) in the list and on video.
     for (me, other, name) in [("alice", bob_id, "Bob"), ("bob", alice_id, "Alice")] {
         let o = &v[me];
         assert_eq!(o["state"], "joined", "{me}: {ctx}");
@@ -151,9 +287,39 @@ fn two_browsers_see_and_hear_each_other_and_a_third_comes_and_goes() {
     assert_eq!(v["alice_bob_quiet"]["talking"], false, "{ctx}");
     assert!(f(&v["alice_bob_quiet"]["level"]) < 0.1, "{ctx}");
     assert_eq!(v["alice_sees_bob_black"]["notBlack"], false, "{ctx}");
+    assert_eq!(v["alice_sees_bob_again"]["notBlack"], true, "camera back on: {ctx}");
+
+    // The phone caller: listed as on the phone, muted, with its masked
+    // number; its audio source came by source-add with its owner; no video tile.
+    let ph = &v["alice_sees_phone"];
+    assert_eq!(ph["id"], PHONE_NICK, "{ctx}");
+    assert_eq!(ph["name"], "Phone \u{2026}1234", "{ctx}");
+    assert_eq!(ph["phone"], true, "{ctx}");
+    assert_eq!(ph["muted"], true, "{ctx}");
+    assert_eq!(v["phone_tile"]["avatar"], true, "{ctx}");
+    assert_eq!(
+        v["phone_tile"]["label"], "Phone \u{2026}1234 · on the phone · muted",
+        "{ctx}"
+    );
+    let events = v["alice_end"]["sourceEvents"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["action"] == "source-add"
+            && e["owner"] == PHONE_NICK
+            && e["ssrc"] == PHONE_SSRC),
+        "{ctx}"
+    );
+    assert!(
+        v["alice_end"]["video"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["id"] != PHONE_NICK),
+        "{ctx}"
+    );
+    let bob_only = v["bob"]["participants"].as_array().unwrap();
+    assert!(bob_only.iter().all(|p| p["phone"] == false), "{ctx}");
 
     // Carol came and went: source-add, then source-remove, with her owner.
-    let events = v["alice_end"]["sourceEvents"].as_array().unwrap();
     let first = |action: &str| {
         events
             .iter()
@@ -179,6 +345,16 @@ fn two_browsers_see_and_hear_each_other_and_a_third_comes_and_goes() {
     );
     assert_eq!(v["carol_after_leave"], "prompt", "{ctx}");
     assert_eq!(v["alice_after_carol"], true, "Carol still listed: {ctx}");
+    let mut left: Vec<&str> = v["alice_end"]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    left.sort();
+    let mut want = vec![bob_id.as_str().unwrap(), PHONE_NICK];
+    want.sort();
+    assert_eq!(left, want, "{ctx}");
     let end = &v["alice_end"];
     assert!(
         end["video"]
@@ -190,6 +366,7 @@ fn two_browsers_see_and_hear_each_other_and_a_third_comes_and_goes() {
     );
 
     assert!(shots.join("meet-page.png").exists());
+    assert!(shots.join("meet-page-phone.png").exists());
     assert!(s.is_running());
     let log = s.log();
     assert!(!log.contains("panicked"), "{log}");

@@ -6,12 +6,18 @@
 // only observes and prints one JSON object on stdout; the Rust test
 // (tests/meet_page_two_browsers.rs) asserts on it.
 //
-// usage: node meet.mjs BASE_URL ROOM SCREENSHOT_DIR WAV_ALICE WAV_BOB WAV_CAROL
+// Halfway it prints `step: phone` and waits for `go` on stdin: the test
+// then has a phone caller (endpoint id PHONE_ID) join the room.
+//
+// usage: node meet.mjs BASE_URL ROOM SCREENSHOT_DIR WAV_ALICE WAV_BOB WAV_CAROL PHONE_ID
 // exit: 0 when the run finished (whatever it observed), 2 when it crashed.
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
-const [base, room, shots, wavA, wavB, wavC] = process.argv.slice(2);
+const [base, room, shots, wavA, wavB, wavC, phoneId] = process.argv.slice(2);
+const rl = createInterface({ input: process.stdin });
+const lines = rl[Symbol.asyncIterator]();
 setTimeout(() => { console.error('meet.mjs: timed out'); process.exit(2); }, 120000).unref();
 
 const started = Date.now();
@@ -122,6 +128,25 @@ try {
     return v && !v.notBlack ? v : null;
   }, report.bob_id, 8000);
   await bob.click('#camera');
+  report.alice_sees_bob_again = await until(alice, async (id) => {
+    const v = (await window.meet.videoStats()).find((s) => s.id === id);
+    return v && v.notBlack ? v : null;
+  }, report.bob_id, 10000);
+
+  // A phone caller joins (the test makes one): listed as on the phone,
+  // its audio source announced, an avatar instead of video.
+  console.log('step: phone');
+  const { value } = await lines.next();
+  if (value?.trim() !== 'go') throw new Error(`the test said ${JSON.stringify(value)} after step phone`);
+  report.alice_sees_phone = await until(alice, (id) => {
+    const p = window.meet.participants().find((x) => x.id === id);
+    return p && window.meet.sourceEvents.some((e) => e.action === 'source-add' && e.owner === id) ? p : null;
+  }, phoneId, 10000);
+  report.phone_tile = await alice.evaluate((id) => {
+    const t = document.querySelector(`.tile[data-id="${id}"]`);
+    return t && { avatar: !t.querySelector('.avatar').hidden, label: t.querySelector('.label').textContent };
+  }, phoneId);
+  await alice.screenshot({ path: join(shots, 'meet-page-phone.png') });
 
   // Carol comes (through the name prompt) and goes.
   const carol = await open('carol', '', wavC);
@@ -141,4 +166,6 @@ try {
   report.errors.push(String(e.stack || e));
 }
 for (const b of browsers) await b.close().catch(() => {});
+rl.close();
 console.log(JSON.stringify(report));
+process.exit(0);
