@@ -298,7 +298,7 @@ export function sessionAccept(answerSdp, session, responder) {
     const all = [...m.attrs, ...sdp.session];
     const media = m.kind;
     const pts = m.fmts.map((id) => {
-      const rtpmap = attrValue(m.attrs, `rtpmap:${id}`) ?? m.attrs.find((a) => a.startsWith(`rtpmap:${id} `))?.split(' ')[1];
+      const rtpmap = m.attrs.find((a) => a.startsWith(`rtpmap:${id} `))?.split(' ')[1];
       const [name, clock, ch] = (rtpmap ?? '').split('/');
       const fmtp = m.attrs.find((a) => a.startsWith(`fmtp:${id} `))?.split(' ').slice(1).join(' ');
       const params = fmtp ? fmtp.split(';').map((kv) => kv.split('=')).filter((kv) => kv.length === 2) : [];

@@ -388,6 +388,12 @@ function onPresence(el, nick) {
       st.backoff = 1000;
       setState('joined');
       if (ui.banner.classList.contains('error')) showMessage('');
+      const gen = st.generation;
+      setTimeout(() => {
+        if (gen === st.generation && st.state === 'joined' && !st.session) {
+          showMessage('The server offered no media session yet: you can chat, but not see or hear anyone (is its SFU enabled?).', 'warning');
+        }
+      }, 10000);
     }
     return;
   }
@@ -485,6 +491,7 @@ function closeSession() {
 
 function startSession(jingle, gen) {
   closeSession();
+  if (ui.banner.textContent.startsWith('The server offered no media')) showMessage('');
   try {
     st.session = new Session(jingle, st.id);
   } catch (e) {
