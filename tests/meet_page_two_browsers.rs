@@ -275,6 +275,13 @@ fn two_browsers_see_and_hear_each_other_and_a_third_comes_and_goes() {
         assert!(h > 20.0 * unused, "{me} hears 660 Hz nobody sends: {ctx}");
     }
 
+    // Alice came first: she is the moderator and has a mute button for Bob;
+    // Bob has none.
+    assert_eq!(v["alice"]["role"], "moderator", "{ctx}");
+    assert_eq!(v["alice"]["muteButtons"], 1, "{ctx}");
+    assert_eq!(v["bob"]["role"], "participant", "{ctx}");
+    assert_eq!(v["bob"]["muteButtons"], 0, "{ctx}");
+
     // While the tone plays, the other one's talking ring is on.
     assert_eq!(v["alice"]["participants"][0]["talking"], true, "{ctx}");
     assert_eq!(v["bob"]["participants"][0]["talking"], true, "{ctx}");
@@ -287,7 +294,10 @@ fn two_browsers_see_and_hear_each_other_and_a_third_comes_and_goes() {
     assert_eq!(v["alice_bob_quiet"]["talking"], false, "{ctx}");
     assert!(f(&v["alice_bob_quiet"]["level"]) < 0.1, "{ctx}");
     assert_eq!(v["alice_sees_bob_black"]["notBlack"], false, "{ctx}");
-    assert_eq!(v["alice_sees_bob_again"]["notBlack"], true, "camera back on: {ctx}");
+    assert_eq!(
+        v["alice_sees_bob_again"]["notBlack"], true,
+        "camera back on: {ctx}"
+    );
 
     // The phone caller: listed as on the phone, muted, with its masked
     // number; its audio source came by source-add with its owner; no video tile.

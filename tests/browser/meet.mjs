@@ -76,6 +76,8 @@ async function observe(page) {
     state: window.meet.state,
     error: window.meet.error,
     id: window.meet.id,
+    role: window.meet.role,
+    muteButtons: document.querySelectorAll('#people .mute-other').length,
     participants: window.meet.participants(),
     video: await window.meet.videoStats(),
     tones: {

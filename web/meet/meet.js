@@ -31,6 +31,7 @@ const st = {
   audioMuted: false,
   videoMuted: false,
   occupants: new Map(), // id -> {id, name, phone, muted, videoMuted}
+  role: 'participant', // ours in the MUC: moderators may mute others
   tracks: new Map(), // mid -> {owner, media, track, el?}
   talking: new Map(), // owner -> last time above the threshold
   sourceEvents: [],
@@ -310,6 +311,7 @@ function teardown() {
   remoteAudio.clear();
   st.occupants.clear();
   st.talking.clear();
+  st.role = 'participant';
   render();
 }
 
@@ -382,6 +384,11 @@ function onPresence(el, nick) {
     return;
   }
   if (self) {
+    const role = child(x, 'item')?.getAttribute('role') ?? 'participant';
+    if (role !== st.role) {
+      st.role = role;
+      render();
+    }
     if (st.joining) {
       st.joining = false;
       st.joinedOnce = true;
@@ -426,6 +433,18 @@ function onMessage(el, from) {
   ui.chatLog.scrollTop = ui.chatLog.scrollHeight;
 }
 
+/** As a moderator: asks the focus to mute participant `id` (a phone caller is muted by the server, a browser mutes itself). */
+async function muteOther(id) {
+  const name = st.occupants.get(id)?.name ?? id;
+  try {
+    await st.conn.iq('set', `${ROOM_JID}/focus`, `<mute xmlns="${NS.audioMute}" jid="${esc(ROOM_JID)}/${esc(id)}">true</mute>`, 10000, 'mute');
+    return 'result';
+  } catch (e) {
+    showMessage(`Could not mute ${name} (${e.condition ?? e.message}).`, 'error');
+    return e.condition ?? 'error';
+  }
+}
+
 function sendChat() {
   const text = ui.chatInput.value.trim();
   if (!text || st.state !== 'joined') return;
@@ -439,6 +458,17 @@ function sendChat() {
 function onIq(el, from, gen) {
   const type = el.getAttribute('type');
   if (type !== 'set' && type !== 'get') return;
+  const mute = child(el, 'mute', NS.audioMute);
+  if (mute && type === 'set' && from === `${ROOM_JID}/focus`) {
+    // A moderator muted us (the focus relays it, as jicofo does). Unmuting
+    // stays with us.
+    st.conn.sendIqResult(el);
+    if (mute.textContent.trim() === 'true' && !st.audioMuted) {
+      toggleMic();
+      showMessage('A moderator muted you. Unmute when you want to speak.', 'info');
+    }
+    return;
+  }
   const jingle = child(el, 'jingle', JNS.jingle);
   if (!jingle || type !== 'set') {
     st.conn.sendIqError(el, 'cancel', 'service-unavailable');
@@ -666,7 +696,9 @@ function render() {
   const rows = participants().map((p) => h('li', { 'data-id': p.id, class: [p.phone ? 'phone' : '', p.talking ? 'talking' : ''].join(' ').trim() },
     h('span', { class: 'name' }, p.name),
     p.phone ? h('span', { class: 'badge' }, 'on the phone') : null,
-    p.muted ? h('span', { class: 'badge muted' }, 'muted') : null));
+    p.muted ? h('span', { class: 'badge muted' }, 'muted') : null,
+    st.role === 'moderator' && !p.muted && st.state === 'joined'
+      ? h('button', { type: 'button', class: 'mute-other', title: `Mute ${p.name} for everyone`, onclick: () => muteOther(p.id) }, 'Mute') : null));
   if (inCall && st.id) rows.unshift(h('li', { class: 'self' }, h('span', { class: 'name' }, `${st.name} (you)`), st.audioMuted ? h('span', { class: 'badge muted' }, 'muted') : null));
   ui.people.replaceChildren(...rows);
 }
@@ -732,6 +764,10 @@ window.meet = {
   sourceEvents: st.sourceEvents,
   /** Chat messages received: {from, name, text}. */
   chat: st.chat,
+  /** Our MUC role (`moderator` may mute others). */
+  get role() { return st.role; },
+  /** As a moderator, mutes participant `id`; resolves with 'result' or the error condition. */
+  mute: (id) => muteOther(id),
   join: (name) => join(name),
   leave: () => leave('You left the meeting.'),
 };

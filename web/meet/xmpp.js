@@ -14,6 +14,7 @@ export const NS = {
   nick: 'http://jabber.org/protocol/nick',
   focus: 'http://jitsi.org/protocol/focus',
   jigasi: 'http://jitsi.org/protocol/jigasi',
+  audioMute: 'http://jitsi.org/jitmeet/audio',
 };
 
 /** Escapes text for XML content and attribute values. */
