@@ -104,7 +104,8 @@ async fn page(State(s): State<AppState>, Path(room): Path<String>) -> Response {
     let body = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{room} · dialroom meeting</title><link rel="stylesheet" href="/meet/static/meet.css"></head>
+<title>{room} · dialroom meeting</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="/meet/static/meet.css"></head>
 <body data-room="{room}" data-domain="{domain}" data-muc="conference.{domain}" data-focus="focus.{domain}">
 <noscript>The meeting page needs JavaScript (plain ES modules, WebRTC and WebSocket).</noscript>
 <main id="app"></main>
