@@ -1,12 +1,13 @@
 //! The HTTP server (axum): `/health`, `/metrics`, the admin UI at `/admin`
 //! (`auth` for logins, sessions and CSRF, `pages` for the HTML and ES
 //! modules), the JSON API at `/api/v1` (`api`, `dialplans`) and XMPP over
-//! WebSocket. The meeting page hangs off this router later.
+//! WebSocket, and the meeting page at `/meet/{room}` (`meet`).
 
 mod api;
 mod auth;
 mod dialplans;
 mod directory;
+mod meet;
 mod pages;
 mod stats;
 
@@ -99,6 +100,7 @@ pub fn router(
         .nest("/api/v1", api::routes())
         .merge(auth::routes())
         .merge(pages::routes())
+        .merge(meet::routes())
         .fallback(not_found)
         .with_state(AppState {
             store,
@@ -129,7 +131,8 @@ async fn index() -> Html<&'static str> {
     Html(concat!(
         "<!doctype html><title>dialroom</title><h1>dialroom</h1>",
         "<p>SIP registrar running. Health: <a href=\"/health\">/health</a>. ",
-        "Admin: <a href=\"/admin\">/admin</a>.</p>"
+        "Admin: <a href=\"/admin\">/admin</a>. ",
+        "Meetings: <code>/meet/ROOM</code>.</p>"
     ))
 }
 
