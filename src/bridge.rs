@@ -58,7 +58,8 @@ pub fn muc_node(room: &str) -> String {
     room.to_lowercase()
 }
 
-/// Call control -> XMPP: a phone caller's presence in a room.
+/// Call control -> XMPP: a phone caller's presence in a room, and the
+/// room's recording state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PhoneEvent {
     /// The caller is in the room's mix.
@@ -85,12 +86,21 @@ pub enum PhoneEvent {
         /// The leg.
         leg: LegId,
     },
+    /// The room's recording started (`session` its id) or ended (`None`):
+    /// browsers show it from the focus's presence.
+    Recording {
+        /// The SIP room name.
+        room: String,
+        /// The recording's id while it runs.
+        session: Option<String>,
+    },
 }
 
-/// XMPP -> call control: what a browser moderator asked of a phone caller
-/// (the focus's mute IQ, a MUC kick).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PhoneRequest {
+/// XMPP -> call control: what a browser moderator asked (the focus's mute
+/// and jibri IQs, a MUC kick of a phone caller), and who is in a room from
+/// a browser.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoomRequest {
     /// Mute or unmute the caller (it hears "you are muted").
     Mute {
         /// The SIP room name.
@@ -106,6 +116,37 @@ pub enum PhoneRequest {
         room: String,
         /// The leg.
         leg: LegId,
+    },
+    /// Start or stop recording the room (Jitsi's jibri IQ); `iq` is
+    /// answered to `to` once call control has.
+    Record {
+        /// The MUC room node.
+        room: String,
+        /// Start (true) or stop.
+        on: bool,
+        /// The occupant JID asking.
+        by: String,
+        /// The IQ to answer.
+        iq: minidom::Element,
+        /// Its sender's real JID.
+        to: String,
+    },
+    /// A browser joined the room (a MUC occupant that is neither the focus
+    /// nor a phone caller).
+    BrowserJoined {
+        /// The MUC room node.
+        room: String,
+        /// Its occupant nick.
+        nick: String,
+        /// The name it gave (its `<nick>`), else its occupant nick.
+        display: String,
+    },
+    /// A browser left the room.
+    BrowserLeft {
+        /// The MUC room node.
+        room: String,
+        /// Its occupant nick.
+        nick: String,
     },
 }
 

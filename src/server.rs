@@ -413,7 +413,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             _ = sweep.tick() => ep.housekeeping(now(), &mut out),
             _ = gauges.tick() => {}
             r = io.admin.recv() => if let Some(r) = r { ep.admin(now(), r, &mut out) },
-            Some(e) = io.recorder_ended.recv() => ep.on_recording_ended(&e.room, &e.id),
+            Some(e) = io.recorder_ended.recv() => ep.on_recording_ended(&e.room, &e.id, &mut out),
             u = io.users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
             Ok(()) = io.plans.changed() => {
                 let plan = io.plans.borrow_and_update().clone();
@@ -470,7 +470,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
         }
         // Without a recorder a room is not left marked as recorded.
         for (room, id) in unrecorded {
-            ep.on_recording_ended(&room, &id);
+            ep.on_recording_ended(&room, &id, &mut out);
         }
     }
     status.sip_up.store(false, Ordering::Relaxed);

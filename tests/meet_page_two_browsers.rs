@@ -15,10 +15,10 @@
 //! `DIALROOM_SCREENSHOTS=docs`.
 
 mod common;
-use common::{root, with_sfu};
+use common::{root, tone_wav, with_sfu};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -123,24 +123,6 @@ impl FakePhone {
 
 /// A 48 kHz mono 16-bit WAV of `hz` for 5 s (a whole number of cycles, so
 /// Chromium's looping of the file does not click).
-fn tone_wav(dir: &Path, hz: u32) -> PathBuf {
-    let path = dir.join(format!("tone-{hz}.wav"));
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for i in 0..48_000 * 5 {
-        let t = f64::from(i) / 48_000.0;
-        let v = 0.3 * (2.0 * std::f64::consts::PI * f64::from(hz) * t).sin();
-        w.write_sample((v * f64::from(i16::MAX)) as i16).unwrap();
-    }
-    w.finalize().unwrap();
-    path
-}
-
 fn shot_dir(s: &common::Server) -> PathBuf {
     match std::env::var_os("DIALROOM_SCREENSHOTS") {
         Some(d) => root().join(d),

@@ -26,7 +26,7 @@ fn a_phone_caller_and_a_browser_in_one_room_hear_each_other() {
     let ready = tempfile::NamedTempFile::new().unwrap();
     let ready_path = ready.path().to_path_buf();
     std::fs::remove_file(&ready_path).unwrap();
-    let v: Value = std::thread::scope(|scope| {
+    let v: (Value, String) = std::thread::scope(|scope| {
         let peer = scope.spawn(|| {
             jingle_peer(
                 &s,
@@ -49,9 +49,12 @@ fn a_phone_caller_and_a_browser_in_one_room_hear_each_other() {
         while !ready_path.exists() && Instant::now() < deadline && !peer.is_finished() {
             std::thread::sleep(Duration::from_millis(100));
         }
+        // Both are in the room now: /metrics says so.
+        let metrics = s.http_get("/metrics").1;
         phone.stop();
-        peer.join().unwrap()
+        (peer.join().unwrap(), metrics)
     });
+    let (v, metrics) = v;
     let log = s.log();
     let (x, rate) = phone.received();
     let w = window(&x, rate, 3.0, 5.5);
@@ -139,5 +142,18 @@ fn a_phone_caller_and_a_browser_in_one_room_hear_each_other() {
         .map(|x| x["ssrc"].as_u64().unwrap())
         .collect();
     assert_eq!(removed, vec![ssrc], "{diag}");
+    // /metrics while both were in: one G.711 leg, one phone and one browser
+    // participant, and the SIP responses sent (the 200 to the INVITE).
+    for line in [
+        "dialroom_media_legs_by_codec{codec=\"PCMU\"} 1\n",
+        "dialroom_room_participants{kind=\"phone\"} 1\n",
+        "dialroom_room_participants{kind=\"browser\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("dialroom_sip_responses_total{code=\"200\"} "),
+        "{metrics}"
+    );
     assert!(!log.contains("panicked"), "{log}");
 }

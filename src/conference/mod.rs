@@ -31,6 +31,19 @@ pub struct Room {
     pub max_members: Option<u32>,
     /// The id of the recording running, when the room is recorded.
     pub recording: Option<String>,
+    /// Browser participants (MUC occupants with a media session), told
+    /// by the XMPP hub: they count for "the room is empty" and show in the
+    /// admin views, but are not mixed or signalled from here.
+    pub browsers: Vec<Browser>,
+}
+
+/// A browser participant of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Browser {
+    /// Its occupant nick (a Jitsi client's endpoint id).
+    pub nick: String,
+    /// The name it gave.
+    pub display: String,
 }
 
 /// Why a join was refused.
@@ -81,11 +94,56 @@ impl Rooms {
         let name = self.where_is.remove(&leg)?;
         let r = self.rooms.get_mut(&name)?;
         r.participants.retain(|p| p.leg != leg);
-        let left = r.participants.len();
+        let left = r.participants.len() + r.browsers.len();
         if left == 0 {
             self.rooms.remove(&name);
         }
         Some((name, left))
+    }
+
+    /// The name call control uses for the room browsers know by its MUC
+    /// node (`lowercase(name)`, [`crate::bridge::muc_node`]): an existing
+    /// room whose name lowercases to `node`, else `node` itself.
+    pub fn key_for(&self, node: &str) -> String {
+        if self.rooms.contains_key(node) {
+            return node.to_string();
+        }
+        self.rooms
+            .keys()
+            .find(|k| crate::bridge::muc_node(k) == node)
+            .cloned()
+            .unwrap_or_else(|| node.to_string())
+    }
+
+    /// A browser joined the room known as `node` (created if needed, never
+    /// refused: it is already in the meeting). Returns the room's name.
+    pub fn browser_join(&mut self, node: &str, nick: &str, display: &str) -> String {
+        let key = self.key_for(node);
+        let r = self.rooms.entry(key.clone()).or_default();
+        if !r.browsers.iter().any(|b| b.nick == nick) {
+            r.browsers.push(Browser {
+                nick: nick.to_string(),
+                display: display.to_string(),
+            });
+        }
+        key
+    }
+
+    /// A browser left; returns the room's name and how many people are
+    /// left in it (phones and browsers). An emptied room is gone.
+    pub fn browser_leave(&mut self, node: &str, nick: &str) -> Option<(String, usize)> {
+        let key = self.key_for(node);
+        let r = self.rooms.get_mut(&key)?;
+        let before = r.browsers.len();
+        r.browsers.retain(|b| b.nick != nick);
+        if r.browsers.len() == before {
+            return None;
+        }
+        let left = r.participants.len() + r.browsers.len();
+        if left == 0 {
+            self.rooms.remove(&key);
+        }
+        Some((key, left))
     }
 
     /// The room a leg is in.
@@ -185,6 +243,24 @@ mod tests {
             ..p(5)
         };
         assert_eq!(r.join("a", m, None), Ok(2));
+    }
+
+    #[test]
+    fn browsers_keep_a_room_alive_and_are_found_by_its_muc_node() {
+        let mut r = Rooms::default();
+        r.join("Board", p(1), None).unwrap();
+        assert_eq!(r.browser_join("board", "abcd1234", "Ann"), "Board");
+        assert_eq!(r.leave(1), Some(("Board".into(), 1)));
+        assert!(r.get("Board").is_some(), "a browser is still there");
+        assert_eq!(r.browser_leave("board", "nobody"), None);
+        assert_eq!(
+            r.browser_leave("board", "abcd1234"),
+            Some(("Board".into(), 0))
+        );
+        assert!(r.get("Board").is_none());
+        // A room only browsers are in exists for call control too.
+        assert_eq!(r.browser_join("web-only", "e1", "Eve"), "web-only");
+        assert_eq!(r.get("web-only").unwrap().browsers.len(), 1);
     }
 
     #[test]

@@ -97,6 +97,12 @@ pub struct MediaStats {
     pub legs: AtomicI64,
     /// Rooms being mixed.
     pub rooms: AtomicI64,
+    /// Phone legs by codec (in [`crate::media::codec::Codec::ALL`] order).
+    pub legs_by_codec: [AtomicI64; 4],
+    /// Room participants on the phone (phone legs in a room's mix).
+    pub phone_participants: AtomicI64,
+    /// Room participants in a browser (the bridge's legs).
+    pub browser_participants: AtomicI64,
 }
 
 impl MediaStats {
@@ -178,7 +184,7 @@ impl MediaStats {
         g(
             out,
             "dialroom_media_legs",
-            "Open phone media legs.",
+            "Open media legs (phone legs and browsers' bridge legs).",
             self.legs.load(Ordering::Relaxed),
         );
         g(
@@ -186,6 +192,30 @@ impl MediaStats {
             "dialroom_media_rooms",
             "Rooms being mixed.",
             self.rooms.load(Ordering::Relaxed),
+        );
+        let name = "dialroom_media_legs_by_codec";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Open phone legs by codec.\n# TYPE {name} gauge"
+        );
+        for (c, n) in crate::media::codec::Codec::ALL
+            .iter()
+            .zip(&self.legs_by_codec)
+        {
+            let _ = writeln!(
+                out,
+                "{name}{{codec=\"{}\"}} {}",
+                c.encoding_name(),
+                n.load(Ordering::Relaxed)
+            );
+        }
+        let name = "dialroom_room_participants";
+        let _ = writeln!(
+            out,
+            "# HELP {name} People in rooms, by how they joined.\n# TYPE {name} gauge\n\
+             {name}{{kind=\"phone\"}} {}\n{name}{{kind=\"browser\"}} {}",
+            self.phone_participants.load(Ordering::Relaxed),
+            self.browser_participants.load(Ordering::Relaxed)
         );
     }
 }

@@ -682,6 +682,9 @@ struct Worker {
     pending: Vec<(LegId, LegSpec, Option<String>, u32)>,
     /// Legs and rooms last added to the shared gauges.
     reported: (i64, i64),
+    /// Phone legs by codec, phone and browser participants, last added to
+    /// the shared gauges (recounted once a second).
+    reported_kinds: [i64; 6],
 }
 
 impl Worker {
@@ -704,6 +707,7 @@ impl Worker {
             epoch: Instant::now(),
             pending: Vec::new(),
             reported: (0, 0),
+            reported_kinds: [0; 6],
         }
     }
 
@@ -748,6 +752,9 @@ impl Worker {
                 std::sync::atomic::Ordering::Relaxed,
             );
             self.reported = (legs, rooms);
+            if self.tick.is_multiple_of(50) {
+                self.report_kinds();
+            }
             due += TICK;
             let behind = now.saturating_duration_since(due);
             if behind > MAX_BEHIND {
@@ -760,6 +767,32 @@ impl Worker {
                 self.tick += skipped;
             }
         }
+    }
+
+    /// Recounts phone legs by codec and room participants by kind into the
+    /// shared gauges (each worker adds what changed since its last count).
+    fn report_kinds(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut now = [0i64; 6];
+        for l in self.legs.values() {
+            if bridge::is_bridge_leg(l.id) {
+                now[5] += i64::from(l.room.is_some());
+                continue;
+            }
+            if let Some(i) = Codec::ALL.iter().position(|&c| c == l.codec) {
+                now[i] += 1;
+            }
+            now[4] += i64::from(l.room.is_some());
+        }
+        let s = &self.cfg.stats;
+        for ((gauge, n), was) in s.legs_by_codec.iter().zip(&now).zip(&self.reported_kinds) {
+            gauge.fetch_add(n - was, Relaxed);
+        }
+        s.phone_participants
+            .fetch_add(now[4] - self.reported_kinds[4], Relaxed);
+        s.browser_participants
+            .fetch_add(now[5] - self.reported_kinds[5], Relaxed);
+        self.reported_kinds = now;
     }
 
     /// Reads a leg's RTCP socket (every [`RTCP_POLL_TICKS`]) and sends it a

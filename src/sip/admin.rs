@@ -12,11 +12,12 @@ use crate::media::engine::MediaCommand;
 /// A participant as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ParticipantView {
-    /// Its id in this server run (the media leg).
+    /// Its id in this server run (the media leg; 0 for a browser, which
+    /// is muted or kicked from the meeting page, not by id).
     pub id: LegId,
     /// Display name (phone callers' numbers are masked).
     pub display: String,
-    /// `phone` (browser participants come with the SFU).
+    /// `phone` or `browser`.
     pub kind: &'static str,
     /// Muted by itself, a moderator, the dialplan or an operator.
     pub muted: bool,
@@ -68,6 +69,13 @@ impl Endpoint {
                         muted: p.muted,
                         moderator: p.moderator,
                     })
+                    .chain(r.browsers.iter().map(|b| ParticipantView {
+                        id: 0,
+                        display: b.display.clone(),
+                        kind: "browser",
+                        muted: false,
+                        moderator: false,
+                    }))
                     .collect(),
             })
             .collect();
@@ -171,6 +179,22 @@ pub enum AdminRequest {
         /// The outcome.
         reply: tokio::sync::oneshot::Sender<Result<(), AdminError>>,
     },
+    /// A browser joined a room (told by the XMPP hub; no answer).
+    BrowserJoined {
+        /// The MUC room node.
+        room: String,
+        /// Its occupant nick.
+        nick: String,
+        /// The name it gave.
+        display: String,
+    },
+    /// A browser left a room.
+    BrowserLeft {
+        /// The MUC room node.
+        room: String,
+        /// Its occupant nick.
+        nick: String,
+    },
     /// Start or stop recording a room (src/sip/recording.rs).
     Record {
         /// The room.
@@ -218,7 +242,33 @@ impl Endpoint {
                 tracks,
                 reply,
             } => {
+                // Browsers name a room by its MUC node.
+                let room = self.calls.rooms.key_for(&room);
                 let _ = reply.send(self.set_recording(&room, on, &by, tracks, out));
+            }
+            AdminRequest::BrowserJoined {
+                room,
+                nick,
+                display,
+            } => {
+                let key = self.calls.rooms.browser_join(&room, &nick, &display);
+                tracing::info!(room = %key, %nick, "browser joined");
+            }
+            AdminRequest::BrowserLeft { room, nick } => {
+                let key = self.calls.rooms.key_for(&room);
+                let recording = self.rooms().get(&key).and_then(|r| r.recording.clone());
+                if let Some((key, left)) = self.calls.rooms.browser_leave(&room, &nick) {
+                    tracing::info!(room = %key, %nick, left, "browser left");
+                    if left == 0
+                        && let Some(id) = recording
+                    {
+                        out.push(Action::Recorder(crate::recorder::RecorderCommand::Stop {
+                            id,
+                            room: key,
+                            reason: "room empty".into(),
+                        }));
+                    }
+                }
             }
         }
     }

@@ -839,7 +839,7 @@ impl Endpoint {
             return Some(Answer::new(403).warn("the room is locked"));
         }
         if let Some(max) = max_members.or(r.max_members)
-            && r.participants.len() as u32 >= max
+            && (r.participants.len() + r.browsers.len()) as u32 >= max
         {
             return Some(Answer::new(486).warn("the room is full"));
         }
@@ -1135,7 +1135,7 @@ impl Endpoint {
                     .calls
                     .rooms
                     .get(&room)
-                    .map_or(1, |r| r.participants.len());
+                    .map_or(1, |r| r.participants.len() + r.browsers.len());
                 let prompt = if n <= 20 {
                     format!("count_{n}")
                 } else {

@@ -723,8 +723,9 @@ impl<'a> ResponseBuilder<'a> {
         self
     }
 
-    /// Prints the response.
+    /// Prints the response (and counts it for `/metrics`).
     pub fn build(self) -> Vec<u8> {
+        super::stats::RESPONSES.count(self.code);
         // Written straight into one buffer: the header values are already
         // text, and going through rsip's typed headers and `fmt` cost an
         // eighth of the registrar's CPU at full load.

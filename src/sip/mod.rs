@@ -12,5 +12,6 @@ mod recording;
 pub mod registrar;
 pub mod sdp;
 pub mod stateless;
+pub mod stats;
 pub mod transaction;
 pub mod transport;

@@ -34,6 +34,10 @@ impl Endpoint {
         for leg in legs {
             self.play(leg, &["recorded"], out);
         }
+        out.push(Action::Phone(crate::bridge::PhoneEvent::Recording {
+            room: room.to_string(),
+            session: Some(id.clone()),
+        }));
         Some(id)
     }
 
@@ -50,6 +54,10 @@ impl Endpoint {
             id: id.clone(),
             room: room.to_string(),
             reason: reason.to_string(),
+        }));
+        out.push(Action::Phone(crate::bridge::PhoneEvent::Recording {
+            room: room.to_string(),
+            session: None,
         }));
         Some(id)
     }
@@ -79,11 +87,15 @@ impl Endpoint {
 
     /// The recorder ended recording `id` (stopped, maximum length, or a
     /// failure): the room is no longer recorded.
-    pub fn on_recording_ended(&mut self, room: &str, id: &str) {
+    pub fn on_recording_ended(&mut self, room: &str, id: &str, out: &mut Vec<Action>) {
         if let Some(r) = self.calls.rooms.get_mut(room)
             && r.recording.as_deref() == Some(id)
         {
             r.recording = None;
+            out.push(Action::Phone(crate::bridge::PhoneEvent::Recording {
+                room: room.to_string(),
+                session: None,
+            }));
         }
     }
 }

@@ -188,6 +188,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         "Live calls.",
         s.status.calls.load(Ordering::Relaxed),
     );
+    crate::sip::stats::RESPONSES.render(&mut out);
     s.status.media.render(&mut out);
     (
         [(

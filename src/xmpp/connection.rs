@@ -28,6 +28,14 @@ pub enum HubInput {
     Disconnect(SessionId),
     /// A phone caller joined, muted or left a room (the bridge).
     Phone(crate::bridge::PhoneEvent),
+    /// A stanza to a real JID, made outside the hub (an answer from call
+    /// control).
+    Send {
+        /// The real JID.
+        to: String,
+        /// The stanza.
+        el: Element,
+    },
 }
 
 /// What the hub sends a session.

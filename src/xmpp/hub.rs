@@ -36,8 +36,12 @@ pub struct Hub {
     events: Vec<FocusEvent>,
     /// Phone callers shown in rooms, by leg.
     phones: HashMap<crate::conference::LegId, PhoneOccupant>,
-    /// What browser moderators asked of phone callers, for call control.
-    requests: Vec<crate::bridge::PhoneRequest>,
+    /// What browser moderators asked, and browsers coming and going, for
+    /// call control.
+    requests: Vec<crate::bridge::RoomRequest>,
+    /// Each recorded room's `jibri-recording-status` (by MUC room JID),
+    /// part of the focus's presence there.
+    recording: HashMap<String, Element>,
 }
 
 /// A phone caller shown as an occupant.
@@ -63,6 +67,7 @@ impl Hub {
             events: Vec::new(),
             phones: HashMap::new(),
             requests: Vec::new(),
+            recording: HashMap::new(),
         })
     }
 
@@ -75,22 +80,49 @@ impl Hub {
     /// left the MUC without call control saying so was kicked by a
     /// moderator: its call is to be hung up ([`Hub::take_requests`]).
     pub fn take_events(&mut self) -> Vec<FocusEvent> {
+        use crate::bridge::RoomRequest;
         let events = std::mem::take(&mut self.events);
         for e in &events {
-            if let FocusEvent::OccupantLeft { room, nick } = e
-                && let Some(leg) = self.phone_leg(room.as_str(), nick)
-                && let Some(p) = self.phones.remove(&leg)
-            {
-                tracing::info!(leg, room = %p.room, "phone caller kicked from the MUC: hanging up");
-                self.requests
-                    .push(crate::bridge::PhoneRequest::Kick { room: p.room, leg });
+            match e {
+                FocusEvent::OccupantLeft { room, nick } => {
+                    if let Some(leg) = self.phone_leg(room.as_str(), nick) {
+                        if let Some(p) = self.phones.remove(&leg) {
+                            tracing::info!(leg, room = %p.room, "phone caller kicked from the MUC: hanging up");
+                            self.requests.push(RoomRequest::Kick { room: p.room, leg });
+                        }
+                    } else if nick != "focus" {
+                        self.requests.push(RoomRequest::BrowserLeft {
+                            room: node_of(room),
+                            nick: nick.clone(),
+                        });
+                    }
+                }
+                FocusEvent::OccupantJoined {
+                    room,
+                    nick,
+                    presence,
+                    ..
+                } => {
+                    let display = presence
+                        .iter()
+                        .find(|c| c.is("nick", NS_NICK))
+                        .map(|c| c.text())
+                        .filter(|t| !t.trim().is_empty())
+                        .unwrap_or_else(|| nick.clone());
+                    self.requests.push(RoomRequest::BrowserJoined {
+                        room: node_of(room),
+                        nick: nick.clone(),
+                        display,
+                    });
+                }
+                _ => {}
             }
         }
         events
     }
 
     /// Requests for call control (mute, kick) since the last call.
-    pub fn take_requests(&mut self) -> Vec<crate::bridge::PhoneRequest> {
+    pub fn take_requests(&mut self) -> Vec<crate::bridge::RoomRequest> {
         std::mem::take(&mut self.requests)
     }
 
@@ -99,6 +131,51 @@ impl Hub {
             .iter()
             .find(|(_, p)| p.key == key && p.nick == nick)
             .map(|(leg, _)| *leg)
+    }
+
+    /// Jitsi's jibri IQ to the focus (jitsi.md §7): a moderator starts or
+    /// stops the room's recording (file mode: dialroom's own recorder).
+    /// Call control answers it ([`crate::bridge::RoomRequest::Record`]).
+    fn focus_jibri(&mut self, room: &jid::BareJid, sender: &str, iq: Element, o: &mut muc::Out) {
+        let Some(from) = iq.attr("from").map(str::to_string) else {
+            return;
+        };
+        let fail = |o: &mut muc::Out, t: &str, cond: &str| {
+            if let Some(e) = stanza::error_reply(&iq, t, cond) {
+                o.push((from.clone(), e));
+            }
+        };
+        if stanza::kind_type(&iq) != "set" {
+            return fail(o, "modify", "bad-request");
+        }
+        let Some(j) = stanza::payload(&iq) else {
+            return fail(o, "modify", "bad-request");
+        };
+        let on = match j.attr("action") {
+            Some("start") => true,
+            Some("stop") => false,
+            _ => return fail(o, "modify", "bad-request"),
+        };
+        match j.attr("recording_mode") {
+            None | Some("file") => {}
+            // Live streaming is not something dialroom does.
+            Some(_) => return fail(o, "cancel", "feature-not-implemented"),
+        }
+        let moderator = self.rooms.get(room.as_str()).is_some_and(|r| {
+            r.occupants
+                .iter()
+                .any(|x| x.nick == sender && x.role == muc::Role::Moderator)
+        });
+        if !moderator {
+            return fail(o, "auth", "forbidden");
+        }
+        self.requests.push(crate::bridge::RoomRequest::Record {
+            room: node_of(room),
+            on,
+            by: format!("{room}/{sender}"),
+            iq,
+            to: from,
+        });
     }
 
     /// The focus's mute IQ (`http://jitsi.org/jitmeet/audio`, as jicofo
@@ -152,7 +229,7 @@ impl Hub {
             };
             let room = self.phones[&leg].room.clone();
             self.requests
-                .push(crate::bridge::PhoneRequest::Mute { room, leg, muted });
+                .push(crate::bridge::RoomRequest::Mute { room, leg, muted });
         } else {
             let ask = Element::builder("iq", ns::CLIENT)
                 .attr(stanza::n("type"), "set")
@@ -257,6 +334,20 @@ impl Hub {
                     self.rooms
                         .phone_leave(&p.key, &p.nick, &mut o, &mut self.events);
                 }
+            }
+            PhoneEvent::Recording { room, session } => {
+                let key = format!(
+                    "{}@{}",
+                    crate::bridge::muc_node(&room),
+                    self.focus.muc_domain
+                );
+                let st = recording_status(session.as_deref());
+                if session.is_some() {
+                    self.recording.insert(key.clone(), st.clone());
+                } else {
+                    self.recording.remove(&key);
+                }
+                self.rooms.focus_status(&key, st, &mut o);
             }
         }
         self.deliver(o, out);
@@ -411,6 +502,13 @@ impl Hub {
                         self.deliver(o, out);
                         return;
                     }
+                    if let Some(n) = &nick
+                        && stanza::payload(&iq).is_some_and(|p| p.is("jibri", NS_JIBRI))
+                    {
+                        self.focus_jibri(&full.to_bare(), n, iq, &mut o);
+                        self.deliver(o, out);
+                        return;
+                    }
                     let real = self.sessions.get(&sid).cloned();
                     if let (Some(nick), Some(real)) = (nick, real) {
                         self.events.push(FocusEvent::FocusIq {
@@ -458,7 +556,10 @@ impl Hub {
         match self.focus.conference_room(&el) {
             Ok(room) => {
                 let mut o = Vec::new();
-                let payload = self.focus.presence_payload(&room);
+                let mut payload = self.focus.presence_payload(&room);
+                if let Some(st) = self.recording.get(room.as_str()) {
+                    payload.push(st.clone());
+                }
                 let had_focus = self
                     .rooms
                     .get(room.as_str())
@@ -527,6 +628,32 @@ impl Hub {
 
 /// Jitsi's audio mute IQ namespace.
 const NS_AUDIO_MUTE: &str = "http://jitsi.org/jitmeet/audio";
+
+/// Jitsi's recording (jibri) namespace.
+pub const NS_JIBRI: &str = "http://jitsi.org/protocol/jibri";
+
+/// XEP-0172 user nickname.
+const NS_NICK: &str = "http://jabber.org/protocol/nick";
+
+/// A MUC room's node (its name for call control and the media workers).
+fn node_of(room: &jid::BareJid) -> String {
+    room.node()
+        .map_or_else(String::new, |n| n.as_str().to_string())
+}
+
+/// The focus's recording status element for a room (jitsi.md §7).
+fn recording_status(session: Option<&str>) -> Element {
+    let mut b = Element::builder("jibri-recording-status", NS_JIBRI)
+        .attr(
+            stanza::n("status"),
+            if session.is_some() { "on" } else { "off" },
+        )
+        .attr(stanza::n("recording_mode"), "file");
+    if let Some(s) = session {
+        b = b.attr(stanza::n("session_id"), s);
+    }
+    b.build()
+}
 
 /// A phone caller's presence payload, in jigasi's shape: the nick shown,
 /// the jigasi and audio-mute features, and the legacy `audiomuted`.

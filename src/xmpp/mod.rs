@@ -112,7 +112,7 @@ pub fn start(
         None => Box::new(focus::LogConductor),
     };
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(hub_loop(hub, rx, conductor, calls));
+    tokio::spawn(hub_loop(hub, rx, tx.clone(), conductor, calls));
     Ok(Handle {
         hub: tx,
         cfg,
@@ -121,37 +121,99 @@ pub fn start(
     })
 }
 
-/// Hands a browser moderator's request about a phone caller to call
-/// control (as the admin API's room actions do); the outcome is logged.
+/// Hands a request from the browsers' side to call control (as the admin
+/// API's room actions do). A jibri IQ is answered once call control has:
+/// the answer comes back into the hub as [`HubInput::Send`].
 fn to_calls(
     calls: Option<&mpsc::Sender<crate::sip::admin::AdminRequest>>,
-    r: crate::bridge::PhoneRequest,
+    hub: &mpsc::Sender<HubInput>,
+    r: crate::bridge::RoomRequest,
 ) {
-    use crate::bridge::PhoneRequest;
+    use crate::bridge::RoomRequest;
     use crate::sip::admin::AdminRequest;
-    let Some(calls) = calls else {
-        tracing::warn!(?r, "xmpp: no call control to ask");
+    let Some(calls) = calls.cloned() else {
+        tracing::debug!(?r, "xmpp: no call control to tell");
         return;
     };
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let req = match r.clone() {
-        PhoneRequest::Mute { room, leg, muted } => AdminRequest::Mute {
-            room,
-            leg,
-            muted,
-            reply,
-        },
-        PhoneRequest::Kick { room, leg } => AdminRequest::Kick { room, leg, reply },
-    };
-    let calls = calls.clone();
+    let hub = hub.clone();
     tokio::spawn(async move {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let (req, done) = match r {
+            RoomRequest::Mute { room, leg, muted } => (
+                AdminRequest::Mute {
+                    room,
+                    leg,
+                    muted,
+                    reply,
+                },
+                Some(answer),
+            ),
+            RoomRequest::Kick { room, leg } => {
+                (AdminRequest::Kick { room, leg, reply }, Some(answer))
+            }
+            RoomRequest::BrowserJoined {
+                room,
+                nick,
+                display,
+            } => (
+                AdminRequest::BrowserJoined {
+                    room,
+                    nick,
+                    display,
+                },
+                None,
+            ),
+            RoomRequest::BrowserLeft { room, nick } => {
+                (AdminRequest::BrowserLeft { room, nick }, None)
+            }
+            RoomRequest::Record {
+                room,
+                on,
+                by,
+                iq,
+                to,
+            } => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let req = AdminRequest::Record {
+                    room,
+                    on,
+                    by: format!("xmpp:{by}"),
+                    tracks: None,
+                    reply,
+                };
+                if calls.send(req).await.is_err() {
+                    return;
+                }
+                let el = match answer.await {
+                    Ok(Ok(id)) => {
+                        let child = (on).then(|| {
+                            minidom::Element::builder("jibri", hub::NS_JIBRI)
+                                .attr(stanza::n("session_id"), id.unwrap_or_default())
+                                .build()
+                        });
+                        Some(stanza::iq_result(&iq, child))
+                    }
+                    Ok(Err(e)) => {
+                        tracing::info!("xmpp: recording request refused: {e}");
+                        stanza::error_reply(&iq, "cancel", "item-not-found")
+                    }
+                    Err(_) => stanza::error_reply(&iq, "wait", "internal-server-error"),
+                };
+                if let Some(el) = el {
+                    let _ = hub.send(HubInput::Send { to, el }).await;
+                }
+                return;
+            }
+        };
         if calls.send(req).await.is_err() {
             return;
         }
-        match answer.await {
-            Ok(Ok(())) => tracing::info!(?r, "xmpp: done for a browser moderator"),
-            Ok(Err(e)) => tracing::info!(?r, "xmpp: call control refused: {e}"),
-            Err(_) => {}
+        if let Some(answer) = done {
+            match answer.await {
+                Ok(Ok(())) => tracing::info!("xmpp: done for a browser moderator"),
+                Ok(Err(e)) => tracing::info!("xmpp: call control refused: {e}"),
+                Err(_) => {}
+            }
         }
     });
 }
@@ -159,6 +221,7 @@ fn to_calls(
 async fn hub_loop(
     mut hub: Hub,
     mut rx: mpsc::Receiver<HubInput>,
+    me: mpsc::Sender<HubInput>,
     mut conductor: Box<dyn Conductor>,
     calls: Option<mpsc::Sender<crate::sip::admin::AdminRequest>>,
 ) {
@@ -177,6 +240,7 @@ async fn hub_loop(
                 hub.disconnect(sid, &mut out);
             }
             HubInput::Phone(ev) => hub.phone(ev, &mut out),
+            HubInput::Send { to, el } => hub.deliver(vec![(to, el)], &mut out),
         }
         // Deliveries can make more (a slow session dropped leaves its rooms),
         // and so can focus events (Jingle to send).
@@ -190,7 +254,7 @@ async fn hub_loop(
                 hub.deliver(o, &mut out);
             }
             for r in hub.take_requests() {
-                to_calls(calls.as_ref(), r);
+                to_calls(calls.as_ref(), &me, r);
             }
             if out.is_empty() {
                 break;

@@ -406,6 +406,31 @@ impl Rooms {
         }
     }
 
+    /// Replaces (or adds) the focus's presence child named like `el` and
+    /// shows everyone the focus's new presence (e.g. the recording status).
+    pub fn focus_status(&mut self, room: &str, el: Element, out: &mut Out) {
+        let Some(r) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let Some(f) = r.occupants.iter_mut().find(|o| o.is_focus) else {
+            return;
+        };
+        f.payload
+            .retain(|c| c.name() != el.name() || c.ns() != el.ns());
+        f.payload.push(el);
+        let f = r
+            .occupants
+            .iter()
+            .find(|o| o.is_focus)
+            .expect("found above");
+        for other in r.occupants.iter().filter(|o| !o.is_focus && !o.is_phone) {
+            out.push((
+                other.real.to_string(),
+                occupant_presence(r, f, other.real.as_str(), &[], false),
+            ));
+        }
+    }
+
     /// A phone caller leaves.
     pub fn phone_leave(
         &mut self,

@@ -909,3 +909,23 @@ pub fn api_token(s: &Server, name: &str, role: &str) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
+
+/// A 5 s mono 48 kHz WAV of a `hz` sine at -10 dBFS in `dir` (a fake
+/// microphone for Chromium's `--use-file-for-fake-audio-capture`).
+pub fn tone_wav(dir: &Path, hz: u32) -> PathBuf {
+    let path = dir.join(format!("tone-{hz}.wav"));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for i in 0..48_000 * 5 {
+        let t = f64::from(i) / 48_000.0;
+        let v = 0.3 * (2.0 * std::f64::consts::PI * f64::from(hz) * t).sin();
+        w.write_sample((v * f64::from(i16::MAX)) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}

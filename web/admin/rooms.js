@@ -29,9 +29,11 @@ async function refresh() {
         h('td', {}, p.kind === 'phone' ? '☎ phone' : '🖥 browser'),
         h('td', {}, p.muted ? 'muted' : ''),
         h('td', {}, p.moderator ? 'yes' : ''),
-        h('td', { class: 'admin-only' },
+        // Browser participants are muted and kicked by the meeting's
+        // moderators on the meeting page, not from here.
+        h('td', { class: 'admin-only' }, p.kind !== 'phone' ? '' : [
           h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/mute`, { muted: !p.muted }) }, p.muted ? 'Unmute' : 'Mute'), ' ',
-          h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/kick`) }, 'Kick')))))))));
+          h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/kick`) }, 'Kick')])))))))));
 }
 
 refresh();

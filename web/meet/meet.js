@@ -32,6 +32,7 @@ const st = {
   videoMuted: false,
   occupants: new Map(), // id -> {id, name, phone, muted, videoMuted}
   role: 'participant', // ours in the MUC: moderators may mute others
+  recording: false, // from the focus's jibri-recording-status
   tracks: new Map(), // mid -> {owner, media, track, el?}
   talking: new Map(), // owner -> last time above the threshold
   sourceEvents: [],
@@ -65,6 +66,8 @@ function buildUi() {
   ui.mic = h('button', { id: 'mic', type: 'button', disabled: true, onclick: toggleMic, title: 'Mute or unmute your microphone' }, 'Mute');
   ui.cam = h('button', { id: 'camera', type: 'button', disabled: true, onclick: toggleCamera, title: 'Turn your camera off or on' }, 'Camera off');
   ui.leave = h('button', { id: 'leave', type: 'button', class: 'danger', disabled: true, onclick: () => leave('You left the meeting.') }, 'Leave');
+  ui.rec = h('button', { id: 'record', type: 'button', hidden: true, onclick: () => record(!st.recording), title: 'Start or stop recording the meeting (moderators)' }, 'Record');
+  ui.recBadge = h('span', { id: 'recording', class: 'badge recording', hidden: true, title: 'This meeting is being recorded' }, '● Recording');
   ui.banner = h('div', { id: 'banner', role: 'status', 'aria-live': 'polite', hidden: true });
   ui.nameInput = h('input', { id: 'name', name: 'name', required: true, maxlength: '64', autocomplete: 'name', placeholder: 'Your name' });
   ui.micSelect = h('select', { id: 'mic-select', 'aria-label': 'Microphone', onchange: () => switchDevice('audio') }, h('option', { value: '' }, 'Default microphone'));
@@ -83,8 +86,8 @@ function buildUi() {
     ui.chatInput, h('button', { type: 'submit' }, 'Send'));
   ui.audios = h('div', { id: 'remote-audio', hidden: true });
   app.append(
-    h('header', {}, h('strong', {}, 'dialroom'), h('span', { class: 'room' }, ROOM), ui.status,
-      h('div', { class: 'controls' }, ui.mic, ui.cam, ui.leave)),
+    h('header', {}, h('strong', {}, 'dialroom'), h('span', { class: 'room' }, ROOM), ui.status, ui.recBadge,
+      h('div', { class: 'controls' }, ui.mic, ui.cam, ui.rec, ui.leave)),
     ui.banner,
     h('div', { class: 'layout' },
       h('div', { class: 'main' }, ui.prompt, ui.stage),
@@ -312,6 +315,7 @@ function teardown() {
   st.occupants.clear();
   st.talking.clear();
   st.role = 'participant';
+  st.recording = false;
   render();
 }
 
@@ -404,7 +408,16 @@ function onPresence(el, nick) {
     }
     return;
   }
-  if (nick === 'focus' || !nick) return;
+  if (nick === 'focus') {
+    // The recording indicator (jitsi.md §7): only the focus's presence says it.
+    const status = child(el, 'jibri-recording-status', NS.jibri)?.getAttribute('status');
+    if (status) {
+      st.recording = status === 'on';
+      render();
+    }
+    return;
+  }
+  if (!nick) return;
   const features = children(child(el, 'features'), 'feature').map((f) => f.getAttribute('var'));
   const text = (name) => child(el, name)?.textContent.trim();
   st.occupants.set(nick, {
@@ -434,6 +447,17 @@ function onMessage(el, from) {
 }
 
 /** As a moderator: asks the focus to mute participant `id` (a phone caller is muted by the server, a browser mutes itself). */
+/** As a moderator, starts or stops the room's recording (Jitsi's jibri IQ). */
+async function record(on) {
+  try {
+    await st.conn.iq('set', `${ROOM_JID}/focus`, `<jibri xmlns="${NS.jibri}" action="${on ? 'start' : 'stop'}" recording_mode="file"/>`, 10000, 'recording');
+    return 'result';
+  } catch (e) {
+    showMessage(`Could not ${on ? 'start' : 'stop'} the recording (${e.condition ?? e.message}).`, 'error');
+    return e.condition ?? 'error';
+  }
+}
+
 async function muteOther(id) {
   const name = st.occupants.get(id)?.name ?? id;
   try {
@@ -676,6 +700,9 @@ function participants() {
 
 function render() {
   const inCall = st.state === 'joined' || st.state === 'connecting';
+  ui.recBadge.hidden = !(inCall && st.recording);
+  ui.rec.hidden = !(st.state === 'joined' && st.role === 'moderator');
+  ui.rec.textContent = st.recording ? 'Stop recording' : 'Record';
   const want = new Set();
   if (inCall && st.id) {
     want.add(st.id);
@@ -766,6 +793,10 @@ window.meet = {
   chat: st.chat,
   /** Our MUC role (`moderator` may mute others). */
   get role() { return st.role; },
+  /** Whether the focus says the room is being recorded. */
+  get recording() { return st.recording; },
+  /** As a moderator, starts (true) or stops the recording; resolves with 'result' or the error condition. */
+  record: (on) => record(Boolean(on)),
   /** As a moderator, mutes participant `id`; resolves with 'result' or the error condition. */
   mute: (id) => muteOther(id),
   join: (name) => join(name),

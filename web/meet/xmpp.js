@@ -15,6 +15,7 @@ export const NS = {
   focus: 'http://jitsi.org/protocol/focus',
   jigasi: 'http://jitsi.org/protocol/jigasi',
   audioMute: 'http://jitsi.org/jitmeet/audio',
+  jibri: 'http://jitsi.org/protocol/jibri',
 };
 
 /** Escapes text for XML content and attribute values. */

@@ -321,7 +321,7 @@ fn a_phone_caller_is_an_occupant_in_jigasis_shape_that_never_owns_the_room() {
 
 #[test]
 fn a_moderator_mutes_and_kicks_a_phone_caller_through_call_control_and_others_may_not() {
-    use crate::bridge::{PhoneEvent, PhoneRequest};
+    use crate::bridge::{PhoneEvent, RoomRequest};
     let mut h = hub_with(&[(1, "a@localhost/r"), (2, "b@localhost/r")]);
     let mut out = Vec::new();
     h.stanza(1, el("<iq xmlns='jabber:client' type='set' id='c1' from='a@localhost/r' to='focus.localhost'><conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.localhost' machine-uid='x'/></iq>"), &mut out);
@@ -337,6 +337,8 @@ fn a_moderator_mutes_and_kicks_a_phone_caller_through_call_control_and_others_ma
         },
     );
     h.take_events();
+    // (alice's and bob's joins, told to call control)
+    assert_eq!(h.take_requests().len(), 2);
     let mute = |h: &mut Hub, sid: SessionId, from: &str, on: &str| {
         let mut out = Vec::new();
         h.stanza(
@@ -362,7 +364,7 @@ fn a_moderator_mutes_and_kicks_a_phone_caller_through_call_control_and_others_ma
     );
     assert_eq!(
         h.take_requests(),
-        vec![PhoneRequest::Mute {
+        vec![RoomRequest::Mute {
             room: "R1".into(),
             leg: 7,
             muted: true
@@ -383,7 +385,7 @@ fn a_moderator_mutes_and_kicks_a_phone_caller_through_call_control_and_others_ma
     h.take_events();
     assert_eq!(
         h.take_requests(),
-        vec![PhoneRequest::Kick {
+        vec![RoomRequest::Kick {
             room: "R1".into(),
             leg: 7
         }]
@@ -392,4 +394,117 @@ fn a_moderator_mutes_and_kicks_a_phone_caller_through_call_control_and_others_ma
     phone(&mut h, PhoneEvent::Left { leg: 7 });
     h.take_events();
     assert!(h.take_requests().is_empty());
+}
+
+#[test]
+fn a_moderators_jibri_iq_asks_call_control_to_record_and_the_focus_shows_the_status() {
+    use crate::bridge::{PhoneEvent, RoomRequest};
+    let mut h = hub_with(&[(1, "a@localhost/r"), (2, "b@localhost/r")]);
+    let mut out = Vec::new();
+    h.stanza(1, el("<iq xmlns='jabber:client' type='set' id='c1' from='a@localhost/r' to='focus.localhost'><conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.localhost' machine-uid='x'/></iq>"), &mut out);
+    join(&mut h, 1, "a@localhost/r", "alice", "");
+    join(&mut h, 2, "b@localhost/r", "bob", "");
+    h.take_events();
+    // The two browsers were told to call control.
+    let joined: Vec<String> = h
+        .take_requests()
+        .into_iter()
+        .filter_map(|r| match r {
+            RoomRequest::BrowserJoined { room, nick, .. } => Some(format!("{room}/{nick}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(joined, ["r1/alice", "r1/bob"]);
+    let jibri = |h: &mut Hub, sid: SessionId, from: &str, attrs: &str| {
+        let mut out = Vec::new();
+        h.stanza(
+            sid,
+            el(&format!(
+                "<iq xmlns='jabber:client' type='set' id='j' from='{from}' to='r1@conference.localhost/focus'>\
+                 <jibri xmlns='http://jitsi.org/protocol/jibri' {attrs}/></iq>"
+            )),
+            &mut out,
+        );
+        sent_to(&out, sid)
+            .first()
+            .and_then(|e| e.get_child("error", ns::CLIENT))
+            .and_then(|e| e.children().next().map(|c| c.name().to_string()))
+    };
+    // Not a moderator: forbidden. Streaming: not implemented.
+    assert_eq!(
+        jibri(
+            &mut h,
+            2,
+            "b@localhost/r",
+            "action='start' recording_mode='file'"
+        )
+        .as_deref(),
+        Some("forbidden")
+    );
+    assert_eq!(
+        jibri(
+            &mut h,
+            1,
+            "a@localhost/r",
+            "action='start' recording_mode='stream' streamid='k'"
+        )
+        .as_deref(),
+        Some("feature-not-implemented")
+    );
+    assert!(h.take_requests().is_empty());
+    // The moderator: a Record request for call control, answered later.
+    assert_eq!(
+        jibri(
+            &mut h,
+            1,
+            "a@localhost/r",
+            "action='start' recording_mode='file'"
+        ),
+        None
+    );
+    match h.take_requests().as_slice() {
+        [
+            RoomRequest::Record {
+                room, on, by, to, ..
+            },
+        ] => {
+            assert_eq!((room.as_str(), *on), ("r1", true));
+            assert_eq!(by, "r1@conference.localhost/alice");
+            assert_eq!(to, "a@localhost/r");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Call control says it records: everyone sees the focus's status.
+    let out = phone(
+        &mut h,
+        PhoneEvent::Recording {
+            room: "R1".into(),
+            session: Some("abc".into()),
+        },
+    );
+    for sid in [1, 2] {
+        let p = sent_to(&out, sid)[0];
+        assert_eq!(p.attr("from"), Some("r1@conference.localhost/focus"));
+        let st = p
+            .get_child("jibri-recording-status", "http://jitsi.org/protocol/jibri")
+            .unwrap();
+        assert_eq!(
+            (st.attr("status"), st.attr("session_id")),
+            (Some("on"), Some("abc"))
+        );
+    }
+    let out = phone(
+        &mut h,
+        PhoneEvent::Recording {
+            room: "R1".into(),
+            session: None,
+        },
+    );
+    let p = sent_to(&out, 1)[0];
+    let st: Vec<_> = p
+        .children()
+        .filter(|c| c.name() == "jibri-recording-status")
+        .collect();
+    assert_eq!(st.len(), 1, "the status is replaced, not added");
+    assert_eq!(st[0].attr("status"), Some("off"));
 }
