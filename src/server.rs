@@ -323,7 +323,7 @@ async fn start_sfu(cfg: &Config, bridge: crate::sfu::Bridge) -> Option<crate::sf
         return None;
     }
     let addr = std::net::SocketAddr::new(c.listen_ip, c.port);
-    let started = match tokio::net::UdpSocket::bind(addr).await {
+    let started = match crate::sfu::bind(addr) {
         Ok(socket) => crate::sfu::start(socket, c.public_ip, Some(bridge)),
         Err(e) => Err(e),
     };

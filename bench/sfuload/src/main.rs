@@ -279,7 +279,14 @@ fn participant(a: &Args, room: &str, counters: &Counters, stop: &AtomicBool) -> 
     x.result(&init)?;
     let offer = parse_offer(&init)?;
 
-    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    // A 1 MiB receive buffer: 200 threads share two cores with the server,
+    // and a thread that waits for the CPU must not lose what was forwarded.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
+        .map_err(|e| e.to_string())?;
+    let _ = sock.set_recv_buffer_size(1 << 20);
+    sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .map_err(|e| e.to_string())?;
+    let sock: UdpSocket = sock.into();
     let local = sock.local_addr().map_err(|e| e.to_string())?;
     let mut rtc = rtc_config().build(Instant::now());
     rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
