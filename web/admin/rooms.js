@@ -33,7 +33,7 @@ async function refresh() {
         // moderators on the meeting page, not from here.
         h('td', { class: 'admin-only' }, p.kind !== 'phone' ? '' : [
           h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/mute`, { muted: !p.muted }) }, p.muted ? 'Unmute' : 'Mute'), ' ',
-          h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/kick`) }, 'Kick')])))))))));
+          h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/kick`) }, 'Kick')]))))))));
 }
 
 refresh();
