@@ -52,8 +52,23 @@ fn pjsip_registers_with_sha256_over_udp_and_tcp() {
         assert!(ok, "{t}: {out}\n{}", s.log());
         assert!(out.contains("algorithm used: SHA-256"), "{out}");
     }
-    let o = s.cli(&["registrations"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("alice"));
+    // The location service writes behind ([sip] location_flush_ms, 200 ms
+    // by default): the CLI, reading the database, sees the binding within
+    // a flush or two.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let o = s.cli(&["registrations"]);
+        let listed = String::from_utf8_lossy(&o.stdout).to_string();
+        if listed.contains("alice") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice is not listed: {listed}\n{}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]
