@@ -2,7 +2,10 @@
 //! against the real binary, with SIPp calls between the steps: a broken
 //! save shows its error at the line and the old dialplan keeps routing; the
 //! fixed one, tried in the simulator and saved, routes the next call; a
-//! rollback brings the old route back for the call after; a viewer sees no
+//! rollback brings the old route back for the call after; on the live-room
+//! page a caller is muted, the room recorded for a moment and the caller
+//! kicked; the recordings page lists the recording as done, its file
+//! downloads as Ogg, plays, and is deleted (row and files); a viewer sees no
 //! control that changes anything. Screenshots of the dashboard, the editor
 //! and a live room are taken; with `DIALROOM_SCREENSHOTS=docs` they replace
 //! the ones in docs/ (otherwise they go to the test's temp directory, so a
@@ -149,6 +152,19 @@ fn an_admin_breaks_fixes_simulates_saves_and_rolls_back_the_dialplan_in_the_brow
     b.go();
     let run = caller.join().unwrap();
     assert!(run.ok, "{}", run.output);
+    // The recording page played, downloaded and deleted the recording:
+    // its row and its files are gone.
+    b.reached("recording", &s);
+    b.go();
+    let token = common::api_token(&s, "check", "viewer");
+    let (code, body) = s.http("GET", "/api/v1/recordings", Some(&token), None);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"recordings\":[]"), "{body}");
+    let dir = s.dir.path().join("data/recordings");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "files left in {}: {left:?}", dir.display());
     drop(b.stdin);
     let out = b.child.wait_with_output().unwrap();
     assert!(
@@ -160,6 +176,7 @@ fn an_admin_breaks_fixes_simulates_saves_and_rolls_back_the_dialplan_in_the_brow
         "admin-dialplan-error.png",
         "admin-dialplan-editor.png",
         "admin-live-room.png",
+        "admin-recordings.png",
         "admin-dashboard.png",
     ] {
         assert!(shot_dir(&s).join(shot).exists(), "{shot}");

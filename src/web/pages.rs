@@ -26,6 +26,7 @@ const PAGES: &[(&str, &str)] = &[
     ("rooms", "Live rooms"),
     ("users", "Users and meetings"),
     ("registrations", "Registrations"),
+    ("recordings", "Recordings"),
 ];
 
 /// Embedded files: (name, content type, text).
@@ -64,6 +65,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "registrations.js",
         "text/javascript",
         include_str!("../../web/admin/registrations.js"),
+    ),
+    (
+        "recordings.js",
+        "text/javascript",
+        include_str!("../../web/admin/recordings.js"),
     ),
 ];
 

@@ -16,6 +16,8 @@ const [base, user, password, shots, viewer, viewerPassword] = process.argv.slice
 // A hung browser must not hang the test suite.
 setTimeout(() => { console.error('admin_dialplan.mjs: timed out'); process.exit(2); }, 180000).unref();
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
 async function step(name) {
   console.log(`step: ${name}`);
   const { value, done } = await lines.next();
@@ -120,11 +122,39 @@ try {
   expect(row.includes('phone'), `a phone participant: ${row}`);
   await page.click('#rooms tr[data-id] button:text("Mute")');
   await page.waitForFunction(() => document.querySelector('#rooms tr[data-id]')?.textContent.includes('muted'));
+  // Record the room for a moment: the badge comes and goes.
+  await page.click('#rooms button.record');
+  await page.waitForSelector('#rooms .badge.recording');
   await page.screenshot({ path: join(shots, 'admin-live-room.png'), fullPage: true });
+  await sleep(2000);
+  await page.click('#rooms button.record');
+  await page.waitForSelector('#rooms .badge.recording', { state: 'detached' });
   // Kick: the caller gets a BYE from the server (the test checks SIPp saw it).
   await page.click('#rooms tr[data-id] button:text("Kick")');
   await page.waitForSelector('#rooms tr[data-id]', { state: 'detached' });
   await step('room');
+
+  // The recording: listed as done, its file downloads as Ogg, it plays in
+  // the page, and an admin deletes it.
+  await page.goto(`${base}/admin/recordings`);
+  await page.waitForSelector('#recordings tr[data-state="done"]', { timeout: 20000 });
+  const rec = await page.textContent('#recordings tr[data-state="done"]');
+  expect(rec.includes('lobby') && rec.includes('admin:ann'), `the lobby's recording, by ann: ${rec}`);
+  const magic = await page.evaluate(async () => {
+    const a = document.querySelector('#recordings tr[data-state="done"] a[download]');
+    if (!a) return `no file link in ${document.querySelector('#recordings tr[data-state="done"]').outerHTML}`;
+    const r = await fetch(a.href);
+    const b = new Uint8Array(await r.arrayBuffer());
+    return `${r.status} ${String.fromCharCode(...b.slice(0, 4))} ${b.length}`;
+  });
+  expect(magic.startsWith('200 OggS'), `the download is an Ogg file: ${magic}`);
+  await page.click('#recordings tr[data-state="done"] button.play');
+  await page.waitForFunction(() => !document.getElementById('player').hidden && document.getElementById('player').src.endsWith('/file'));
+  await page.screenshot({ path: join(shots, 'admin-recordings.png'), fullPage: true });
+  page.once('dialog', (d) => d.accept());
+  await page.click('#recordings tr[data-state="done"] button.delete');
+  await page.waitForSelector('#recordings tr[data-state="done"]', { state: 'detached' });
+  await step('recording');
 
   // A viewer sees the pages without anything that changes things.
   await page.click('header button[type=submit]'); // log out

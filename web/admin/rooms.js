@@ -1,5 +1,6 @@
 // Live rooms: who is in each room (phone or browser, muted, moderator),
-// with mute, kick and lock for admins. Refreshed every two seconds.
+// whether it is recorded, with mute, kick, lock and record for admins.
+// Refreshed every two seconds.
 import { api, h, errorText, canChange, main } from './api.js';
 
 const app = main();
@@ -21,7 +22,9 @@ async function refresh() {
   list.replaceChildren(...rooms.map((room) => h('section', { 'data-room': room.name },
     h('h2', {}, `${room.name} — ${room.participants.length} participant${room.participants.length === 1 ? '' : 's'}`,
       room.locked ? ' (locked)' : '', ' ',
-      canChange ? h('button', { class: 'admin-only', onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/lock`, { locked: !room.locked }) }, room.locked ? 'Unlock' : 'Lock') : ''),
+      room.recording ? h('span', { class: 'badge recording' }, '● recording') : '', ' ',
+      canChange ? h('button', { class: 'admin-only', onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/lock`, { locked: !room.locked }) }, room.locked ? 'Unlock' : 'Lock') : '', ' ',
+      canChange ? h('button', { class: 'admin-only record', onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/recording`, { recording: !room.recording }) }, room.recording ? 'Stop recording' : 'Record') : ''),
     h('table', {},
       h('thead', {}, h('tr', {}, ['Who', 'Joined by', 'Muted', 'Moderator', ''].map((t) => h('th', {}, t)))),
       h('tbody', {}, room.participants.map((p) => h('tr', { 'data-id': p.id },
