@@ -228,6 +228,8 @@ pub async fn start(cfg: Config) -> Result<Running> {
     ));
     let (users_tx, users_rx) = mpsc::channel(4);
     let poller = tokio::spawn(users_poller(store.clone(), users_tx));
+    let (trunks_tx, trunks_rx) = mpsc::channel(4);
+    let trunk_poller = tokio::spawn(trunks_poller(store.clone(), cfg.trunks.clone(), trunks_tx));
 
     let store_for_loop = store.clone();
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -239,6 +241,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
         let io = Io {
             inbound: in_rx,
             users: users_rx,
+            trunks: trunks_rx,
             plans: plan_rx,
             media_events: media_rx,
             stop: stop_rx,
@@ -253,6 +256,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
         };
         endpoint_loop(endpoint, io, housekeeping, st).await;
         poller.abort();
+        trunk_poller.abort();
         plan_sync.abort();
         // persist_tx is dropped: the writer flushes what is left and ends.
         let _ = writer.await;
@@ -343,6 +347,8 @@ async fn start_sfu(cfg: &Config, bridge: crate::sfu::Bridge) -> Option<crate::sf
 struct Io {
     inbound: mpsc::Receiver<Inbound>,
     users: mpsc::Receiver<HashMap<String, crate::sip::auth::Credentials>>,
+    /// The trunks (config and database), whenever the database's change.
+    trunks: mpsc::Receiver<Vec<crate::config::TrunkConfig>>,
     plans: tokio::sync::watch::Receiver<Arc<Dialplan>>,
     media_events: mpsc::UnboundedReceiver<MediaEvent>,
     stop: oneshot::Receiver<()>,
@@ -415,6 +421,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             r = io.admin.recv() => if let Some(r) = r { ep.admin(now(), r, &mut out) },
             Some(e) = io.recorder_ended.recv() => ep.on_recording_ended(&e.room, &e.id, &mut out),
             u = io.users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
+            t = io.trunks.recv() => if let Some(t) = t { ep.set_trunks(&t) },
             Ok(()) = io.plans.changed() => {
                 let plan = io.plans.borrow_and_update().clone();
                 tracing::info!(routes = plan.routes.len(), "dialplan reloaded: new calls follow it");
@@ -541,6 +548,42 @@ async fn location_writer(store: Store, mut rx: mpsc::UnboundedReceiver<Change>, 
 }
 
 /// Reloads the user directory when another process changed it.
+/// Reads the `trunks` table every second and, when it changed, hands the
+/// endpoint task the config file's trunks and the database's together.
+async fn trunks_poller(
+    store: Store,
+    config: Vec<crate::config::TrunkConfig>,
+    tx: mpsc::Sender<Vec<crate::config::TrunkConfig>>,
+) {
+    let mut seen: Option<Vec<(String, Vec<String>)>> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let stored = match store.list_trunks().await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("reading trunks: {e}");
+                continue;
+            }
+        };
+        let key: Vec<(String, Vec<String>)> = stored
+            .iter()
+            .map(|t| (t.name.clone(), t.sources.clone()))
+            .collect();
+        if seen.as_ref() == Some(&key) {
+            continue;
+        }
+        let all: Vec<_> = config.iter().cloned().chain(stored).collect();
+        if seen.is_some() {
+            tracing::info!(trunks = all.len(), "trunks reloaded");
+        }
+        if tx.send(all).await.is_err() {
+            return;
+        }
+        seen = Some(key);
+    }
+}
+
 async fn users_poller(
     store: Store,
     tx: mpsc::Sender<HashMap<String, crate::sip::auth::Credentials>>,

@@ -158,6 +158,12 @@ impl Endpoint {
     }
 
     /// Replaces the user directory (name -> credentials).
+    /// The trunks calls are taken from without digest auth (the config
+    /// file's and the database's, as the trunks poller reads them).
+    pub fn set_trunks(&mut self, trunks: &[crate::config::TrunkConfig]) {
+        self.calls.cfg.set_trunks(trunks);
+    }
+
     pub fn set_users(&mut self, users: HashMap<String, Credentials>, out: &mut Vec<Action>) {
         self.users = users;
         let mut changes = Vec::new();

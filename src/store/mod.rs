@@ -8,6 +8,7 @@ mod locations;
 mod meetings;
 pub mod recordings;
 pub mod tokens;
+mod trunks;
 mod users;
 
 use std::path::Path;

@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/openapi.json", get(super::openapi))
         .merge(super::dialplans::routes())
         .merge(super::directory::routes())
+        .merge(super::trunks::routes())
         .merge(super::stats::routes())
         .merge(recordings::routes())
 }

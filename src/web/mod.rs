@@ -10,6 +10,7 @@ mod directory;
 mod meet;
 mod pages;
 mod stats;
+mod trunks;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -44,6 +45,8 @@ pub struct Admin {
     logins: Arc<std::sync::Mutex<auth::LoginLimiter>>,
     history: Arc<std::sync::Mutex<stats::History>>,
     media_ticks: Arc<std::sync::Mutex<MediaWatch>>,
+    /// The config file's `[[trunk]]` entries (listed read-only).
+    config_trunks: Arc<Vec<crate::config::TrunkConfig>>,
 }
 
 /// The media workers' tick count as `/health` last saw it, and when it last grew.
@@ -81,6 +84,7 @@ impl Admin {
             ))),
             history: Arc::default(),
             media_ticks: Arc::default(),
+            config_trunks: Arc::new(cfg.trunks.clone()),
         }
     }
 }

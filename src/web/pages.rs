@@ -26,6 +26,7 @@ const PAGES: &[(&str, &str)] = &[
     ("rooms", "Live rooms"),
     ("users", "Users and meetings"),
     ("registrations", "Registrations"),
+    ("trunks", "Trunks"),
     ("recordings", "Recordings"),
 ];
 
@@ -65,6 +66,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "registrations.js",
         "text/javascript",
         include_str!("../../web/admin/registrations.js"),
+    ),
+    (
+        "trunks.js",
+        "text/javascript",
+        include_str!("../../web/admin/trunks.js"),
     ),
     (
         "recordings.js",
