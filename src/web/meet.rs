@@ -49,17 +49,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
 ];
 
 async fn asset(Path(file): Path<String>) -> Response {
-    match ASSETS.iter().find(|(n, _, _)| *n == file) {
-        Some((_, ct, text)) => (
-            [
-                (header::CONTENT_TYPE, format!("{ct}; charset=utf-8")),
-                (header::CACHE_CONTROL, "no-cache".to_string()),
-            ],
-            *text,
-        )
-            .into_response(),
-        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
-    }
+    super::pages::serve_asset(ASSETS, &file)
 }
 
 /// A room name as the page accepts it: 1 to 64 of `[a-z0-9._-]` after

@@ -80,7 +80,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
 ];
 
 async fn asset(Path(file): Path<String>) -> Response {
-    match ASSETS.iter().find(|(n, _, _)| *n == file) {
+    serve_asset(ASSETS, &file)
+}
+
+/// One of `assets` (name, content type, text) by name, or a 404.
+pub(super) fn serve_asset(assets: &[(&str, &str, &'static str)], file: &str) -> Response {
+    match assets.iter().find(|(n, _, _)| *n == file) {
         Some((_, ct, text)) => (
             [
                 (header::CONTENT_TYPE, format!("{ct}; charset=utf-8")),

@@ -133,24 +133,23 @@ impl Hub {
             .map(|(leg, _)| *leg)
     }
 
+    /// True when `nick` is a moderator of `room`.
+    fn is_moderator(&self, room: &jid::BareJid, nick: &str) -> bool {
+        self.rooms.get(room.as_str()).is_some_and(|r| {
+            r.occupants
+                .iter()
+                .any(|x| x.nick == nick && x.role == muc::Role::Moderator)
+        })
+    }
+
     /// Jitsi's jibri IQ to the focus (jitsi.md §7): a moderator starts or
     /// stops the room's recording (file mode: dialroom's own recorder).
     /// Call control answers it ([`crate::bridge::RoomRequest::Record`]).
     fn focus_jibri(&mut self, room: &jid::BareJid, sender: &str, iq: Element, o: &mut muc::Out) {
-        let Some(from) = iq.attr("from").map(str::to_string) else {
+        let Some((from, j)) = set_payload(&iq, o) else {
             return;
         };
-        let fail = |o: &mut muc::Out, t: &str, cond: &str| {
-            if let Some(e) = stanza::error_reply(&iq, t, cond) {
-                o.push((from.clone(), e));
-            }
-        };
-        if stanza::kind_type(&iq) != "set" {
-            return fail(o, "modify", "bad-request");
-        }
-        let Some(j) = stanza::payload(&iq) else {
-            return fail(o, "modify", "bad-request");
-        };
+        let fail = |o: &mut muc::Out, t: &str, cond: &str| refuse(&iq, o, t, cond);
         let on = match j.attr("action") {
             Some("start") => true,
             Some("stop") => false,
@@ -161,19 +160,14 @@ impl Hub {
             // Live streaming is not something dialroom does.
             Some(_) => return fail(o, "cancel", "feature-not-implemented"),
         }
-        let moderator = self.rooms.get(room.as_str()).is_some_and(|r| {
-            r.occupants
-                .iter()
-                .any(|x| x.nick == sender && x.role == muc::Role::Moderator)
-        });
-        if !moderator {
+        if !self.is_moderator(room, sender) {
             return fail(o, "auth", "forbidden");
         }
         self.requests.push(crate::bridge::RoomRequest::Record {
             room: node_of(room),
             on,
             by: format!("{room}/{sender}"),
-            iq,
+            iq: iq.clone(),
             to: from,
         });
     }
@@ -183,20 +177,10 @@ impl Hub {
     /// themselves. A phone caller is muted by call control; a browser is
     /// sent the mute IQ from the focus, and mutes itself.
     fn focus_mute(&mut self, room: &jid::BareJid, sender: &str, iq: Element, o: &mut muc::Out) {
-        let Some(from) = iq.attr("from").map(str::to_string) else {
+        let Some((from, m)) = set_payload(&iq, o) else {
             return;
         };
-        let fail = |o: &mut muc::Out, t: &str, cond: &str| {
-            if let Some(e) = stanza::error_reply(&iq, t, cond) {
-                o.push((from.clone(), e));
-            }
-        };
-        if stanza::kind_type(&iq) != "set" {
-            return fail(o, "modify", "bad-request");
-        }
-        let Some(m) = stanza::payload(&iq) else {
-            return fail(o, "modify", "bad-request");
-        };
+        let fail = |o: &mut muc::Out, t: &str, cond: &str| refuse(&iq, o, t, cond);
         let muted = match m.text().trim() {
             "true" => true,
             "false" => false,
@@ -210,10 +194,7 @@ impl Hub {
         let Some(r) = self.rooms.get(room.as_str()) else {
             return fail(o, "cancel", "item-not-found");
         };
-        let moderator = r
-            .occupants
-            .iter()
-            .any(|x| x.nick == sender && x.role == muc::Role::Moderator);
+        let moderator = self.is_moderator(room, sender);
         let Some(t) = r.occupants.iter().find(|x| x.nick == nick) else {
             return fail(o, "cancel", "item-not-found");
         };
@@ -622,6 +603,26 @@ impl Hub {
         }
         for t in targets {
             out.push(Delivery::Send(t, el.clone()));
+        }
+    }
+}
+
+/// An error answer to `iq`, to its sender.
+fn refuse(iq: &Element, o: &mut muc::Out, t: &str, cond: &str) {
+    if let (Some(from), Some(e)) = (iq.attr("from"), stanza::error_reply(iq, t, cond)) {
+        o.push((from.to_string(), e));
+    }
+}
+
+/// The sender and payload of an IQ `set` to the focus; anything else is
+/// refused with `bad-request` (None).
+fn set_payload<'a>(iq: &'a Element, o: &mut muc::Out) -> Option<(String, &'a Element)> {
+    let from = iq.attr("from")?.to_string();
+    match stanza::payload(iq).filter(|_| stanza::kind_type(iq) == "set") {
+        Some(p) => Some((from, p)),
+        None => {
+            refuse(iq, o, "modify", "bad-request");
+            None
         }
     }
 }

@@ -11,7 +11,7 @@
 //
 // usage: node meet.mjs BASE_URL ROOM SCREENSHOT_DIR WAV_ALICE WAV_BOB WAV_CAROL PHONE_ID
 // exit: 0 when the run finished (whatever it observed), 2 when it crashed.
-import { chromium } from 'playwright-core';
+import { launchWithTone, until } from './fake_media.mjs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -27,17 +27,7 @@ const browsers = [];
 
 /** A browser of its own for `who`, at the page (with `?name=` when `name` is given). */
 async function open(who, name, wav) {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${wav}`,
-      '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
-      '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
-      '--disable-backgrounding-occluded-windows'],
-  });
+  const browser = await launchWithTone(wav);
   browsers.push(browser);
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   page.setDefaultTimeout(15000);
@@ -49,16 +39,6 @@ async function open(who, name, wav) {
   return page;
 }
 
-/** Polls `fn` in the page until it returns a truthy value or `ms` pass; returns the last value. */
-async function until(page, fn, arg, ms) {
-  const deadline = Date.now() + ms;
-  let v;
-  for (;;) {
-    v = await page.evaluate(fn, arg);
-    if (v || Date.now() > deadline) return v;
-    await sleep(250);
-  }
-}
 
 const joined = (page) => until(page, () => window.meet.state === 'joined' && window.meet.id, null, 15000);
 

@@ -10,33 +10,15 @@
 //
 // usage: node meet_phone.mjs BASE_URL ROOM WAV PHONE_HZ OWN_HZ SCREENSHOT
 // exit: 0 when the run finished (whatever it observed), 2 when it crashed.
-import { chromium } from 'playwright-core';
+import { launchWithTone, until } from './fake_media.mjs';
 
 const [base, room, wav, phoneHz, ownHz, shot] = process.argv.slice(2);
 setTimeout(() => { console.error('meet_phone.mjs: timed out'); process.exit(2); }, 90000).unref();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const out = { errors: [] };
 
-async function until(page, fn, arg, ms) {
-  const deadline = Date.now() + ms;
-  let v;
-  for (;;) {
-    v = await page.evaluate(fn, arg);
-    if (v || Date.now() > deadline) return v;
-    await sleep(250);
-  }
-}
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-    `--use-file-for-fake-audio-capture=${wav}`,
-    '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
-    '--disable-background-timer-throttling', '--disable-renderer-backgrounding'],
-});
+const browser = await launchWithTone(wav);
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   page.setDefaultTimeout(15000);

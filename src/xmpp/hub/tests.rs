@@ -319,14 +319,20 @@ fn a_phone_caller_is_an_occupant_in_jigasis_shape_that_never_owns_the_room() {
     ));
 }
 
-#[test]
-fn a_moderator_mutes_and_kicks_a_phone_caller_through_call_control_and_others_may_not() {
-    use crate::bridge::{PhoneEvent, RoomRequest};
+/// Room r1 with the focus, alice (session 1, moderator) and bob (2).
+fn focus_alice_and_bob() -> Hub {
     let mut h = hub_with(&[(1, "a@localhost/r"), (2, "b@localhost/r")]);
     let mut out = Vec::new();
     h.stanza(1, el("<iq xmlns='jabber:client' type='set' id='c1' from='a@localhost/r' to='focus.localhost'><conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.localhost' machine-uid='x'/></iq>"), &mut out);
     join(&mut h, 1, "a@localhost/r", "alice", "");
     join(&mut h, 2, "b@localhost/r", "bob", "");
+    h
+}
+
+#[test]
+fn a_moderator_mutes_and_kicks_a_phone_caller_through_call_control_and_others_may_not() {
+    use crate::bridge::{PhoneEvent, RoomRequest};
+    let mut h = focus_alice_and_bob();
     phone(
         &mut h,
         PhoneEvent::Joined {
@@ -399,11 +405,7 @@ fn a_moderator_mutes_and_kicks_a_phone_caller_through_call_control_and_others_ma
 #[test]
 fn a_moderators_jibri_iq_asks_call_control_to_record_and_the_focus_shows_the_status() {
     use crate::bridge::{PhoneEvent, RoomRequest};
-    let mut h = hub_with(&[(1, "a@localhost/r"), (2, "b@localhost/r")]);
-    let mut out = Vec::new();
-    h.stanza(1, el("<iq xmlns='jabber:client' type='set' id='c1' from='a@localhost/r' to='focus.localhost'><conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.localhost' machine-uid='x'/></iq>"), &mut out);
-    join(&mut h, 1, "a@localhost/r", "alice", "");
-    join(&mut h, 2, "b@localhost/r", "bob", "");
+    let mut h = focus_alice_and_bob();
     h.take_events();
     // The two browsers were told to call control.
     let joined: Vec<String> = h
