@@ -11,7 +11,7 @@
 //! indicator away.
 
 mod common;
-use common::{Baresip, api_token, root, tone_amplitude, tone_wav, window, with_sfu_and};
+use common::{Baresip, api_token, opusdec, root, tone_amplitude, tone_wav, window, with_sfu_and};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -85,12 +85,28 @@ fn a_browser_and_a_phone_caller_hear_each_other_and_the_browser_records_the_room
     let recs = list["recordings"]
         .as_array()
         .unwrap_or_else(|| panic!("{body}"));
+    let rec = recs
+        .iter()
+        .find(|r| {
+            r["room"] == "room-4321"
+                && r["started_by"]
+                    .as_str()
+                    .is_some_and(|b| b.starts_with("xmpp:room-4321@conference.localhost/"))
+        })
+        .unwrap_or_else(|| panic!("no recording started from the page: {body}\n{diag}"));
+    // The recording (the room mix, decoded by opusdec) holds both the
+    // browser's tone and the phone's: browser audio reaches the recorded mix.
+    let file = rec["files"][0].as_str().unwrap();
+    let (y, yrate) = opusdec(&s.dir.path().join("data/recordings").join(file));
+    let seconds = y.len() as f64 / f64::from(yrate);
+    let w = window(&y, yrate, 0.2, seconds - 0.2);
+    let (r440, r1000) = (
+        tone_amplitude(w, yrate, 440.0),
+        tone_amplitude(w, yrate, 1000.0),
+    );
     assert!(
-        recs.iter().any(|r| r["room"] == "room-4321"
-            && r["started_by"]
-                .as_str()
-                .is_some_and(|b| b.starts_with("xmpp:room-4321@conference.localhost/"))),
-        "no recording started from the page: {body}\n{diag}"
+        seconds > 1.0 && r440 > 1000.0 && r1000 > 1000.0,
+        "the recording ({seconds:.1} s) holds 440={r440:.0} 1000={r1000:.0}\n{diag}"
     );
     if std::env::var_os("DIALROOM_SCREENSHOTS").is_some() {
         std::fs::copy(&shot, root().join("docs/meet-page-recording.png")).unwrap();

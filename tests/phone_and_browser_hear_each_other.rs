@@ -6,15 +6,39 @@
 //! audio source in its session-initiate and decodes the phone's tone from
 //! it; the phone's recording holds the browser's tone and not its own. The
 //! browser (the room's moderator: callers never are) mutes the caller with
-//! the focus's mute IQ and stops hearing it. When the phone hangs up the browser gets the occupant's unavailable presence
-//! and a source-remove for its source.
+//! the focus's mute IQ and stops hearing it. While both are in, `/metrics`
+//! counts the leg by codec, the participants by kind and the SIP responses
+//! by code, and the live-room API lists the caller (talking) and the
+//! browser. When the phone hangs up the browser gets the occupant's
+//! unavailable presence and a source-remove for its source.
 
 mod common;
-use common::{Baresip, jingle_peer, tone_amplitude, window, with_sfu_and};
+use common::{Baresip, api_token, jingle_peer, tone_amplitude, window, with_sfu_and};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const LOOPBACK_TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
+
+/// `kind talking=.. muted=..` of each participant of room-4321 in a
+/// `/api/v1/rooms` answer.
+fn participants(rooms: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(rooms).unwrap_or_else(|e| panic!("{e}: {rooms}"));
+    v["rooms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["name"] == "room-4321")
+        .flat_map(|r| r["participants"].as_array().cloned().unwrap_or_default())
+        .map(|p| {
+            format!(
+                "{} talking={} muted={}",
+                p["kind"].as_str().unwrap_or(""),
+                p["talking"].as_bool().unwrap_or(false),
+                p["muted"].as_bool().unwrap_or(false)
+            )
+        })
+        .collect()
+}
 
 #[test]
 fn a_phone_caller_and_a_browser_in_one_room_hear_each_other() {
@@ -23,10 +47,11 @@ fn a_phone_caller_and_a_browser_in_one_room_hear_each_other() {
     let mut phone = Baresip::start("5551234567", 1000, "pcmu", "");
     phone.dial(&format!("sip:4321@127.0.0.1:{}", s.sip_port));
     std::thread::sleep(Duration::from_secs(2));
+    let viewer = api_token(&s, "look", "viewer");
     let ready = tempfile::NamedTempFile::new().unwrap();
     let ready_path = ready.path().to_path_buf();
     std::fs::remove_file(&ready_path).unwrap();
-    let v: (Value, String) = std::thread::scope(|scope| {
+    let v: (Value, String, String, Option<String>) = std::thread::scope(|scope| {
         let peer = scope.spawn(|| {
             jingle_peer(
                 &s,
@@ -45,16 +70,30 @@ fn a_phone_caller_and_a_browser_in_one_room_hear_each_other() {
         });
         // The browser has heard the phone for 5 s: hang up (baresip writes
         // its recording and sends BYE).
+        // Meanwhile the live-room API is read: the caller talking (a steady
+        // tone) beside the browser, before the browser mutes it.
+        let mut before_mute = None;
         let deadline = Instant::now() + Duration::from_secs(60);
         while !ready_path.exists() && Instant::now() < deadline && !peer.is_finished() {
-            std::thread::sleep(Duration::from_millis(100));
+            let rooms = s.http("GET", "/api/v1/rooms", Some(&viewer), None).1;
+            if before_mute.is_none()
+                && participants(&rooms)
+                    == [
+                        "phone talking=true muted=false",
+                        "browser talking=false muted=false",
+                    ]
+            {
+                before_mute = Some(rooms);
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
-        // Both are in the room now: /metrics says so.
+        // Both are in the room now: /metrics and the live-room API say so.
         let metrics = s.http_get("/metrics").1;
+        let rooms = s.http("GET", "/api/v1/rooms", Some(&viewer), None).1;
         phone.stop();
-        (peer.join().unwrap(), metrics)
+        (peer.join().unwrap(), metrics, rooms, before_mute)
     });
-    let (v, metrics) = v;
+    let (v, metrics, rooms, before_mute) = v;
     let log = s.log();
     let (x, rate) = phone.received();
     let w = window(&x, rate, 3.0, 5.5);
@@ -154,6 +193,20 @@ fn a_phone_caller_and_a_browser_in_one_room_hear_each_other() {
     assert!(
         metrics.contains("dialroom_sip_responses_total{code=\"200\"} "),
         "{metrics}"
+    );
+    // The live-room API: the caller talking beside the browser before the
+    // mute; muted and silent after it.
+    assert!(
+        before_mute.is_some(),
+        "the caller was never listed talking beside the browser\n{diag}"
+    );
+    assert_eq!(
+        participants(&rooms),
+        [
+            "phone talking=false muted=true",
+            "browser talking=false muted=false"
+        ],
+        "{rooms}"
     );
     assert!(!log.contains("panicked"), "{log}");
 }

@@ -103,6 +103,38 @@ pub struct MediaStats {
     pub phone_participants: AtomicI64,
     /// Room participants in a browser (the bridge's legs).
     pub browser_participants: AtomicI64,
+    /// Legs last heard in a mix, and when (each worker writes its talkers
+    /// every 10 ticks: one lock per 200 ms, never per packet).
+    pub talking:
+        std::sync::Mutex<std::collections::HashMap<crate::conference::LegId, std::time::Instant>>,
+}
+
+impl MediaStats {
+    /// Records `legs` as talking at `now` and forgets legs not heard for 2 s.
+    pub fn set_talking(
+        &self,
+        legs: impl Iterator<Item = crate::conference::LegId>,
+        now: std::time::Instant,
+    ) {
+        let mut t = self
+            .talking
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for leg in legs {
+            t.insert(leg, now);
+        }
+        t.retain(|_, at| now.saturating_duration_since(*at) < Duration::from_secs(2));
+    }
+
+    /// True when `leg` was among its room's mixed talkers in the last 0.6 s.
+    pub fn is_talking(&self, leg: crate::conference::LegId) -> bool {
+        let t = self
+            .talking
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        t.get(&leg)
+            .is_some_and(|at| at.elapsed() < Duration::from_millis(600))
+    }
 }
 
 impl MediaStats {

@@ -755,6 +755,13 @@ impl Worker {
             if self.tick.is_multiple_of(50) {
                 self.report_kinds();
             }
+            if self.tick.is_multiple_of(10) {
+                let talkers = self
+                    .rooms
+                    .values()
+                    .flat_map(|r| r.mixer.talkers().iter().copied());
+                stats.set_talking(talkers, now);
+            }
             due += TICK;
             let behind = now.saturating_duration_since(due);
             if behind > MAX_BEHIND {

@@ -23,6 +23,9 @@ pub struct ParticipantView {
     pub muted: bool,
     /// Joined with the moderator PIN.
     pub moderator: bool,
+    /// A phone caller heard in the mix just now (filled in by the web API
+    /// from the media workers; false from call control).
+    pub talking: bool,
 }
 
 /// A live room as the API shows it.
@@ -68,6 +71,7 @@ impl Endpoint {
                         kind: "phone",
                         muted: p.muted,
                         moderator: p.moderator,
+                        talking: false,
                     })
                     .chain(r.browsers.iter().map(|b| ParticipantView {
                         id: 0,
@@ -75,6 +79,7 @@ impl Endpoint {
                         kind: "browser",
                         muted: false,
                         moderator: false,
+                        talking: false,
                     }))
                     .collect(),
             })

@@ -107,7 +107,10 @@ fn participant(id: &str) -> Result<u64, ApiError> {
 
 async fn rooms(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     authorize(&s, &headers, false).await?;
-    let rooms = ask(&s, AdminRequest::Rooms).await?;
+    let mut rooms = ask(&s, AdminRequest::Rooms).await?;
+    for p in rooms.iter_mut().flat_map(|r| r.participants.iter_mut()) {
+        p.talking = p.kind == "phone" && s.status.media.is_talking(p.id);
+    }
     Ok(Json(json!({ "rooms": rooms })).into_response())
 }
 

@@ -41,7 +41,7 @@ try {
   out.record_start = await page.evaluate(() => window.meet.record(true));
   out.recording_on = await until(page, () => window.meet.recording && !document.getElementById('recording').hidden, null, 10000);
   await page.screenshot({ path: shot });
-  await sleep(1500);
+  await sleep(2500);
   out.record_stop = await page.evaluate(() => window.meet.record(false));
   out.recording_off = await until(page, () => !window.meet.recording && document.getElementById('recording').hidden, null, 10000);
   await page.evaluate(() => window.meet.leave());

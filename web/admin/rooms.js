@@ -26,11 +26,11 @@ async function refresh() {
       canChange ? h('button', { class: 'admin-only', onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/lock`, { locked: !room.locked }) }, room.locked ? 'Unlock' : 'Lock') : '', ' ',
       canChange ? h('button', { class: 'admin-only record', onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/recording`, { recording: !room.recording }) }, room.recording ? 'Stop recording' : 'Record') : ''),
     h('table', {},
-      h('thead', {}, h('tr', {}, ['Who', 'Joined by', 'Muted', 'Moderator', ''].map((t) => h('th', {}, t)))),
+      h('thead', {}, h('tr', {}, ['Who', 'Joined by', 'Muted / talking', 'Moderator', ''].map((t) => h('th', {}, t)))),
       h('tbody', {}, room.participants.map((p) => h('tr', { 'data-id': p.id },
         h('td', {}, p.display || `#${p.id}`),
         h('td', {}, p.kind === 'phone' ? '☎ phone' : '🖥 browser'),
-        h('td', {}, p.muted ? 'muted' : ''),
+        h('td', {}, p.muted ? 'muted' : '', p.talking ? h('span', { class: 'badge talking', title: 'heard in the mix now' }, 'talking') : ''),
         h('td', {}, p.moderator ? 'yes' : ''),
         // Browser participants are muted and kicked by the meeting's
         // moderators on the meeting page, not from here.
