@@ -86,6 +86,20 @@ pub enum PhoneEvent {
         /// The leg.
         leg: LegId,
     },
+    /// An operator kicks a browser participant (a MUC kick, status 307).
+    KickBrowser {
+        /// The SIP room name.
+        room: String,
+        /// Its occupant nick.
+        nick: String,
+    },
+    /// An operator mutes a browser participant (the focus's mute IQ to it).
+    MuteBrowser {
+        /// The SIP room name.
+        room: String,
+        /// Its occupant nick.
+        nick: String,
+    },
     /// The room's recording started (`session` its id) or ended (`None`):
     /// browsers show it from the focus's presence.
     Recording {

@@ -104,3 +104,88 @@ fn xmpp_client_from_npm_joins_and_is_offered_the_sfus_transport_and_the_rooms_so
     assert_eq!(v["ping_after"], true, "{diag}");
     assert!(s.is_running());
 }
+
+/// An operator mutes and kicks a browser participant through the admin API:
+/// the browser (@xmpp/client) gets the focus's mute IQ and then leaves the
+/// room with status 307; unmuting it is refused (it unmutes itself).
+#[test]
+fn an_operator_mutes_and_kicks_a_browser_participant_with_the_api() {
+    use std::io::{BufRead, BufReader, Read};
+    let (mut s, _) = with_sfu_and("");
+    s.start();
+    let token = common::api_token(&s, "ops", "admin");
+    let mut node = Command::new("node")
+        .arg(root().join("tests/browser/xmpp_client.mjs"))
+        .arg(format!("ws://127.0.0.1:{}/xmpp-websocket", s.web_port))
+        .arg("localhost")
+        .arg("web-only")
+        .arg("stay")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node (scripts/deps.sh test installs it)");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(first.starts_with("joined "), "{first}\n{}", s.log());
+    // Call control learns of the browser from the hub.
+    let mut id = None;
+    for _ in 0..50 {
+        let (_, body) = s.http("GET", "/api/v1/rooms", Some(&token), None);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        id = v["rooms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["name"] == "web-only")
+            .flat_map(|r| r["participants"].as_array().cloned().unwrap_or_default())
+            .find(|p| p["kind"] == "browser")
+            .and_then(|p| p["id"].as_u64());
+        if id.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let id = id.unwrap_or_else(|| panic!("the browser is not listed\n{}", s.log()));
+    let path = |what: &str| format!("/api/v1/rooms/web-only/participants/{id}/{what}");
+    let (code, body) = s.http(
+        "POST",
+        &path("mute"),
+        Some(&token),
+        Some(r#"{"muted":false}"#),
+    );
+    assert_eq!(
+        (code, body.contains("browser_unmute")),
+        (409, true),
+        "{body}"
+    );
+    let (code, body) = s.http(
+        "POST",
+        &path("mute"),
+        Some(&token),
+        Some(r#"{"muted":true}"#),
+    );
+    assert_eq!(code, 204, "{body}");
+    let (code, body) = s.http("POST", &path("kick"), Some(&token), None);
+    assert_eq!(code, 204, "{body}");
+    let rest: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
+    let mut err = String::new();
+    let _ = node.stderr.take().unwrap().read_to_string(&mut err);
+    let _ = node.wait();
+    let v: Value =
+        serde_json::from_str(rest.trim()).unwrap_or_else(|e| panic!("{e}: {rest}\n{err}"));
+    assert_eq!(
+        v["mute"]["from"], "web-only@conference.localhost/focus",
+        "{v}"
+    );
+    assert_eq!(v["mute"]["value"], "true", "{v}");
+    assert!(
+        v["kicked"]["codes"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|x| x == "307")),
+        "{v}"
+    );
+    // Gone from the room, which has emptied.
+    let (_, body) = s.http("GET", "/api/v1/rooms", Some(&token), None);
+    assert!(!body.contains("web-only"), "{body}");
+}

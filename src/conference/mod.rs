@@ -40,6 +40,8 @@ pub struct Room {
 /// A browser participant of a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Browser {
+    /// Its id in the admin views ([`BROWSER_ID_BASE`] and up).
+    pub id: LegId,
     /// Its occupant nick (a Jitsi client's endpoint id).
     pub nick: String,
     /// The name it gave.
@@ -62,7 +64,12 @@ pub enum JoinError {
 pub struct Rooms {
     rooms: HashMap<String, Room>,
     where_is: HashMap<LegId, String>,
+    next_browser: LegId,
 }
+
+/// Browser participants' ids in the admin views start here (phone legs are
+/// numbered from 1, the media bridge's legs from 2^48).
+pub const BROWSER_ID_BASE: LegId = 1 << 56;
 
 impl Rooms {
     /// Adds a participant; returns its position (1 = first).
@@ -121,12 +128,19 @@ impl Rooms {
         let key = self.key_for(node);
         let r = self.rooms.entry(key.clone()).or_default();
         if !r.browsers.iter().any(|b| b.nick == nick) {
+            self.next_browser += 1;
             r.browsers.push(Browser {
+                id: BROWSER_ID_BASE + self.next_browser,
                 nick: nick.to_string(),
                 display: display.to_string(),
             });
         }
         key
+    }
+
+    /// The browser with admin id `id` in `room`.
+    pub fn browser(&self, room: &str, id: LegId) -> Option<&Browser> {
+        self.rooms.get(room)?.browsers.iter().find(|b| b.id == id)
     }
 
     /// A browser left; returns the room's name and how many people are
@@ -258,9 +272,16 @@ mod tests {
             Some(("Board".into(), 0))
         );
         assert!(r.get("Board").is_none());
-        // A room only browsers are in exists for call control too.
+        // A room only browsers are in exists for call control too, and
+        // its browsers have ids of their own for the admin views.
         assert_eq!(r.browser_join("web-only", "e1", "Eve"), "web-only");
-        assert_eq!(r.get("web-only").unwrap().browsers.len(), 1);
+        let id = r.get("web-only").unwrap().browsers[0].id;
+        assert!(id > BROWSER_ID_BASE);
+        assert_eq!(
+            r.browser("web-only", id).map(|b| b.nick.as_str()),
+            Some("e1")
+        );
+        assert!(r.browser("web-only", 1).is_none());
     }
 
     #[test]

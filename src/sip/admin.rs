@@ -12,8 +12,8 @@ use crate::media::engine::MediaCommand;
 /// A participant as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ParticipantView {
-    /// Its id in this server run (the media leg; 0 for a browser, which
-    /// is muted or kicked from the meeting page, not by id).
+    /// Its id in this server run (a phone's media leg; browsers from
+    /// [`crate::conference::BROWSER_ID_BASE`]).
     pub id: LegId,
     /// Display name (phone callers' numbers are masked).
     pub display: String,
@@ -50,6 +50,9 @@ pub enum AdminError {
     /// No such participant in that room.
     #[error("no participant {1} in room {0:?}")]
     NoSuchParticipant(String, LegId),
+    /// Browsers unmute themselves (as in Jitsi, nobody unmutes another).
+    #[error("a browser participant unmutes itself")]
+    BrowserUnmute,
 }
 
 impl Endpoint {
@@ -74,7 +77,7 @@ impl Endpoint {
                         talking: false,
                     })
                     .chain(r.browsers.iter().map(|b| ParticipantView {
-                        id: 0,
+                        id: b.id,
                         display: b.display.clone(),
                         kind: "browser",
                         muted: false,
@@ -108,6 +111,14 @@ impl Endpoint {
         leg: LegId,
         out: &mut Vec<Action>,
     ) -> Result<(), AdminError> {
+        if let Some(b) = self.calls.rooms.browser(room, leg) {
+            tracing::info!(nick = %b.nick, %room, "browser kicked by an operator");
+            out.push(Action::Phone(crate::bridge::PhoneEvent::KickBrowser {
+                room: room.to_string(),
+                nick: b.nick.clone(),
+            }));
+            return Ok(());
+        }
         self.member(room, leg)?;
         tracing::info!(leg, %room, "kicked by an operator");
         self.hang_up(now, leg, out);
@@ -122,6 +133,16 @@ impl Endpoint {
         muted: bool,
         out: &mut Vec<Action>,
     ) -> Result<(), AdminError> {
+        if let Some(b) = self.calls.rooms.browser(room, leg) {
+            if !muted {
+                return Err(AdminError::BrowserUnmute);
+            }
+            out.push(Action::Phone(crate::bridge::PhoneEvent::MuteBrowser {
+                room: room.to_string(),
+                nick: b.nick.clone(),
+            }));
+            return Ok(());
+        }
         self.member(room, leg)?;
         let Some(p) = self.calls.rooms.participant_mut(leg) else {
             return Err(AdminError::NoSuchParticipant(room.to_string(), leg));

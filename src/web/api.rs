@@ -56,11 +56,12 @@ impl IntoResponse for ApiError {
 
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
-        let code = match e {
-            AdminError::NoSuchRoom(_) => "room_not_found",
-            AdminError::NoSuchParticipant(..) => "participant_not_found",
+        let (status, code) = match e {
+            AdminError::NoSuchRoom(_) => (StatusCode::NOT_FOUND, "room_not_found"),
+            AdminError::NoSuchParticipant(..) => (StatusCode::NOT_FOUND, "participant_not_found"),
+            AdminError::BrowserUnmute => (StatusCode::CONFLICT, "browser_unmute"),
         };
-        ApiError(StatusCode::NOT_FOUND, code, e.to_string())
+        ApiError(status, code, e.to_string())
     }
 }
 

@@ -133,6 +133,15 @@ impl Hub {
             .map(|(leg, _)| *leg)
     }
 
+    /// The MUC room JID of a SIP room name.
+    fn room_key(&self, room: &str) -> String {
+        format!(
+            "{}@{}",
+            crate::bridge::muc_node(room),
+            self.focus.muc_domain
+        )
+    }
+
     /// True when `nick` is a moderator of `room`.
     fn is_moderator(&self, room: &jid::BareJid, nick: &str) -> bool {
         self.rooms.get(room.as_str()).is_some_and(|r| {
@@ -212,18 +221,10 @@ impl Hub {
             self.requests
                 .push(crate::bridge::RoomRequest::Mute { room, leg, muted });
         } else {
-            let ask = Element::builder("iq", ns::CLIENT)
-                .attr(stanza::n("type"), "set")
-                .attr(stanza::n("from"), format!("{room}/focus"))
-                .attr(stanza::n("to"), t.real.as_str())
-                .attr(stanza::n("id"), super::session::random_uuid())
-                .append(
-                    Element::builder("mute", NS_AUDIO_MUTE)
-                        .append(if muted { "true" } else { "false" })
-                        .build(),
-                )
-                .build();
-            o.push((t.real.to_string(), ask));
+            o.push((
+                t.real.to_string(),
+                mute_iq(room.as_str(), t.real.as_str(), muted),
+            ));
         }
         o.push((from, stanza::iq_result(&iq, None)));
     }
@@ -316,12 +317,24 @@ impl Hub {
                         .phone_leave(&p.key, &p.nick, &mut o, &mut self.events);
                 }
             }
+            PhoneEvent::KickBrowser { room, nick } => {
+                let key = self.room_key(&room);
+                self.rooms.kick(&key, &nick, &mut o, &mut self.events);
+            }
+            PhoneEvent::MuteBrowser { room, nick } => {
+                let key = self.room_key(&room);
+                if let Some(real) = self
+                    .rooms
+                    .get(&key)
+                    .and_then(|r| r.occupants.iter().find(|x| x.nick == nick))
+                    .filter(|x| !x.is_focus && !x.is_phone)
+                    .map(|x| x.real.to_string())
+                {
+                    o.push((real.clone(), mute_iq(&key, &real, true)));
+                }
+            }
             PhoneEvent::Recording { room, session } => {
-                let key = format!(
-                    "{}@{}",
-                    crate::bridge::muc_node(&room),
-                    self.focus.muc_domain
-                );
+                let key = self.room_key(&room);
                 let st = recording_status(session.as_deref());
                 if session.is_some() {
                     self.recording.insert(key.clone(), st.clone());
@@ -625,6 +638,21 @@ fn set_payload<'a>(iq: &'a Element, o: &mut muc::Out) -> Option<(String, &'a Ele
             None
         }
     }
+}
+
+/// The focus's mute IQ to a browser in `room` (it mutes itself).
+fn mute_iq(room: &str, real: &str, muted: bool) -> Element {
+    Element::builder("iq", ns::CLIENT)
+        .attr(stanza::n("type"), "set")
+        .attr(stanza::n("from"), format!("{room}/focus"))
+        .attr(stanza::n("to"), real)
+        .attr(stanza::n("id"), super::session::random_uuid())
+        .append(
+            Element::builder("mute", NS_AUDIO_MUTE)
+                .append(if muted { "true" } else { "false" })
+                .build(),
+        )
+        .build()
 }
 
 /// Jitsi's audio mute IQ namespace.

@@ -431,6 +431,18 @@ impl Rooms {
         }
     }
 
+    /// An operator removes occupant `nick` (not the focus or a phone
+    /// caller) from `room`: everyone sees it leave with status 307.
+    pub fn kick(&mut self, room: &str, nick: &str, out: &mut Out, events: &mut Vec<FocusEvent>) {
+        let Some(i) = self.rooms.get(room).and_then(|r| {
+            r.occupant_by_nick(nick)
+                .filter(|&i| !r.occupants[i].is_focus && !r.occupants[i].is_phone)
+        }) else {
+            return;
+        };
+        self.leave(room, i, &[307], out, events);
+    }
+
     /// A phone caller leaves.
     pub fn phone_leave(
         &mut self,

@@ -4,7 +4,10 @@
 // malformed stanzas. Prints one JSON object of what it observed; the Rust
 // test (tests/xmpp_client_over_websocket_gets_a_jingle_offer.rs) asserts.
 //
-// usage: node xmpp_client.mjs WS_URL DOMAIN ROOM
+// usage: node xmpp_client.mjs WS_URL DOMAIN ROOM [stay]
+// With `stay` it prints `joined NICK` once offered a session and then waits
+// (up to 20 s) for the focus's mute IQ and for being kicked (status 307),
+// which the Rust test asks of the admin API, instead of the malformed stanzas.
 import { client, xml } from '@xmpp/client';
 import { WebSocket as WsWebSocket } from 'ws';
 
@@ -12,7 +15,7 @@ import { WebSocket as WsWebSocket } from 'ws';
 // (20 behind a flag): the `ws` package stands in where it is missing.
 globalThis.WebSocket ??= WsWebSocket;
 
-const [service, domain, room] = process.argv.slice(2);
+const [service, domain, room, mode] = process.argv.slice(2);
 const out = { errors: [], malformed: [] };
 setTimeout(() => { out.errors.push('timed out'); console.log(JSON.stringify(out)); process.exit(0); }, 30000).unref();
 const muc = `${room}@conference.${domain}`;
@@ -22,6 +25,21 @@ const xmpp = client({ service, domain, timeout: 10000 });
 xmpp.on('error', (e) => out.errors.push(`error: ${e.condition ?? e.message}`));
 let initiate;
 const gotInitiate = new Promise((resolve) => { initiate = resolve; });
+let muted;
+const gotMute = new Promise((resolve) => { muted = resolve; });
+xmpp.iqCallee.set('http://jitsi.org/jitmeet/audio', 'mute', (ctx) => {
+  muted({ from: ctx.stanza.attrs.from, value: ctx.element.text() });
+  return true;
+});
+let kicked;
+const gotKicked = new Promise((resolve) => { kicked = resolve; });
+xmpp.on('stanza', (st) => {
+  if (st.is('presence') && st.attrs.type === 'unavailable') {
+    const x = st.getChild('x', 'http://jabber.org/protocol/muc#user');
+    const codes = x?.getChildren('status').map((c) => c.attrs.code) ?? [];
+    if (codes.includes('110')) kicked({ codes });
+  }
+});
 xmpp.iqCallee.set(J, 'jingle', (ctx) => {
   const j = ctx.element;
   if (j.attrs.action === 'session-initiate') initiate(ctx.stanza);
@@ -60,6 +78,14 @@ try {
         };
       }),
     };
+  }
+  if (mode === 'stay') {
+    console.log(`joined ${nick}`);
+    const timeout = (ms) => new Promise((r) => setTimeout(() => r(null), ms));
+    out.mute = await Promise.race([gotMute, timeout(20000)]);
+    out.kicked = await Promise.race([gotKicked, timeout(20000)]);
+    console.log(JSON.stringify(out));
+    process.exit(0);
   }
   // Malformed: a conference IQ without a room, Jingle without a sid, an IQ with no payload.
   const bad = [

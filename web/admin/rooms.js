@@ -32,11 +32,12 @@ async function refresh() {
         h('td', {}, p.kind === 'phone' ? '☎ phone' : '🖥 browser'),
         h('td', {}, p.muted ? 'muted' : '', p.talking ? h('span', { class: 'badge talking', title: 'heard in the mix now' }, 'talking') : ''),
         h('td', {}, p.moderator ? 'yes' : ''),
-        // Browser participants are muted and kicked by the meeting's
-        // moderators on the meeting page, not from here.
-        h('td', { class: 'admin-only' }, p.kind !== 'phone' ? '' : [
-          h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/mute`, { muted: !p.muted }) }, p.muted ? 'Unmute' : 'Mute'), ' ',
-          h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/kick`) }, 'Kick')]))))))));
+        // A browser is asked to mute itself (it unmutes itself too).
+        h('td', { class: 'admin-only' },
+          p.kind === 'phone' || !p.muted
+            ? h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/mute`, { muted: p.kind === 'phone' ? !p.muted : true }) }, p.muted ? 'Unmute' : 'Mute')
+            : '', ' ',
+          h('button', { onclick: () => act('POST', `/rooms/${encodeURIComponent(room.name)}/participants/${p.id}/kick`) }, 'Kick')))))))));
 }
 
 refresh();
