@@ -145,9 +145,16 @@ pub enum RoomRequest {
         /// Its sender's real JID.
         to: String,
     },
-    /// A browser joined the room (a MUC occupant that is neither the focus
-    /// nor a phone caller).
-    BrowserJoined {
+    /// A browser came or went (passed on to call control as it is).
+    Browser(BrowserPresence),
+}
+
+/// A browser participant (a MUC occupant that is neither the focus nor a
+/// phone caller) joining or leaving a room, as the hub tells call control.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrowserPresence {
+    /// It joined.
+    Joined {
         /// The MUC room node.
         room: String,
         /// Its occupant nick.
@@ -155,8 +162,8 @@ pub enum RoomRequest {
         /// The name it gave (its `<nick>`), else its occupant nick.
         display: String,
     },
-    /// A browser left the room.
-    BrowserLeft {
+    /// It left.
+    Left {
         /// The MUC room node.
         room: String,
         /// Its occupant nick.
@@ -186,8 +193,6 @@ pub struct PhoneRtp {
     pub room: Arc<str>,
     /// The caller's browser-side SSRC ([`phone_ssrc`]).
     pub ssrc: u32,
-    /// Sequence number (continuous across silences).
-    pub seq: u16,
     /// 48 kHz timestamp (advances with the worker's ticks, also in silence).
     pub ts: u32,
     /// First packet after a silence.

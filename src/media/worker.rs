@@ -291,13 +291,7 @@ fn bridge_spec() -> LegSpec {
     LegSpec {
         local: SocketAddr::from(([0, 0, 0, 0], 0)),
         remote: None,
-        codec: crate::sip::sdp::PayloadFormat {
-            pt: 111,
-            encoding: "opus".into(),
-            clock: 48_000,
-            channels: 2,
-            fmtp: None,
-        },
+        codec: crate::sip::sdp::offer_format("opus").expect("opus is a known codec"),
         dtmf_pt: Some(126),
         direction: Direction::SendRecv,
     }
@@ -434,7 +428,6 @@ const BROWSER_QUIET_DBOV: u8 = 60;
 struct BrowserStream {
     enc: OpusEncoder,
     ssrc: u32,
-    seq: u16,
     ts0: u32,
     /// The tick of the last packet (a gap starts a talkspurt: marker).
     last: u64,
@@ -452,7 +445,6 @@ impl BrowserStream {
             })
             .ok()?,
             ssrc: bridge::phone_ssrc(leg),
-            seq: rand::random(),
             ts0: rand::random(),
             last: u64::MAX,
             buf: [0; MAX_FRAME],
@@ -473,11 +465,9 @@ impl BrowserStream {
             .filter(|&n| n > 0)?;
         let marker = self.last.wrapping_add(1) != tick;
         self.last = tick;
-        self.seq = self.seq.wrapping_add(1);
         Some(PhoneRtp {
             room: room.clone(),
             ssrc: self.ssrc,
-            seq: self.seq,
             ts: self
                 .ts0
                 .wrapping_add((tick as u32).wrapping_mul(FRAME as u32)),

@@ -205,22 +205,8 @@ pub enum AdminRequest {
         /// The outcome.
         reply: tokio::sync::oneshot::Sender<Result<(), AdminError>>,
     },
-    /// A browser joined a room (told by the XMPP hub; no answer).
-    BrowserJoined {
-        /// The MUC room node.
-        room: String,
-        /// Its occupant nick.
-        nick: String,
-        /// The name it gave.
-        display: String,
-    },
-    /// A browser left a room.
-    BrowserLeft {
-        /// The MUC room node.
-        room: String,
-        /// Its occupant nick.
-        nick: String,
-    },
+    /// A browser joined or left a room (told by the XMPP hub; no answer).
+    Browser(crate::bridge::BrowserPresence),
     /// Start or stop recording a room (src/sip/recording.rs).
     Record {
         /// The room.
@@ -272,15 +258,15 @@ impl Endpoint {
                 let room = self.calls.rooms.key_for(&room);
                 let _ = reply.send(self.set_recording(&room, on, &by, tracks, out));
             }
-            AdminRequest::BrowserJoined {
+            AdminRequest::Browser(crate::bridge::BrowserPresence::Joined {
                 room,
                 nick,
                 display,
-            } => {
+            }) => {
                 let key = self.calls.rooms.browser_join(&room, &nick, &display);
                 tracing::info!(room = %key, %nick, "browser joined");
             }
-            AdminRequest::BrowserLeft { room, nick } => {
+            AdminRequest::Browser(crate::bridge::BrowserPresence::Left { room, nick }) => {
                 let key = self.calls.rooms.key_for(&room);
                 let recording = self.rooms().get(&key).and_then(|r| r.recording.clone());
                 if let Some((key, left)) = self.calls.rooms.browser_leave(&room, &nick) {

@@ -80,7 +80,7 @@ impl Hub {
     /// left the MUC without call control saying so was kicked by a
     /// moderator: its call is to be hung up ([`Hub::take_requests`]).
     pub fn take_events(&mut self) -> Vec<FocusEvent> {
-        use crate::bridge::RoomRequest;
+        use crate::bridge::{BrowserPresence, RoomRequest};
         let events = std::mem::take(&mut self.events);
         for e in &events {
             match e {
@@ -91,10 +91,11 @@ impl Hub {
                             self.requests.push(RoomRequest::Kick { room: p.room, leg });
                         }
                     } else if nick != "focus" {
-                        self.requests.push(RoomRequest::BrowserLeft {
-                            room: node_of(room),
-                            nick: nick.clone(),
-                        });
+                        self.requests
+                            .push(RoomRequest::Browser(BrowserPresence::Left {
+                                room: node_of(room),
+                                nick: nick.clone(),
+                            }));
                     }
                 }
                 FocusEvent::OccupantJoined {
@@ -109,11 +110,12 @@ impl Hub {
                         .map(|c| c.text())
                         .filter(|t| !t.trim().is_empty())
                         .unwrap_or_else(|| nick.clone());
-                    self.requests.push(RoomRequest::BrowserJoined {
-                        room: node_of(room),
-                        nick: nick.clone(),
-                        display,
-                    });
+                    self.requests
+                        .push(RoomRequest::Browser(BrowserPresence::Joined {
+                            room: node_of(room),
+                            nick: nick.clone(),
+                            display,
+                        }));
                 }
                 _ => {}
             }

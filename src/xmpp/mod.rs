@@ -151,21 +151,7 @@ fn to_calls(
             RoomRequest::Kick { room, leg } => {
                 (AdminRequest::Kick { room, leg, reply }, Some(answer))
             }
-            RoomRequest::BrowserJoined {
-                room,
-                nick,
-                display,
-            } => (
-                AdminRequest::BrowserJoined {
-                    room,
-                    nick,
-                    display,
-                },
-                None,
-            ),
-            RoomRequest::BrowserLeft { room, nick } => {
-                (AdminRequest::BrowserLeft { room, nick }, None)
-            }
+            RoomRequest::Browser(p) => (AdminRequest::Browser(p), None),
             RoomRequest::Record {
                 room,
                 on,

@@ -412,7 +412,9 @@ fn a_moderators_jibri_iq_asks_call_control_to_record_and_the_focus_shows_the_sta
         .take_requests()
         .into_iter()
         .filter_map(|r| match r {
-            RoomRequest::BrowserJoined { room, nick, .. } => Some(format!("{room}/{nick}")),
+            RoomRequest::Browser(crate::bridge::BrowserPresence::Joined { room, nick, .. }) => {
+                Some(format!("{room}/{nick}"))
+            }
             _ => None,
         })
         .collect();
