@@ -320,6 +320,17 @@ pub struct RecorderConfig {
     pub complexity: u8,
     /// This worker's id in the recordings table (default: host name and web address).
     pub worker_id: Option<String>,
+    /// `dialroom serve` records with a worker of its own (true), or leaves
+    /// the jobs to `dialroom recorder` processes that claim them from the
+    /// database and take the media from the server's tap (false).
+    pub in_process: bool,
+    /// With `in_process = false`: a job no worker has taken after this many
+    /// seconds fails (and the room is no longer marked as recorded).
+    pub claim_timeout_s: u64,
+    /// With `in_process = false`: the base URL workers reach this server's
+    /// web port at (default: `ws://` and the web listener, loopback when it
+    /// listens on every address).
+    pub tap_url: Option<String>,
 }
 
 impl Default for RecorderConfig {
@@ -333,6 +344,9 @@ impl Default for RecorderConfig {
             bitrate: 48_000,
             complexity: 1,
             worker_id: None,
+            in_process: true,
+            claim_timeout_s: 10,
+            tap_url: None,
         }
     }
 }

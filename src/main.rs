@@ -35,6 +35,9 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve,
+    /// Run a recorder worker: takes pending recordings from the database and
+    /// records them from the server's media tap (`[recorder] in_process = false`).
+    Recorder,
     /// Create or upgrade the database schema.
     Migrate,
     /// Manage SIP users.
@@ -239,6 +242,7 @@ async fn run(cli: Cli) -> Result<()> {
     let cfg = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve(cfg).await,
+        Command::Recorder => recorder(cfg).await,
         Command::Migrate => {
             open(&cfg).await?;
             println!("database {} is up to date", cfg.database.url);
@@ -664,6 +668,30 @@ async fn serve(cfg: Config) -> Result<()> {
     wait_for_signal().await;
     tracing::info!("shutting down: flushing registrations");
     running.stop().await;
+    Ok(())
+}
+
+async fn recorder(cfg: Config) -> Result<()> {
+    let store = open(&cfg).await?;
+    let mut settings = dialroom::server::recorder_settings(&cfg, cfg.web.listen);
+    if cfg.recorder.worker_id.is_none() {
+        // Stable over restarts (a restarted worker closes what it left),
+        // distinct for workers on one host that write different directories.
+        settings.worker_id = format!(
+            "{}:recorder:{}",
+            dialroom::server::host_name(),
+            settings.config.dir.display()
+        );
+    }
+    println!(
+        "recorder worker {} writing to {}",
+        settings.worker_id,
+        settings.config.dir.display()
+    );
+    println!("database: {}", cfg.database.url);
+    println!("ready");
+    dialroom::recorder::worker::run(settings, store, wait_for_signal()).await?;
+    tracing::info!("recorder worker stopped");
     Ok(())
 }
 

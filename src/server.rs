@@ -41,6 +41,8 @@ pub struct Status {
     pub recorder_dir: std::sync::OnceLock<std::path::PathBuf>,
     /// Where the web API sends room actions (set once the endpoint task runs).
     pub admin: std::sync::OnceLock<mpsc::Sender<crate::sip::admin::AdminRequest>>,
+    /// The media taps of recorder workers in other processes (`[recorder] in_process = false`).
+    pub recorder_taps: std::sync::OnceLock<crate::recorder::remote::TapHub>,
 }
 
 /// A running server (used by `main` and by tests that embed it).
@@ -197,10 +199,18 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let web_addr = web_listener
         .local_addr()
         .map_err(|e| Error::io("reading the web address", e))?;
-    let (recorder, recorder_ended) = if cfg.recorder.enabled {
+    let (recorder, recorder_ended) = if cfg.recorder.enabled && cfg.recorder.in_process {
         let settings = recorder_settings(&cfg, web_addr);
         tracing::info!(dir = %settings.config.dir.display(), worker = %settings.worker_id, "recorder worker running in-process");
         let (tx, rx) = crate::recorder::service::start(settings, store.clone(), media.clone());
+        (Some(tx), rx)
+    } else if cfg.recorder.enabled {
+        let settings = recorder_settings(&cfg, web_addr);
+        let base = tap_base_url(&cfg, web_addr);
+        tracing::info!(tap = %base, "recordings are left to `dialroom recorder` workers");
+        let (tx, rx, hub) =
+            crate::recorder::remote::start(settings, store.clone(), media.clone(), base);
+        let _ = status.recorder_taps.set(hub);
         (Some(tx), rx)
     } else {
         (None, mpsc::unbounded_channel().1)
@@ -371,9 +381,7 @@ pub fn recorder_settings(
     web: std::net::SocketAddr,
 ) -> crate::recorder::RecorderSettings {
     let r = &cfg.recorder;
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = host_name();
     crate::recorder::RecorderSettings {
         config: r.clone(),
         worker_id: r
@@ -381,6 +389,30 @@ pub fn recorder_settings(
             .clone()
             .unwrap_or_else(|| format!("{host}:{web}")),
     }
+}
+
+/// This machine's name (for worker ids).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Where recorder workers reach this server's taps: `[recorder] tap_url`,
+/// else `ws://` and the web listener (loopback when it listens everywhere).
+pub fn tap_base_url(cfg: &Config, web: std::net::SocketAddr) -> String {
+    if let Some(u) = &cfg.recorder.tap_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let mut a = web;
+    if a.ip().is_unspecified() {
+        a.set_ip(if a.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("ws://{a}")
 }
 
 /// A meeting lookup's answer: the leg and (room, pin, moderator pin).

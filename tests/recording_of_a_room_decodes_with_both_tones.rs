@@ -3,7 +3,8 @@
 //! opusdec; its length is the recorded span within 100 ms, where the span
 //! is what the server reports: from the recording's first frame
 //! (`started_at`) to its stop (`ended_at`); both tones are in the mix and
-//! each track holds only its caller's tone. A second test records a room
+//! each track holds only its caller's tone; the same again with the worker
+//! as a process of its own (`dialroom recorder`). Another test records a room
 //! by its dialplan route (`record = true`) until the room empties.
 
 mod common;
@@ -86,8 +87,25 @@ fn rec_dir(s: &Server) -> PathBuf {
 
 #[test]
 fn a_recorded_room_decodes_with_both_tones_and_one_track_per_caller() {
-    let mut s = Server::with("", &format!("{TRUNK}[recorder]\ndir = \"recordings\"\n"));
+    record_two_callers(false);
+}
+
+/// The same, with the worker as a process of its own (`dialroom recorder`,
+/// `[recorder] in_process = false`): it takes the job from the database and
+/// the frames from the server's tap; the files and the row are the same.
+#[test]
+fn a_recorder_process_records_the_room_from_the_servers_tap() {
+    record_two_callers(true);
+}
+
+fn record_two_callers(external: bool) {
+    let mode = if external { "in_process = false\n" } else { "" };
+    let mut s = Server::with(
+        "",
+        &format!("{TRUNK}[recorder]\ndir = \"recordings\"\n{mode}"),
+    );
     s.start();
+    let worker = external.then(|| s.start_recorder());
     let admin = api_token(&s, "ops", "admin");
     let room_uri = format!("sip:1234@127.0.0.1:{}", s.sip_port);
     let mut a = Baresip::start("alice", 440, "pcmu", "");
@@ -127,6 +145,13 @@ fn a_recorded_room_decodes_with_both_tones_and_one_track_per_caller() {
     let r = wait_final(&s, &admin, &id);
     a.stop();
     b.stop();
+    if let Some(w) = worker {
+        common::terminate(w);
+        let log = std::fs::read_to_string(s.dir.path().join("recorder.log")).unwrap();
+        assert!(log.contains("recording taken"), "{log}");
+        assert!(s.log().contains("recorder worker opened the tap"));
+        assert!(r["worker"].as_str().unwrap().contains(":recorder:"), "{r}");
+    }
     assert_eq!(r["state"], "done", "{r}\n{}", s.log());
     assert_eq!(r["reason"], "stopped by api:ops", "{r}");
     assert_eq!(r["started_by"], "api:ops");

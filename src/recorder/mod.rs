@@ -10,8 +10,11 @@
 
 pub mod job;
 pub mod ogg_opus;
+pub mod remote;
 pub mod service;
 pub mod tap;
+pub mod wire;
+pub mod worker;
 
 pub use service::{RecorderCommand, RecorderSettings, RecordingEnded};
 

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -67,9 +68,120 @@ pub struct RecordingEnded {
     pub id: String,
 }
 
-struct Active {
-    room: String,
-    stop_reason: Option<String>,
+/// A job this worker holds.
+pub(crate) struct Active {
+    /// Its room.
+    pub room: String,
+    /// Why it was stopped, once it was (set by whoever stops it).
+    pub stop_reason: Arc<Mutex<Option<String>>>,
+}
+
+impl Active {
+    pub(crate) fn new(room: String) -> Active {
+        Active {
+            room,
+            stop_reason: Arc::default(),
+        }
+    }
+
+    pub(crate) fn stop(&self, reason: String) {
+        self.stop_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(reason);
+    }
+}
+
+/// The jobs a worker holds, and how their reports reach the table (shared
+/// by the in-process service and `dialroom recorder`).
+pub(crate) struct Book {
+    pub store: Store,
+    pub active: HashMap<String, Active>,
+}
+
+impl Book {
+    /// Stores what a job reports; a job that ended is returned with its room.
+    pub(crate) async fn report(&mut self, r: JobReport) -> Option<RecordingEnded> {
+        let store = &self.store;
+        match r {
+            JobReport::Progress {
+                id,
+                files,
+                duration_ms,
+                size_bytes,
+            } => {
+                if let Err(e) = store
+                    .recording_progress(&id, &files, duration_ms, size_bytes)
+                    .await
+                {
+                    tracing::warn!(%id, "recording progress: {e}");
+                }
+                None
+            }
+            JobReport::Finalizing { id } => {
+                let _ = store
+                    .set_recording_state(&id, RecordingState::Finalizing)
+                    .await;
+                None
+            }
+            JobReport::Ended {
+                id,
+                mut finished,
+                started_at,
+            } => {
+                let a = self.active.remove(&id);
+                if finished.reason.is_none() {
+                    finished.reason = Some(
+                        a.as_ref()
+                            .and_then(|a| {
+                                a.stop_reason
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .clone()
+                            })
+                            .unwrap_or_else(|| "room empty".into()),
+                    );
+                }
+                if let Some(st) = started_at {
+                    let _ = store.start_recording_time(&id, st).await;
+                }
+                tracing::info!(%id, state = finished.state.as_str(), reason = ?finished.reason,
+                    duration_ms = finished.duration_ms, "recording ended");
+                if let Err(e) = store.finish_recording(&id, &finished).await {
+                    tracing::error!(%id, "recording row: {e}");
+                }
+                a.map(|a| RecordingEnded { room: a.room, id })
+            }
+        }
+    }
+
+    /// Stores that a job failed before it wrote anything.
+    pub(crate) async fn fail(&self, id: &str, room: &str, reason: String) {
+        tracing::error!(%id, %room, "recording failed: {reason}");
+        let f = Finished {
+            state: RecordingState::Failed,
+            reason: Some(reason),
+            files: Vec::new(),
+            duration_ms: 0,
+            size_bytes: 0,
+            ended_at: Some(unix_ms()),
+        };
+        if let Err(e) = self.store.finish_recording(id, &f).await {
+            tracing::error!(%id, "recording row: {e}");
+        }
+    }
+
+    /// Retention: deletes what ended more than `days` ago (0: keep all).
+    pub(crate) async fn expire_old(&self, dir: &Path, days: u64) {
+        if days > 0 {
+            let before = unix_ms() - (days * 86_400_000) as i64;
+            match expire(&self.store, dir, before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "recordings past retention deleted"),
+                Err(e) => tracing::warn!("recording retention: {e}"),
+            }
+        }
+    }
 }
 
 /// Starts the service; returns where to send commands and where endings arrive.
@@ -96,7 +208,10 @@ async fn run(
 ) {
     recover_logged(&store, &s.config.dir, &s.worker_id, true).await;
     let (report_tx, mut reports) = mpsc::unbounded_channel::<JobReport>();
-    let mut active: HashMap<String, Active> = HashMap::new();
+    let mut book = Book {
+        store: store.clone(),
+        active: HashMap::new(),
+    };
     let mut sweep = tokio::time::interval(Duration::from_secs(60));
     let mut retention = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -110,105 +225,72 @@ async fn run(
                         let _ = ended.send(RecordingEnded { room, id });
                         continue;
                     }
-                    let spec = JobSpec {
-                        id: id.clone(),
-                        room: room.clone(),
-                        dir: s.config.dir.clone(),
-                        max_frames: s.config.max_duration_s * 50,
-                        bitrate: s.config.bitrate,
-                    };
-                    match tokio::task::spawn_blocking(move || Job::open(spec)).await {
-                        Ok(Ok(job)) => {
+                    match open_job(job_spec(&s, &id, &room)).await {
+                        Ok(job) => {
                             let files = job.files();
                             if let Err(e) = store.start_recording(&id, &files, unix_ms()).await {
                                 tracing::warn!(%id, "recording row: {e}");
                             }
                             let (tap, rx) = Tap::new(&id, tracks, s.config.bitrate, s.config.complexity);
                             let report = report_tx.clone();
-                            std::thread::Builder::new()
-                                .name(format!("rec-{}", &id[..8.min(id.len())]))
-                                .spawn(move || job.run(rx, report))
-                                .expect("a recorder thread can be spawned");
+                            spawn_job(&id, move || job.run(rx, report));
                             media.send(MediaCommand::Record { room: room.clone(), tap: Some(tap) });
                             tracing::info!(%id, %room, %by, tracks, "recording started");
-                            active.insert(id, Active { room, stop_reason: None });
+                            book.active.insert(id, Active::new(room));
                         }
-                        r => {
-                            let reason = match r {
-                                Ok(Err(e)) => e,
-                                Err(e) => format!("the recorder failed: {e}"),
-                                Ok(Ok(_)) => unreachable!("matched above"),
-                            };
-                            tracing::error!(%id, %room, "recording failed: {reason}");
-                            let f = Finished {
-                                state: RecordingState::Failed,
-                                reason: Some(reason),
-                                files: Vec::new(),
-                                duration_ms: 0,
-                                size_bytes: 0,
-                                ended_at: Some(unix_ms()),
-                            };
-                            if let Err(e) = store.finish_recording(&id, &f).await {
-                                tracing::error!(%id, "recording row: {e}");
-                            }
+                        Err(reason) => {
+                            book.fail(&id, &room, reason).await;
                             let _ = ended.send(RecordingEnded { room, id });
                         }
                     }
                 }
                 Some(RecorderCommand::Stop { id, room, reason }) => {
-                    if let Some(a) = active.get_mut(&id) {
-                        a.stop_reason.get_or_insert(reason);
+                    if let Some(a) = book.active.get(&id) {
+                        a.stop(reason);
                         media.send(MediaCommand::Record { room, tap: None });
                     }
                 }
             },
-            Some(r) = reports.recv() => match r {
-                JobReport::Progress { id, files, duration_ms, size_bytes } => {
-                    if let Err(e) = store.recording_progress(&id, &files, duration_ms, size_bytes).await {
-                        tracing::warn!(%id, "recording progress: {e}");
-                    }
-                }
-                JobReport::Finalizing { id } => {
-                    let _ = store.set_recording_state(&id, RecordingState::Finalizing).await;
-                }
-                JobReport::Ended { id, mut finished, started_at } => {
-                    let a = active.remove(&id);
-                    if finished.reason.is_none() {
-                        finished.reason = Some(
-                            a.as_ref()
-                                .and_then(|a| a.stop_reason.clone())
-                                .unwrap_or_else(|| "room empty".into()),
-                        );
-                    }
-                    if let Some(st) = started_at {
-                        let _ = store.start_recording_time(&id, st).await;
-                    }
-                    tracing::info!(%id, state = finished.state.as_str(), reason = ?finished.reason,
-                        duration_ms = finished.duration_ms, "recording ended");
-                    if let Err(e) = store.finish_recording(&id, &finished).await {
-                        tracing::error!(%id, "recording row: {e}");
-                    }
-                    if let Some(a) = a {
-                        let _ = ended.send(RecordingEnded { room: a.room, id });
-                    }
-                }
-            },
-            _ = sweep.tick() => recover_logged(&store, &s.config.dir, &s.worker_id, false).await,
-            _ = retention.tick() => {
-                if s.config.retention_days > 0 {
-                    let before = unix_ms() - (s.config.retention_days * 86_400_000) as i64;
-                    match expire(&store, &s.config.dir, before).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(deleted = n, "recordings past retention deleted"),
-                        Err(e) => tracing::warn!("recording retention: {e}"),
-                    }
+            Some(r) = reports.recv() => {
+                if let Some(e) = book.report(r).await {
+                    let _ = ended.send(e);
                 }
             }
+            _ = sweep.tick() => recover_logged(&store, &s.config.dir, &s.worker_id, false).await,
+            _ = retention.tick() => book.expire_old(&s.config.dir, s.config.retention_days).await,
         }
     }
 }
 
-async fn recover_logged(store: &Store, dir: &Path, worker: &str, mine_too: bool) {
+/// What a job of this worker is asked to do.
+pub(crate) fn job_spec(s: &RecorderSettings, id: &str, room: &str) -> JobSpec {
+    JobSpec {
+        id: id.to_string(),
+        room: room.to_string(),
+        dir: s.config.dir.clone(),
+        max_frames: s.config.max_duration_s * 50,
+        bitrate: s.config.bitrate,
+    }
+}
+
+/// Opens a job's files off the async threads; an error is the job's
+/// failure reason.
+pub(crate) async fn open_job(spec: JobSpec) -> Result<Job, String> {
+    match tokio::task::spawn_blocking(move || Job::open(spec)).await {
+        Ok(r) => r,
+        Err(e) => Err(format!("the recorder failed: {e}")),
+    }
+}
+
+/// Runs a job's writer on a thread of its own.
+pub(crate) fn spawn_job(id: &str, f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .name(format!("rec-{}", &id[..8.min(id.len())]))
+        .spawn(f)
+        .expect("a recorder thread can be spawned");
+}
+
+pub(crate) async fn recover_logged(store: &Store, dir: &Path, worker: &str, mine_too: bool) {
     match recover(store, dir, worker, mine_too).await {
         Ok(rows) => {
             for (r, f) in rows {

@@ -165,6 +165,89 @@ impl Store {
         Ok(())
     }
 
+    /// Adds a `pending` recording of `room` that no worker holds yet: a
+    /// recorder worker in another process claims it ([`Store::claim_recordings`])
+    /// and opens the tap at `tap_url` with `tap_key`.
+    pub async fn add_unclaimed_recording(
+        &self,
+        id: &str,
+        room: &str,
+        started_by: &str,
+        tracks: bool,
+        tap_url: &str,
+        tap_key: &str,
+    ) -> Result<(), StoreError> {
+        let now = unix_ms();
+        sqlx::query(
+            "INSERT INTO recordings (id, room, started_by, state, tracks, heartbeat_at, files, \
+             duration_ms, size_bytes, created_at, tap_url, tap_key) \
+             VALUES ($1, $2, $3, 'pending', $4, $5, '[]', 0, 0, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(room)
+        .bind(started_by)
+        .bind(i64::from(tracks))
+        .bind(now)
+        .bind(now)
+        .bind(tap_url)
+        .bind(tap_key)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` unclaimed pending recordings for `worker`
+    /// (one conditional update each, so two workers never both get one);
+    /// returns them with their tap URL and key.
+    pub async fn claim_recordings(
+        &self,
+        worker: &str,
+        limit: i64,
+    ) -> Result<Vec<(RecordingRow, String, String)>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, tap_url, tap_key FROM recordings WHERE state = 'pending' \
+             AND worker IS NULL AND tap_url IS NOT NULL ORDER BY created_at LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let rec = row(r)?;
+            let (url, key): (String, String) = (r.try_get(14)?, r.try_get(15)?);
+            let n = sqlx::query(
+                "UPDATE recordings SET worker = $2, heartbeat_at = $3 \
+                 WHERE id = $1 AND state = 'pending' AND worker IS NULL",
+            )
+            .bind(&rec.id)
+            .bind(worker)
+            .bind(unix_ms())
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+            if n == 1 {
+                out.push((rec, url, key));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fails a recording that is still `pending` (nobody took it, or whoever
+    /// did never started); returns whether it was.
+    pub async fn fail_pending_recording(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE recordings SET state = 'failed', reason = $2, ended_at = $3 \
+             WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(reason)
+        .bind(unix_ms())
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     /// A worker has the files open: `recording`, with its file names.
     pub async fn start_recording(
         &self,

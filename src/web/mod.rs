@@ -101,6 +101,7 @@ pub fn router(
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/xmpp-websocket", get(xmpp_websocket))
+        .route("/recorder/tap/{id}", get(recorder_tap))
         .nest("/api/v1", api::routes())
         .merge(auth::routes())
         .merge(pages::routes())
@@ -212,6 +213,42 @@ async fn xmpp_websocket(
         Some(h) => crate::xmpp::websocket::upgrade(ws, h),
         None => not_found().await.into_response(),
     }
+}
+
+/// A recorder worker's tap (`dialroom recorder`; `src/recorder/remote.rs`):
+/// refused with a JSON error before the upgrade when the id is not waiting
+/// for a worker or the key is wrong.
+async fn recorder_tap(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> axum::response::Response {
+    let Some(hub) = s.status.recorder_taps.get().cloned() else {
+        return not_found().await.into_response();
+    };
+    let key = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let refusal = if crate::recorder::valid_id(&id) {
+        match hub.open(&id, key).await {
+            Ok(grant) => {
+                return ws
+                    .on_upgrade(move |socket| crate::recorder::remote::pump(socket, id, grant));
+            }
+            Err(r) => r,
+        }
+    } else {
+        crate::recorder::remote::TapRefusal::Unknown
+    };
+    let (code, error, message) = refusal.answer();
+    (
+        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+        Json(json!({"error": {"code": error, "message": message}})),
+    )
+        .into_response()
 }
 
 /// The OpenAPI 3.0 document of `/api/v1` (hand-written, `web/openapi.json`;

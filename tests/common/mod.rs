@@ -97,22 +97,36 @@ impl Server {
 
     /// Starts it and waits for "ready".
     pub fn start(&mut self) -> &mut Self {
-        let log = std::fs::OpenOptions::new()
+        self.child = Some(self.launch("serve", "server.log"));
+        self
+    }
+
+    /// Starts `dialroom recorder` on this server's config (its log in
+    /// `recorder.log`) and waits for "ready".
+    pub fn start_recorder(&self) -> Child {
+        self.launch("recorder", "recorder.log")
+    }
+
+    /// Runs `dialroom COMMAND` on this config, logging to `log`, and waits
+    /// for it to print "ready".
+    fn launch(&self, command: &str, log: &str) -> Child {
+        let log_path = self.dir.path().join(log);
+        let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("server.log"))
+            .open(&log_path)
             .unwrap();
         let mut child = Command::new(bin())
             .arg("--config")
             .arg(&self.config)
-            .arg("serve")
+            .arg(command)
             .env(
                 "RUST_LOG",
                 std::env::var("DIALROOM_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log)
+            .stderr(log_file)
             .spawn()
             .unwrap();
         let out = child.stdout.take().unwrap();
@@ -126,10 +140,12 @@ impl Server {
         });
         if rx.recv_timeout(Duration::from_secs(30)).is_err() {
             let _ = child.kill();
-            panic!("dialroom did not start:\n{}", self.log());
+            panic!(
+                "dialroom {command} did not start:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
         }
-        self.child = Some(child);
-        self
+        child
     }
 
     /// The server's log so far.
@@ -242,7 +258,7 @@ impl Drop for Server {
 }
 
 /// SIGTERM, then SIGKILL after 10 s.
-fn terminate(mut c: Child) {
+pub fn terminate(mut c: Child) {
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(c.id().to_string())
