@@ -227,6 +227,22 @@ fn record_two_callers(external: bool) {
         "{side}"
     );
     assert!(!side["talk"].as_array().unwrap().is_empty(), "{side}");
+    // ... by name: each caller's display name, on its track and its events.
+    let names = side["names"].as_object().unwrap();
+    assert_eq!(names.len(), 2, "{side}");
+    for p in side["participants"].as_array().unwrap() {
+        let leg = p["participant"].to_string();
+        assert_eq!(p["name"], names[&leg], "{side}");
+        assert!(!p["name"].as_str().unwrap().is_empty(), "{side}");
+    }
+    assert!(
+        side["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["name"].is_string()),
+        "{side}"
+    );
 
     // Download, list, delete.
     let got = download(&s, &format!("/api/v1/recordings/{id}/file"), &admin);

@@ -68,6 +68,14 @@ pub enum MediaCommand {
         /// Join muted.
         muted: bool,
     },
+    /// The leg's display name (a caller's masked number, a browser's
+    /// name): recordings name its audio and events with it.
+    Name {
+        /// The leg.
+        leg: LegId,
+        /// The name.
+        name: String,
+    },
     /// Mute or unmute (a muted leg still hears the room).
     Mute {
         /// The leg.

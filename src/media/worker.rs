@@ -85,6 +85,8 @@ struct Placement {
     legs: HashMap<LegId, (usize, LegSpec, Option<String>)>,
     rooms: HashMap<String, (usize, usize)>,
     load: Vec<usize>,
+    /// Display names, sent again to the new worker when a leg moves.
+    names: HashMap<LegId, String>,
 }
 
 impl Placement {
@@ -204,6 +206,10 @@ impl MediaEngine {
                     if muted {
                         self.to(rw, MediaCommand::Mute { leg, muted });
                     }
+                    if let Some(name) = p.names.get(&leg) {
+                        let name = name.clone();
+                        self.to(rw, MediaCommand::Name { leg, name });
+                    }
                 }
             }
             MediaCommand::Update { leg, spec } => {
@@ -225,6 +231,7 @@ impl MediaEngine {
                 self.to(w, MediaCommand::Leave { leg });
             }
             MediaCommand::Close { leg } => {
+                p.names.remove(&leg);
                 let Some((w, _, room)) = p.legs.remove(&leg) else {
                     return;
                 };
@@ -244,6 +251,12 @@ impl MediaEngine {
                 // tap here ends its recording at once.
                 if let Some(&(w, _)) = p.rooms.get(&room) {
                     self.to(w, MediaCommand::Record { room, tap });
+                }
+            }
+            MediaCommand::Name { leg, name } => {
+                if let Some(&(w, _, _)) = p.legs.get(&leg) {
+                    p.names.insert(leg, name.clone());
+                    self.to(w, MediaCommand::Name { leg, name });
                 }
             }
             cmd @ (MediaCommand::Mute { leg, .. }
@@ -356,6 +369,8 @@ impl EncodeChain {
 
 struct Leg {
     id: LegId,
+    /// Its display name, once call control or the SFU said it.
+    name: Option<Box<str>>,
     /// `None` for a browser's bridge leg (its packets come from the SFU).
     sock: Option<UdpSocket>,
     /// The last RFC 6464 level a browser sent (bridge legs; 127 silence).
@@ -536,6 +551,15 @@ impl RoomRec {
     fn event(&self, tick: u64, event: TapEvent, stats: &super::stats::MediaStats) -> bool {
         let index = tick.saturating_sub(self.start);
         send_item(&self.tap, TapItem::Event { index, event }, stats)
+    }
+
+    /// A participant is in the room: its event, and its name when known.
+    fn joined(&self, tick: u64, leg: LegId, name: Option<&str>, stats: &super::stats::MediaStats) {
+        self.event(tick, TapEvent::Joined(leg), stats);
+        if let Some(n) = name {
+            let index = tick.saturating_sub(self.start);
+            send_item(&self.tap, TapItem::name(index, leg, n), stats);
+        }
     }
 
     /// This tick's frames: the mix, each participant's track (a talker's
@@ -890,6 +914,7 @@ impl Worker {
         let up = upsampler(codec);
         let l = Leg {
             id: leg,
+            name: None,
             sock,
             browser_level: 127,
             to_browsers: None,
@@ -958,7 +983,7 @@ impl Worker {
             r.browsers += 1;
         }
         if let Some(rec) = &r.rec {
-            rec.event(self.tick, TapEvent::Joined(leg), &self.cfg.stats);
+            rec.joined(self.tick, leg, l.name.as_deref(), &self.cfg.stats);
         }
     }
 
@@ -1048,6 +1073,20 @@ impl Worker {
                     l.muted = muted;
                 }
             }
+            MediaCommand::Name { leg, name } => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    let rec = l
+                        .room
+                        .as_ref()
+                        .and_then(|r| self.rooms.get(r))
+                        .and_then(|r| r.rec.as_ref());
+                    if let Some(rec) = rec {
+                        let index = self.tick.saturating_sub(rec.start);
+                        send_item(&rec.tap, TapItem::name(index, leg, &name), &self.cfg.stats);
+                    }
+                    l.name = Some(name.into());
+                }
+            }
             MediaCommand::RoomSound { room, sound } => {
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.sounds.push(match sound {
@@ -1066,7 +1105,8 @@ impl Worker {
                     });
                     if let Some(rec) = &r.rec {
                         for &leg in &r.legs {
-                            rec.event(tick, TapEvent::Joined(leg), &stats);
+                            let name = self.legs.get(&leg).and_then(|l| l.name.as_deref());
+                            rec.joined(tick, leg, name, &stats);
                         }
                     }
                 }

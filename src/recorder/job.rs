@@ -83,6 +83,8 @@ pub struct Job {
     pre_skip: u16,
     silence: Vec<u8>,
     events: Vec<serde_json::Value>,
+    /// Display names by participant.
+    names: BTreeMap<LegId, String>,
     talk_from: BTreeMap<LegId, u64>,
     spans: Vec<(LegId, u64, u64)>,
     lost: u64,
@@ -167,6 +169,7 @@ impl Job {
             pre_skip,
             silence,
             events: Vec::new(),
+            names: BTreeMap::new(),
             talk_from: BTreeMap::new(),
             spans: Vec::new(),
             lost: 0,
@@ -300,6 +303,10 @@ impl Job {
                     }
                 }
                 TapItem::Event { index, event } => self.event(index, event),
+                TapItem::Name { leg, len, name, .. } => {
+                    let n = String::from_utf8_lossy(&name[..usize::from(len)]).into_owned();
+                    self.names.insert(leg, n);
+                }
             }
             let packets = self.mix.out.packets();
             if packets >= last_progress + u64::from(PAGE_PACKETS) {
@@ -362,7 +369,8 @@ impl Job {
             mix,
             tracks,
             pre_skip,
-            events,
+            mut events,
+            names,
             mut talk_from,
             mut spans,
             lost,
@@ -400,6 +408,7 @@ impl Job {
             if let Some(leg) = leg {
                 participants.push(json!({
                     "participant": leg,
+                    "name": names.get(leg),
                     "track": name,
                     "track_offset_ms": offset,
                     "track_duration_ms": ms,
@@ -408,7 +417,18 @@ impl Job {
         }
         let talk: Vec<_> = spans
             .iter()
-            .map(|(l, a, b)| json!({"participant": l, "from_ms": a, "to_ms": b}))
+            .map(|(l, a, b)| json!({"participant": l, "name": names.get(l), "from_ms": a, "to_ms": b}))
+            .collect();
+        for e in &mut events {
+            if let Some(l) = e["participant"].as_u64()
+                && let Some(n) = names.get(&l)
+            {
+                e["name"] = json!(n);
+            }
+        }
+        let people: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .map(|(l, n)| (l.to_string(), json!(n)))
             .collect();
         let side = json!({
             "id": spec.id,
@@ -420,6 +440,7 @@ impl Job {
             "pre_skip": pre_skip,
             "mix": mix_name,
             "participants": participants,
+            "names": people,
             "events": events,
             "talk": talk,
             "note": "times are relative to the start of the recording (the mix's first sample)",

@@ -13,6 +13,10 @@ use crate::conference::LegId;
 /// The largest Opus packet a tap carries (the encoder is capped to it).
 pub const MAX_FRAME: usize = 400;
 
+/// The longest display name a tap carries (bytes of UTF-8; longer ones are
+/// cut at a character boundary).
+pub const MAX_NAME: usize = 64;
+
 /// Items a tap queue holds: about 4 s of a room's mix with a few tracks.
 pub const QUEUE: usize = 512;
 
@@ -63,6 +67,35 @@ pub enum TapItem {
         /// What happened.
         event: TapEvent,
     },
+    /// A participant's display name (when it joins, or when it is known).
+    Name {
+        /// Tick since the start.
+        index: u64,
+        /// Whose.
+        leg: LegId,
+        /// Bytes used in `name`.
+        len: u8,
+        /// UTF-8.
+        name: [u8; MAX_NAME],
+    },
+}
+
+impl TapItem {
+    /// A name item; `name` is cut to [`MAX_NAME`] bytes at a character boundary.
+    pub fn name(index: u64, leg: LegId, name: &str) -> TapItem {
+        let mut end = name.len().min(MAX_NAME);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut buf = [0u8; MAX_NAME];
+        buf[..end].copy_from_slice(&name.as_bytes()[..end]);
+        TapItem::Name {
+            index,
+            leg,
+            len: end as u8,
+            name: buf,
+        }
+    }
 }
 
 impl std::fmt::Debug for TapItem {
@@ -72,6 +105,16 @@ impl std::fmt::Debug for TapItem {
                 index, stream, len, ..
             } => write!(f, "Audio({index}, {stream:?}, {len} bytes)"),
             TapItem::Event { index, event } => write!(f, "Event({index}, {event:?})"),
+            TapItem::Name {
+                index,
+                leg,
+                len,
+                name,
+            } => write!(
+                f,
+                "Name({index}, {leg}, {:?})",
+                String::from_utf8_lossy(&name[..usize::from(*len)])
+            ),
         }
     }
 }

@@ -5,15 +5,17 @@
 //! ```text
 //! audio: 0x01 | index u64 | stream u64 (u64::MAX: the mix, else the leg) | Opus packet
 //! event: 0x02 | index u64 | kind u8 (1 joined, 2 left, 3 talk start, 4 talk stop) | leg u64
+//! name:  0x03 | index u64 | leg u64 | UTF-8 display name (0..=64 bytes)
 //! ```
 //!
 //! and, as the last message before the server closes the socket, one text
 //! message `{"stop": "REASON"}` saying why the recording was stopped.
 
-use super::tap::{MAX_FRAME, Stream, TapEvent, TapItem};
+use super::tap::{MAX_FRAME, MAX_NAME, Stream, TapEvent, TapItem};
 
 const AUDIO: u8 = 1;
 const EVENT: u8 = 2;
+const NAME: u8 = 3;
 const MIX: u64 = u64::MAX;
 
 /// Why a message is not a tap item.
@@ -34,6 +36,9 @@ pub enum WireError {
     /// Bytes after an event.
     #[error("{0} bytes after a tap event")]
     Trailing(usize),
+    /// A name that is too long or not UTF-8.
+    #[error("tap name of {0} bytes is too long or not UTF-8")]
+    Name(usize),
 }
 
 /// Appends the encoding of `item` to `out`.
@@ -65,6 +70,17 @@ pub fn encode(item: &TapItem, out: &mut Vec<u8>) {
             };
             out.push(k);
             out.extend_from_slice(&leg.to_be_bytes());
+        }
+        TapItem::Name {
+            index,
+            leg,
+            len,
+            name,
+        } => {
+            out.push(NAME);
+            out.extend_from_slice(&index.to_be_bytes());
+            out.extend_from_slice(&leg.to_be_bytes());
+            out.extend_from_slice(&name[..usize::from(*len)]);
         }
     }
 }
@@ -118,6 +134,23 @@ pub fn decode(b: &[u8]) -> Result<TapItem, WireError> {
             Ok(TapItem::Event {
                 index: u64_at(b, 1),
                 event,
+            })
+        }
+        Some(&NAME) => {
+            if b.len() < 17 {
+                return Err(WireError::Short(b.len()));
+            }
+            let text = &b[17..];
+            if text.len() > MAX_NAME || std::str::from_utf8(text).is_err() {
+                return Err(WireError::Name(text.len()));
+            }
+            let mut name = [0u8; MAX_NAME];
+            name[..text.len()].copy_from_slice(text);
+            Ok(TapItem::Name {
+                index: u64_at(b, 1),
+                leg: u64_at(b, 9),
+                len: text.len() as u8,
+                name,
             })
         }
         Some(&k) => Err(WireError::Kind(k)),
@@ -181,6 +214,23 @@ mod tests {
             let t = round_trip(TapItem::Event { index: 5, event });
             assert!(matches!(t, TapItem::Event { index: 5, event: e } if e == event));
         }
+    }
+
+    #[test]
+    fn a_name_round_trips_and_a_long_one_is_cut_at_a_character() {
+        let t = round_trip(TapItem::name(3, 9, "Phone …4567"));
+        assert!(
+            matches!(t, TapItem::Name { index: 3, leg: 9, len, name } if &name[..usize::from(len)] == "Phone …4567".as_bytes())
+        );
+        let long = "é".repeat(40); // 80 bytes
+        let TapItem::Name { len, name, .. } = TapItem::name(0, 1, &long) else {
+            panic!()
+        };
+        assert_eq!(len, 64);
+        assert!(std::str::from_utf8(&name[..64]).is_ok());
+        let mut bad = vec![3u8; 17];
+        bad.extend_from_slice(&[0xff, 0xfe]);
+        assert_eq!(decode(&bad).unwrap_err(), WireError::Name(2));
     }
 
     #[test]

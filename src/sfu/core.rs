@@ -60,6 +60,8 @@ pub enum Command {
         ep: EndpointId,
         /// Its room (media goes only between endpoints of one room).
         room: String,
+        /// The name it gave (recordings name its audio with it).
+        name: String,
         /// The ufrag/pwd sent in session-initiate.
         local: IceCreds,
     },
@@ -369,7 +371,9 @@ impl Core {
     /// A signaling command.
     pub fn command(&mut self, now: Instant, cmd: Command) {
         match cmd {
-            Command::Add { ep, room, local } => {
+            Command::Add {
+                ep, room, local, ..
+            } => {
                 let mut rtc = config(&self.cert).build(now);
                 rtc.direct_api().set_local_ice_credentials(local);
                 rtc.direct_api().set_ice_controlling(false);

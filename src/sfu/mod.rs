@@ -113,11 +113,15 @@ impl BridgeShell {
     /// Opens a bridge leg for a new endpoint, closes it for one that left.
     fn command(&mut self, cmd: &Command) {
         match cmd {
-            Command::Add { ep, room, .. } => {
+            Command::Add { ep, room, name, .. } => {
                 let leg = bridge_leg(*ep);
                 self.media.send(MediaCommand::OpenBridge {
                     leg,
                     room: room.clone(),
+                });
+                self.media.send(MediaCommand::Name {
+                    leg,
+                    name: name.clone(),
                 });
                 if let Some(tx) = self.media.bridge_sender(leg) {
                     self.inboxes.insert(*ep, tx);

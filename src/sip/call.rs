@@ -478,6 +478,14 @@ impl Endpoint {
         };
         out.push(Action::Media(cmd));
         if let Some(ev) = phone {
+            // The caller's name for recordings too (after the join: the leg
+            // is placed by then).
+            if let PhoneEvent::Joined { leg, display, .. } = &ev {
+                out.push(Action::Media(MediaCommand::Name {
+                    leg: *leg,
+                    name: display.clone(),
+                }));
+            }
             out.push(Action::Phone(ev));
         }
     }

@@ -31,6 +31,8 @@ struct Session {
 
 struct Member {
     nick: String,
+    /// The name it gave (for recordings' sidecars).
+    display: String,
     real: FullJid,
     session: Option<Session>,
     /// A phone caller's audio source (sent by the bridge, no session).
@@ -253,6 +255,7 @@ impl JingleConductor {
         self.sfu.send(Command::Add {
             ep,
             room: sfu_room(room),
+            name: r.members[idx].display.clone(),
             local: IceCreds {
                 ufrag: ufrag.clone(),
                 pass: pwd.clone(),
@@ -472,11 +475,15 @@ impl Conductor for JingleConductor {
                 }
             }
             FocusEvent::OccupantJoined {
-                room, nick, real, ..
+                room,
+                nick,
+                real,
+                presence,
             } => {
                 let key = room.to_string();
                 let r = self.rooms.entry(key.clone()).or_default();
                 r.members.push(Member {
+                    display: super::hub::display_name(&nick, &presence),
                     nick,
                     real,
                     session: None,
@@ -497,6 +504,7 @@ impl Conductor for JingleConductor {
                 let sources = phone_sources(&nick, ssrc);
                 let r = self.rooms.entry(key.clone()).or_default();
                 r.members.push(Member {
+                    display: nick.clone(),
                     nick,
                     real,
                     session: None,

@@ -104,12 +104,7 @@ impl Hub {
                     presence,
                     ..
                 } => {
-                    let display = presence
-                        .iter()
-                        .find(|c| c.is("nick", NS_NICK))
-                        .map(|c| c.text())
-                        .filter(|t| !t.trim().is_empty())
-                        .unwrap_or_else(|| nick.clone());
+                    let display = display_name(nick, presence);
                     self.requests
                         .push(RoomRequest::Browser(BrowserPresence::Joined {
                             room: node_of(room),
@@ -665,6 +660,16 @@ pub const NS_JIBRI: &str = "http://jitsi.org/protocol/jibri";
 
 /// XEP-0172 user nickname.
 const NS_NICK: &str = "http://jabber.org/protocol/nick";
+
+/// The name an occupant gave (its XEP-0172 `<nick>`), else its occupant nick.
+pub(crate) fn display_name(nick: &str, presence: &[Element]) -> String {
+    presence
+        .iter()
+        .find(|c| c.is("nick", NS_NICK))
+        .map(|c| c.text())
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| nick.to_string())
+}
 
 /// A MUC room's node (its name for call control and the media workers).
 fn node_of(room: &jid::BareJid) -> String {
