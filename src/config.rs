@@ -214,7 +214,75 @@ pub struct TrunkConfig {
     /// A name for logs and the dialplan.
     pub name: String,
     /// Source address blocks, e.g. `["192.0.2.0/24", "127.0.0.1/32"]`.
+    #[serde(default)]
     pub sources: Vec<String>,
+    /// Register to this provider registrar (`HOST:PORT`, `HOST` for 5060,
+    /// or `sip:HOST[:PORT]`), over UDP from our UDP listener.
+    #[serde(default)]
+    pub registrar: Option<String>,
+    /// The domain of the account's AOR and the REGISTER's Request-URI
+    /// (default: the registrar's host).
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The account name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The account's password (or `ha1` with `realm`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// MD5(username:realm:password) in hex, instead of the password.
+    #[serde(default)]
+    pub ha1: Option<String>,
+    /// The realm `ha1` is for.
+    #[serde(default)]
+    pub realm: Option<String>,
+    /// Registration expiry asked for, seconds.
+    #[serde(default = "default_reg_expires")]
+    pub expires: u32,
+    /// First back-off after a failed registration, seconds (doubles up to 600).
+    #[serde(default = "default_reg_retry")]
+    pub retry_s: u64,
+}
+
+fn default_reg_expires() -> u32 {
+    300
+}
+
+fn default_reg_retry() -> u64 {
+    30
+}
+
+impl TrunkConfig {
+    /// A trunk that calls are taken from by source address only.
+    pub fn by_sources(name: String, sources: Vec<String>) -> TrunkConfig {
+        TrunkConfig {
+            name,
+            sources,
+            registrar: None,
+            domain: None,
+            username: None,
+            password: None,
+            ha1: None,
+            realm: None,
+            expires: default_reg_expires(),
+            retry_s: default_reg_retry(),
+        }
+    }
+
+    /// The registrar's host and port, when the trunk registers.
+    pub fn registrar_host_port(&self) -> Option<Result<(String, u16), String>> {
+        let r = self.registrar.as_deref()?.trim();
+        let r = r.strip_prefix("sip:").unwrap_or(r);
+        let r = r.split(';').next().unwrap_or(r);
+        Some(match r.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') || h.ends_with(']') => p
+                .parse::<u16>()
+                .map(|p| (h.trim_matches(['[', ']']).to_string(), p))
+                .map_err(|e| format!("registrar {r:?}: port: {e}")),
+            _ if r.is_empty() => Err("registrar is empty".into()),
+            _ => Ok((r.trim_matches(['[', ']']).to_string(), 5060)),
+        })
+    }
 }
 
 /// `[dialplan]`
@@ -501,6 +569,29 @@ impl Config {
             for src in &t.sources {
                 crate::dialplan::parse_cidr(src)
                     .map_err(|e| format!("[[trunk]] {}: source {src:?}: {e}", t.name))?;
+            }
+            if let Some(r) = t.registrar_host_port() {
+                r.map_err(|e| format!("[[trunk]] {}: {e}", t.name))?;
+                if t.username.as_deref().is_none_or(str::is_empty) {
+                    return Err(format!("[[trunk]] {}: registrar needs username", t.name));
+                }
+                if t.password.is_none() && (t.ha1.is_none() || t.realm.is_none()) {
+                    return Err(format!(
+                        "[[trunk]] {}: registrar needs password (or ha1 with realm)",
+                        t.name
+                    ));
+                }
+                if t.expires == 0 {
+                    return Err(format!(
+                        "[[trunk]] {}: expires must be at least 1 s",
+                        t.name
+                    ));
+                }
+            } else if t.sources.is_empty() {
+                return Err(format!(
+                    "[[trunk]] {}: give sources (calls taken by address) or registrar",
+                    t.name
+                ));
             }
         }
         let x = &self.xmpp;

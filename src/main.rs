@@ -142,6 +142,9 @@ enum DialplanCommand {
         /// The local time of the call, 'DAY HH:MM' e.g. 'mon 09:30' (default: now).
         #[arg(long)]
         at: Option<String>,
+        /// The trunk the call comes from (routes with a `trunk` condition).
+        #[arg(long)]
+        trunk: Option<String>,
         /// A directory of *.toml files or one file (default: [dialplan] path).
         #[arg(long)]
         path: Option<PathBuf>,
@@ -358,6 +361,7 @@ fn dialplan_command(cfg: &Config, command: DialplanCommand) -> Result<()> {
             source,
             headers,
             at,
+            trunk,
             path,
         } => {
             let path = path.unwrap_or_else(|| cfg.dialplan.path.clone());
@@ -383,6 +387,7 @@ fn dialplan_command(cfg: &Config, command: DialplanCommand) -> Result<()> {
                 to_user: &to,
                 from_user: &from,
                 source,
+                trunk: trunk.as_deref(),
                 headers: &headers,
                 weekday,
                 minute_of_day,

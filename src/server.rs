@@ -41,6 +41,8 @@ pub struct Status {
     pub recorder_dir: std::sync::OnceLock<std::path::PathBuf>,
     /// Where the web API sends room actions (set once the endpoint task runs).
     pub admin: std::sync::OnceLock<mpsc::Sender<crate::sip::admin::AdminRequest>>,
+    /// Trunks registering to providers, and where each is.
+    pub trunk_registrations: std::sync::Mutex<Vec<(String, crate::sip::outbound::RegState)>>,
     /// The media taps of recorder workers in other processes (`[recorder] in_process = false`).
     pub recorder_taps: std::sync::OnceLock<crate::recorder::remote::TapHub>,
 }
@@ -153,6 +155,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
 
     let secret: [u8; 32] = rand::random();
     let mut endpoint = Endpoint::new(endpoint_config(&cfg, &bound), secret);
+    endpoint.set_trunk_registrations(trunk_registrations(&cfg, &bound).await?);
     let _ = stateless.set(endpoint.stateless());
     let mut ignored = Vec::new();
     let users: HashMap<_, _> = store.user_credentials().await?.into_iter().collect();
@@ -515,7 +518,72 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
     status.sip_up.store(false, Ordering::Relaxed);
 }
 
+/// The `[[trunk]]`s with a registrar, each on a flow from our UDP listener
+/// to the registrar's address (resolved once, at start).
+async fn trunk_registrations(
+    cfg: &Config,
+    bound: &[ListenSpec],
+) -> Result<Vec<crate::sip::outbound::TrunkRegistration>> {
+    use crate::sip::outbound::{Outbound, OutboundConfig, TrunkRegistration};
+    use crate::sip::transport::{Flow, Protocol};
+    let mut out = Vec::new();
+    for t in &cfg.trunks {
+        let Some(hp) = t.registrar_host_port() else {
+            continue;
+        };
+        let (host, port) = hp.map_err(|e| Error::Usage(format!("[[trunk]] {}: {e}", t.name)))?;
+        let remote = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| Error::io(format!("[[trunk]] {}: resolving {host}", t.name), e))?
+            .next()
+            .ok_or_else(|| Error::Usage(format!("[[trunk]] {}: {host} has no address", t.name)))?;
+        let local = bound
+            .iter()
+            .find(|b| b.protocol == Protocol::Udp && b.addr.is_ipv4() == remote.is_ipv4())
+            .map(|b| b.addr)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "[[trunk]] {} registers over UDP: [sip] listen needs a udp: listener",
+                    t.name
+                ))
+            })?;
+        let oc = OutboundConfig {
+            trunk: t.name.clone(),
+            domain: t.domain.clone().unwrap_or_else(|| {
+                if port == 5060 {
+                    host.clone()
+                } else {
+                    format!("{host}:{port}")
+                }
+            }),
+            username: t.username.clone().unwrap_or_default(),
+            password: t.password.clone(),
+            ha1: t.ha1.clone(),
+            realm: t.realm.clone(),
+            expires: t.expires,
+            retry: Duration::from_secs(t.retry_s.max(1)),
+        };
+        tracing::info!(trunk = %t.name, registrar = %remote, "registering to the provider");
+        out.push(TrunkRegistration {
+            reg: Outbound::new(oc, Instant::now(), rand::random()),
+            flow: Flow {
+                protocol: Protocol::Udp,
+                local,
+                remote,
+                conn: 0,
+            },
+        });
+    }
+    Ok(out)
+}
+
 fn publish(ep: &Endpoint, status: &Status) {
+    if ep.has_trunk_registrations() {
+        *status
+            .trunk_registrations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = ep.trunk_registrations();
+    }
     status
         .registrations
         .store(ep.binding_count(), Ordering::Relaxed);

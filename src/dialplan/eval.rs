@@ -84,6 +84,9 @@ impl Route {
         if !c.source.is_empty() && !c.source.iter().any(|n| n.contains(f.source)) {
             return None;
         }
+        if !c.trunks.is_empty() && !f.trunk.is_some_and(|t| c.trunks.iter().any(|x| x == t)) {
+            return None;
+        }
         if !c.time.is_empty()
             && !c
                 .time

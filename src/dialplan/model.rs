@@ -264,6 +264,9 @@ pub struct CallFacts<'a> {
     pub from_user: &'a str,
     /// The address the request came from.
     pub source: IpAddr,
+    /// The trunk it came from (by source address or by our registration to
+    /// it), if any.
+    pub trunk: Option<&'a str>,
     /// The request's headers as (name, value), in order; names compare case-insensitively.
     pub headers: &'a [(String, String)],
     /// Local day of the week, 0 = Monday … 6 = Sunday.
@@ -338,6 +341,8 @@ pub(crate) struct Conditions {
     pub(crate) to: Option<Regex>,
     pub(crate) from: Option<Regex>,
     pub(crate) source: Vec<Cidr>,
+    /// `trunk`: the call came from one of these trunks.
+    pub(crate) trunks: Vec<String>,
     pub(crate) headers: Vec<HeaderCondition>,
     pub(crate) time: Vec<TimeWindow>,
 }

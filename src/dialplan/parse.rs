@@ -27,7 +27,7 @@ use crate::sip::registrar::Aor;
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Conditions a route may have.
-const CONDITION_KEYS: &[&str] = &["to", "from", "source", "header", "time"];
+const CONDITION_KEYS: &[&str] = &["to", "from", "source", "trunk", "header", "time"];
 
 /// Each action and the keys that belong to it.
 const ACTIONS: &[(&str, &[&str])] = &[
@@ -55,6 +55,7 @@ const ROUTE_KEYS: &[&str] = &[
     "to",
     "from",
     "source",
+    "trunk",
     "header",
     "time",
     "room",
@@ -396,6 +397,15 @@ impl<'t> FileParser<'t> {
                 match parse_cidr(&s) {
                     Ok(c) => conditions.source.push(c),
                     Err(m) => self.error(sp, m),
+                }
+            }
+        }
+        if let Some((_, v)) = fields.get("trunk") {
+            for (s, sp) in self.string_list("trunk", v) {
+                if s.is_empty() {
+                    self.error(sp, "trunk: a trunk name cannot be empty");
+                } else {
+                    conditions.trunks.push(s);
                 }
             }
         }

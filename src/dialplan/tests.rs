@@ -39,6 +39,7 @@ struct Call {
     headers: Vec<(String, String)>,
     weekday: u8,
     minute: u16,
+    trunk: Option<String>,
 }
 
 fn call(to: &str) -> Call {
@@ -49,10 +50,15 @@ fn call(to: &str) -> Call {
         headers: Vec::new(),
         weekday: 0,
         minute: 12 * 60,
+        trunk: None,
     }
 }
 
 impl Call {
+    fn trunk(mut self, t: &str) -> Self {
+        self.trunk = Some(t.into());
+        self
+    }
     fn from(mut self, from: &str) -> Self {
         self.from = from.into();
         self
@@ -75,6 +81,7 @@ impl Call {
             to_user: &self.to,
             from_user: &self.from,
             source: self.source,
+            trunk: self.trunk.as_deref(),
             headers: &self.headers,
             weekday: self.weekday,
             minute_of_day: self.minute,
@@ -898,4 +905,30 @@ fn a_missing_path_is_one_error_without_a_position() {
         "{}",
         errs[0]
     );
+}
+
+#[test]
+fn a_trunk_condition_takes_only_calls_from_the_named_trunks() {
+    let p = plan(
+        "[[route]]\nname = \"from the provider\"\ntrunk = [\"prov\", \"backup\"]\naction = \"conference\"\nroom = \"dids\"\n\n\
+         [[route]]\nname = \"rest\"\naction = \"reject\"\ncode = 403\n",
+    );
+    assert_eq!(
+        call("x").trunk("prov").eval(&p).route_name,
+        "from the provider"
+    );
+    assert_eq!(
+        call("x").trunk("backup").eval(&p).route_name,
+        "from the provider"
+    );
+    assert_eq!(call("x").trunk("other").eval(&p).route_name, "rest");
+    assert_eq!(call("x").eval(&p).route_name, "rest");
+}
+
+#[test]
+fn an_empty_or_mistyped_trunk_condition_is_reported_at_its_position() {
+    let e = error("[[route]]\ntrunk = \"\"\naction = \"ivr\"\n");
+    assert!(e.starts_with("2:9:") && e.contains("trunk"), "{e}");
+    let e = error("[[route]]\ntrunk = 5\naction = \"ivr\"\n");
+    assert!(e.starts_with("2:9:"), "{e}");
 }

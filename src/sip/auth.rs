@@ -157,7 +157,7 @@ pub fn parse_authorization(value: &str) -> Option<DigestResponse> {
 
 /// The next `k=v` or `k="quoted, \"escaped\""` of a comma-separated list:
 /// `Some(None)` at the end, `None` if malformed. Unescapes only when needed.
-fn next_param(s: &str) -> Option<Option<(&str, std::borrow::Cow<'_, str>, &str)>> {
+pub(super) fn next_param(s: &str) -> Option<Option<(&str, std::borrow::Cow<'_, str>, &str)>> {
     let s = s.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == ',');
     if s.is_empty() {
         return Some(None);

@@ -589,9 +589,15 @@ impl Endpoint {
         req: &Request,
         out: &mut Vec<Action>,
     ) {
-        // Who is calling: a trunk by source address, else a user by digest.
-        let caller_auth = match self.trunk_of(flow.remote.ip()) {
-            Some(t) => t.to_string(),
+        // Who is calling: a trunk by source address, a provider we are
+        // registered to (from its registrar's address, to our account),
+        // else a user by digest.
+        let by_registration = self.registered_trunk_of(flow, req);
+        let trunk = by_registration
+            .clone()
+            .or_else(|| self.trunk_of(flow.remote.ip()).map(str::to_string));
+        let caller_auth = match &trunk {
+            Some(t) => t.clone(),
             None => match self.authenticate(now, flow, req) {
                 Ok(user) => user,
                 Err(answer) => return self.send_answer(now, flow, key, req, *answer, out),
@@ -662,8 +668,13 @@ impl Endpoint {
                 }
             }
         };
-        // Route it.
-        let to_user = req.inner.uri.user().unwrap_or("").to_string();
+        // Route it. A call a provider sends to our registered Contact has
+        // our account in its Request-URI; the number dialled is in To.
+        let to_user = if by_registration.is_some() {
+            user_of(req.header("To").unwrap_or(""))
+        } else {
+            req.inner.uri.user().unwrap_or("").to_string()
+        };
         let from_user = user_of(req.header("From").unwrap_or(""));
         let headers: Vec<(String, String)> = req
             .inner
@@ -677,6 +688,7 @@ impl Endpoint {
             to_user: &to_user,
             from_user: &from_user,
             source: flow.remote.ip(),
+            trunk: trunk.as_deref(),
             headers: &headers,
             weekday,
             minute_of_day: minute,

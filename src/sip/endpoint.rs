@@ -129,6 +129,8 @@ pub struct Endpoint {
     users: HashMap<String, Credentials>,
     limiter: AuthLimiter,
     counter: u64,
+    /// Trunks we register to (`[[trunk]]` with a registrar).
+    pub(super) outbound: Vec<super::outbound::TrunkRegistration>,
 }
 
 impl Endpoint {
@@ -154,6 +156,7 @@ impl Endpoint {
                 sources: HashMap::new(),
             },
             counter: u64::from_le_bytes(secret[..8].try_into().expect("8 bytes")),
+            outbound: Vec::new(),
         }
     }
 
@@ -209,10 +212,14 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] should run next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        match (self.txs.poll_timeout(), self.call_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.txs.poll_timeout(),
+            self.call_timeout(),
+            self.outbound_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs due transaction timers.
@@ -220,11 +227,18 @@ impl Endpoint {
         let mut outputs = Vec::new();
         self.txs.handle_timeout(now.mono, &mut outputs);
         for o in outputs {
-            if let Output::Transmit { dest, bytes } = o {
-                out.push(Action::Send(dest, bytes));
+            match o {
+                Output::Transmit { dest, bytes } => out.push(Action::Send(dest, bytes)),
+                Output::Timeout { key, .. }
+                    if key.branch.starts_with(super::outbound::BRANCH_PREFIX) =>
+                {
+                    self.on_register_timeout(now, &key)
+                }
+                _ => {}
             }
         }
         self.handle_call_timers(now, out);
+        self.poll_outbound(now, out);
     }
 
     /// Periodic sweep: expired bindings, old nonces, old failure counts.
@@ -242,6 +256,16 @@ impl Endpoint {
         let flow = inbound.flow;
         match inbound.message {
             Err(reject) => self.refuse(flow, reject, out),
+            Ok(Message::Response(resp))
+                if resp
+                    .core
+                    .top_via
+                    .branch
+                    .as_deref()
+                    .is_some_and(|b| b.starts_with(super::outbound::BRANCH_PREFIX)) =>
+            {
+                self.on_register_response(now, &resp, out)
+            }
             Ok(Message::Response(resp)) => self.on_response(now, resp, out),
             Ok(Message::Request(req)) => self.on_request(now, flow, req, out),
         }

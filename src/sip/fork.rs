@@ -143,6 +143,9 @@ impl Endpoint {
         self.calls.next_leg += 1;
         let local_tag = format!("{:x}", self.next());
         let from_user = user_of(req.header("From").unwrap_or(""));
+        // The number the caller dialled stays in To (as a forwarding PBX or
+        // a provider keeps it): the callee's Request-URI is its contact.
+        let dialled = req.inner.uri.user().unwrap_or(user).to_string();
         let mut ok = Answer::new(200)
             .tag(&local_tag)
             .header("Contact", self.our_contact(&flow))
@@ -198,7 +201,7 @@ impl Endpoint {
                         &from_user
                     }
                 ),
-                to: format!("<sip:{user}@{domain}>"),
+                to: format!("<sip:{dialled}@{domain}>"),
                 call_id: call_id.clone(),
                 tag: tag.clone(),
                 flow: bflow,

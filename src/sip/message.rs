@@ -144,6 +144,19 @@ impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
         header_value(&self.inner.headers, name)
     }
+    /// Every value of a header, comma-joined values split.
+    pub fn header_list(&self, name: &str) -> Vec<String> {
+        header_list(&self.inner.headers, name)
+    }
+    /// Every header line of that name, unsplit (challenges have commas inside).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.inner
+            .headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case(name))
+            .map(|h| h.value())
+            .collect()
+    }
 }
 
 impl Message {

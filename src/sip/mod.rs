@@ -8,6 +8,7 @@ pub mod endpoint;
 mod fork;
 pub mod framing;
 pub mod message;
+pub mod outbound;
 mod recording;
 pub mod registrar;
 pub mod sdp;

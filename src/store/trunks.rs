@@ -47,14 +47,14 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let sources: String = r.try_get(1)?;
-                Ok(TrunkConfig {
-                    name: r.try_get(0)?,
-                    sources: sources
+                Ok(TrunkConfig::by_sources(
+                    r.try_get(0)?,
+                    sources
                         .split(',')
                         .filter(|s| !s.is_empty())
                         .map(str::to_string)
                         .collect(),
-                })
+                ))
             })
             .collect()
     }

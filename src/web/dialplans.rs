@@ -291,6 +291,9 @@ struct SimulateBody {
     /// `DAY HH:MM`; default now in the configured timezone.
     #[serde(default)]
     at: Option<String>,
+    /// The trunk the call comes from.
+    #[serde(default)]
+    trunk: Option<String>,
 }
 
 fn anonymous() -> String {
@@ -383,6 +386,7 @@ async fn simulate(
         to_user: b.to.trim(),
         from_user: b.from.trim(),
         source,
+        trunk: b.trunk.as_deref().map(str::trim).filter(|t| !t.is_empty()),
         headers: &hs,
         weekday,
         minute_of_day,

@@ -194,6 +194,27 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         s.status.calls.load(Ordering::Relaxed),
     );
     crate::sip::stats::RESPONSES.render(&mut out);
+    let regs = s
+        .status
+        .trunk_registrations
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if !regs.is_empty() {
+        out.push_str(
+            "# HELP dialroom_trunk_registered 1 while the trunk is registered to its provider\n\
+             # TYPE dialroom_trunk_registered gauge\n",
+        );
+        for (name, st) in &regs {
+            let up = matches!(st, crate::sip::outbound::RegState::Registered { .. });
+            let _ = writeln!(
+                out,
+                "dialroom_trunk_registered{{trunk=\"{}\"}} {}",
+                name.replace(['\\', '"', '\n'], "_"),
+                u8::from(up)
+            );
+        }
+    }
     s.status.media.render(&mut out);
     (
         [(

@@ -61,11 +61,29 @@ fn valid_name(name: &str) -> bool {
 async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     principal(&s, &headers, false).await?;
     let stored = s.store.list_trunks().await.map_err(db)?;
+    let regs = s
+        .status
+        .trunk_registrations
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let list: Vec<_> = s
         .admin
         .config_trunks
         .iter()
-        .map(|t| json!({"name": t.name, "sources": t.sources, "origin": "config"}))
+        .map(|t| {
+            let mut v = json!({"name": t.name, "sources": t.sources, "origin": "config"});
+            if let Some(r) = &t.registrar {
+                let state = regs
+                    .iter()
+                    .find(|(n, _)| *n == t.name)
+                    .map_or_else(|| json!({"state": "registering"}), |(_, st)| json!(st));
+                v["registrar"] = json!(r);
+                v["username"] = json!(t.username);
+                v["registration"] = state;
+            }
+            v
+        })
         .chain(
             stored
                 .iter()

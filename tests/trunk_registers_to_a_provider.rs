@@ -1,0 +1,190 @@
+//! Outbound registration to a provider, with a second dialroom playing the
+//! provider: dialroom registers with digest auth (after the provider's 423
+//! takes its Min-Expires), refreshes before expiry, shows the state in the
+//! API and the metrics; wrong credentials and an unreachable registrar are
+//! reported with their reasons and touch nothing else. A call the provider
+//! sends to the registered account is taken as from the trunk, routed by
+//! the dialplan's `trunk` condition on the number dialled (To), and lands in
+//! the room it names, where a local caller hears the provider's caller and
+//! the other way round. When the provider goes away the registration fails
+//! ("no answer") and comes back by itself once the provider is up again.
+
+mod common;
+use common::{Baresip, Server, api_token, free_port, tone_amplitude, window};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const LOOPBACK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
+
+fn json(b: &str) -> Value {
+    serde_json::from_str(b).unwrap_or_else(|e| panic!("not JSON ({e}): {b:?}"))
+}
+
+/// The trunk's registration as the API shows it.
+fn registration(s: &Server, token: &str, trunk: &str) -> Value {
+    let (code, b) = s.http("GET", "/api/v1/trunks", Some(token), None);
+    assert_eq!(code, 200, "{b}");
+    json(&b)["trunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == trunk)
+        .unwrap_or_else(|| panic!("no trunk {trunk}: {b}"))["registration"]
+        .clone()
+}
+
+fn wait_state(s: &Server, token: &str, trunk: &str, state: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let r = registration(s, token, trunk);
+        if r["state"] == state {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{trunk} never {state}: {r}\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn provider_bindings(p: &Server) -> String {
+    String::from_utf8_lossy(&p.cli(&["registrations"]).stdout).into_owned()
+}
+
+#[test]
+fn dialroom_registers_to_its_provider_takes_its_calls_and_recovers_after_a_restart() {
+    // The provider: accounts with passwords, 10 s minimum expiry, and a
+    // route that sends 555... to whoever registered as acct.
+    let mut p = Server::with("min_expires = 10\n", LOOPBACK);
+    p.write_dialplan(
+        "[[route]]\nname = \"dids\"\nto = '^555\\d+$'\naction = \"user\"\nuser = \"acct\"\ntimeout = 10\n",
+    );
+    p.add_user("acct", "secret");
+    p.add_user("acct2", "right");
+    p.start();
+
+    // Ours: three trunks registering (one right, one with a wrong password,
+    // one to nobody); short T1 so that "no answer" takes 3.2 s.
+    let nowhere = free_port();
+    let trunks = format!(
+        "[[trunk]]\nname = \"prov\"\nregistrar = \"127.0.0.1:{pp}\"\nusername = \"acct\"\npassword = \"secret\"\nexpires = 5\nretry_s = 1\n\
+         [[trunk]]\nname = \"badprov\"\nregistrar = \"127.0.0.1:{pp}\"\nusername = \"acct2\"\npassword = \"wrong\"\nretry_s = 1\n\
+         [[trunk]]\nname = \"nowhere\"\nregistrar = \"sip:127.0.0.1:{nowhere}\"\nusername = \"x\"\npassword = \"y\"\nretry_s = 1\n{LOOPBACK}",
+        pp = p.sip_port
+    );
+    let mut d = Server::with("t1_ms = 50\n", &trunks);
+    d.write_dialplan(
+        "[[route]]\nname = \"provider numbers\"\ntrunk = \"prov\"\nto = '^555(\\d+)$'\naction = \"conference\"\nroom = \"did-$1\"\n\n\
+         [[route]]\nname = \"rooms\"\nto = '^did-(\\d+)$'\naction = \"conference\"\nroom = \"did-$1\"\n\n\
+         [[route]]\nname = \"not from the provider\"\nto = '^555'\naction = \"reject\"\ncode = 403\n",
+    );
+    d.start();
+    let token = api_token(&d, "ops", "admin");
+
+    // Registered (after a 401 and a 423), and the provider has the binding.
+    let r = wait_state(&d, &token, "prov", "registered", 15);
+    let first = r["expires_at"].as_u64().unwrap();
+    let b = provider_bindings(&p);
+    assert!(
+        b.contains("acct") && b.contains(&format!("127.0.0.1:{}", d.sip_port)),
+        "{b}"
+    );
+    assert_eq!(
+        d.metric("dialroom_trunk_registered{trunk=\"prov\"}"),
+        Some(1.0)
+    );
+
+    // Wrong password and no registrar: failed, with why, and retried.
+    let bad = wait_state(&d, &token, "badprov", "failed", 15);
+    // (dialroom answers a wrong password with 403, others with 401 again)
+    assert!(bad["code"] == 403 || bad["code"] == 401, "{bad}");
+    assert!(
+        bad["reason"]
+            .as_str()
+            .unwrap()
+            .contains("refused the credentials"),
+        "{bad}"
+    );
+    let gone = wait_state(&d, &token, "nowhere", "failed", 15);
+    assert_eq!(gone["reason"], "no answer from the registrar", "{gone}");
+    assert_eq!(
+        d.metric("dialroom_trunk_registered{trunk=\"badprov\"}"),
+        Some(0.0)
+    );
+    let log = d.log();
+    assert!(log.contains("registration to the provider failed"), "{log}");
+    assert!(log.contains("badprov"), "{log}");
+
+    // Refreshed before it expires (the provider granted 10 s).
+    std::thread::sleep(Duration::from_secs(7));
+    let r = registration(&d, &token, "prov");
+    assert_eq!(r["state"], "registered", "{r}");
+    assert!(
+        r["expires_at"].as_u64().unwrap() > first,
+        "{r} (first {first})"
+    );
+
+    // A call through the provider: its caller dials 5550100 there; the
+    // provider rings our account; our dialplan puts it in room did-0100,
+    // where a local caller is.
+    let mut local = Baresip::start("bob", 1000, "pcmu", "");
+    local.dial(&format!("sip:did-0100@127.0.0.1:{}", d.sip_port));
+    let mut remote = Baresip::start("alice", 440, "pcmu", "");
+    remote.dial(&format!("sip:5550100@127.0.0.1:{}", p.sip_port));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, b) = d.http("GET", "/api/v1/rooms", Some(&token), None);
+        let v = json(&b);
+        let n = v["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "did-0100")
+            .map_or(0, |r| r["participants"].as_array().unwrap().len());
+        if n == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the provider's call never arrived: {b}\n{}\n--- provider ---\n{}",
+            d.log(),
+            p.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        d.log().contains("route=\"provider numbers\""),
+        "{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    local.stop();
+    remote.stop();
+    let (x, rate) = remote.received();
+    let w = window(&x, rate, 1.0, x.len() as f64 / f64::from(rate) - 0.5);
+    let (hear, own) = (
+        tone_amplitude(w, rate, 1000.0),
+        tone_amplitude(w, rate, 440.0),
+    );
+    eprintln!("provider's caller: 1000 Hz {hear:.0}, own 440 Hz {own:.0}");
+    assert!(hear > 1000.0 && hear > 5.0 * own.max(1.0), "{hear} {own}");
+    let (y, rate) = local.received();
+    let w = window(&y, rate, 1.0, y.len() as f64 / f64::from(rate) - 0.5);
+    let (hear, own) = (
+        tone_amplitude(w, rate, 440.0),
+        tone_amplitude(w, rate, 1000.0),
+    );
+    eprintln!("local caller: 440 Hz {hear:.0}, own 1000 Hz {own:.0}");
+    assert!(hear > 1000.0 && hear > 5.0 * own.max(1.0), "{hear} {own}");
+
+    // The provider goes away: the next refresh gets no answer.
+    p.stop();
+    let r = wait_state(&d, &token, "prov", "failed", 20);
+    assert_eq!(r["reason"], "no answer from the registrar", "{r}");
+    // It comes back: registered again by itself (the back-off is short).
+    p.start();
+    wait_state(&d, &token, "prov", "registered", 30);
+    assert!(provider_bindings(&p).contains("acct"));
+}
