@@ -113,6 +113,31 @@ fn dialroom_registers_to_its_provider_takes_its_calls_and_recovers_after_a_resta
         d.metric("dialroom_trunk_registered{trunk=\"badprov\"}"),
         Some(0.0)
     );
+    // The trunks page shows the same, in a browser.
+    d.add_admin("ann", "correct horse", "admin");
+    let shot = match std::env::var_os("DIALROOM_SCREENSHOTS") {
+        Some(dir) => common::root().join(dir).join("admin-trunks.png"),
+        None => d.dir.path().join("admin-trunks.png"),
+    };
+    let out = std::process::Command::new("node")
+        .arg(common::root().join("tests/browser/admin_trunks.mjs"))
+        .arg(format!("http://127.0.0.1:{}", d.web_port))
+        .args(["ann", "correct horse"])
+        .arg(&shot)
+        .args([
+            "prov=registered until",
+            "badprov=refused the credentials of acct2",
+            "nowhere=no answer from the registrar",
+        ])
+        .output()
+        .expect("node (scripts/deps.sh test installs it)");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("trunks page: {}", String::from_utf8_lossy(&out.stdout));
     let log = d.log();
     assert!(log.contains("registration to the provider failed"), "{log}");
     assert!(log.contains("badprov"), "{log}");
@@ -159,19 +184,26 @@ fn dialroom_registers_to_its_provider_takes_its_calls_and_recovers_after_a_resta
         "{}",
         d.log()
     );
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(6));
     local.stop();
     remote.stop();
     let (x, rate) = remote.received();
-    let w = window(&x, rate, 1.0, x.len() as f64 / f64::from(rate) - 0.5);
+    let secs = x.len() as f64 / f64::from(rate);
+    // The last seconds: the call through the provider is up by then.
+    let w = window(&x, rate, (secs - 3.5).max(0.5), secs - 0.5);
     let (hear, own) = (
         tone_amplitude(w, rate, 1000.0),
         tone_amplitude(w, rate, 440.0),
     );
-    eprintln!("provider's caller: 1000 Hz {hear:.0}, own 440 Hz {own:.0}");
+    eprintln!(
+        "provider's caller: {:.1} s recorded, 1000 Hz {hear:.0}, own 440 Hz {own:.0}",
+        x.len() as f64 / f64::from(rate)
+    );
     assert!(hear > 1000.0 && hear > 5.0 * own.max(1.0), "{hear} {own}");
     let (y, rate) = local.received();
-    let w = window(&y, rate, 1.0, y.len() as f64 / f64::from(rate) - 0.5);
+    let secs = y.len() as f64 / f64::from(rate);
+    // The last seconds: the call through the provider is up by then.
+    let w = window(&y, rate, (secs - 3.5).max(0.5), secs - 0.5);
     let (hear, own) = (
         tone_amplitude(w, rate, 440.0),
         tone_amplitude(w, rate, 1000.0),
