@@ -110,6 +110,11 @@ fn endpoint_config(cfg: &Config, bound: &[ListenSpec]) -> EndpointConfig {
                     .iter()
                     .find(|b| b.protocol == crate::sip::transport::Protocol::Udp)
                     .map(|b| b.addr),
+                stream_local: bound
+                    .iter()
+                    .filter(|b| b.protocol != crate::sip::transport::Protocol::Udp)
+                    .map(|b| (b.protocol, b.addr))
+                    .collect(),
                 ..CallConfig::default()
             };
             c.set_trunks(&cfg.trunks);

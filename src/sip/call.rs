@@ -42,6 +42,9 @@ pub struct CallConfig {
     pub timezone_offset_minutes: i32,
     /// Our UDP listen address, used to ring registered users.
     pub udp_local: Option<SocketAddr>,
+    /// Our TCP and TLS listen addresses: users registered over a connection
+    /// are rung over it.
+    pub stream_local: Vec<(super::transport::Protocol, SocketAddr)>,
 }
 
 impl CallConfig {
@@ -72,6 +75,7 @@ impl Default for CallConfig {
             min_se: 90,
             timezone_offset_minutes: 0,
             udp_local: None,
+            stream_local: Vec::new(),
         }
     }
 }

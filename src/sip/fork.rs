@@ -48,6 +48,7 @@ fn parse_received(r: &str) -> Option<(Protocol, SocketAddr)> {
     let proto = match proto {
         "udp" => Protocol::Udp,
         "tcp" => Protocol::Tcp,
+        "tls" => Protocol::Tls,
         _ => return None,
     };
     Some((proto, addr.parse().ok()?))
@@ -91,18 +92,34 @@ impl Endpoint {
             let a = Answer::new(488).warn("calls to users need an SDP offer");
             return self.send_answer(now, flow, key, req, a, out);
         };
-        let Some(udp) = self.calls.cfg.udp_local else {
-            let a = Answer::new(480).warn("no UDP listener to ring users from");
-            return self.send_answer(now, flow, key, req, a, out);
+        // Each contact is rung where its REGISTER came from, on the same
+        // transport (over its connection for TCP and TLS: the phone may be
+        // behind NAT and reachable only through it).
+        let cfg = &self.calls.cfg;
+        let local_for = |proto: Protocol| match proto {
+            Protocol::Udp => cfg.udp_local,
+            p => cfg
+                .stream_local
+                .iter()
+                .find(|(q, _)| *q == p)
+                .map(|(_, a)| *a),
         };
-        let contacts: Vec<(String, SocketAddr)> = Aor::parse(user)
+        let contacts: Vec<(String, Flow)> = Aor::parse(user)
             .map(|aor| self.bindings(&aor, now.unix))
             .unwrap_or_default()
             .into_iter()
             .filter_map(|b| {
-                let (proto, addr) = parse_received(b.received.as_deref()?)?;
-                // Contacts that registered over TCP would need their connection; ring UDP ones.
-                (proto == Protocol::Udp).then_some((b.contact, addr))
+                let (protocol, remote) = parse_received(b.received.as_deref()?)?;
+                let local = local_for(protocol)?;
+                Some((
+                    b.contact,
+                    Flow {
+                        protocol,
+                        local,
+                        remote,
+                        conn: 0,
+                    },
+                ))
             })
             .collect();
         if contacts.is_empty() {
@@ -166,14 +183,15 @@ impl Endpoint {
             .arm(caller, CallTimer::RingTimeout, now.mono + timeout);
         // One INVITE per contact, each with its own media leg and our full offer.
         let mut fork = Fork::default();
-        for (contact, addr) in contacts {
+        for (contact, bflow) in contacts {
+            let ours = bflow.local;
             let Some(port) = self.calls.ports.take() else {
                 break;
             };
             let callee = self.calls.next_leg;
             self.calls.next_leg += 1;
             let local = LocalMedia {
-                ip: self.calls.cfg.media_ip.unwrap_or(udp.ip()),
+                ip: self.calls.cfg.media_ip.unwrap_or(ours.ip()),
                 port,
                 session_id: self.next() >> 12,
                 version: 1,
@@ -181,18 +199,15 @@ impl Endpoint {
             let branch_id = format!("z9hG4bK{:x}", self.next());
             let tag = format!("{:x}", self.next());
             let call_id = format!("{:x}@dialroom", self.next());
-            let bflow = Flow {
-                protocol: Protocol::Udp,
-                local: udp,
-                remote: addr,
-                conn: 0,
-            };
             let domain = self.domain().to_string();
             let branch = Branch {
                 leg: callee,
                 key: TxKey::new(&branch_id, "", "INVITE"),
                 request_uri: contact.clone(),
-                via: format!("SIP/2.0/UDP {udp};branch={branch_id};rport"),
+                via: format!(
+                    "SIP/2.0/{} {ours};branch={branch_id};rport",
+                    bflow.protocol.token()
+                ),
                 from: format!(
                     "<sip:{}@{domain}>",
                     if from_user.is_empty() {
@@ -211,12 +226,17 @@ impl Endpoint {
             let body = sdp::offer(&prefs, &local, Direction::SendRecv);
             let invite = format!(
                 "INVITE {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {};tag={tag}\r\nTo: {}\r\nCall-ID: {call_id}\r\n\
-                 CSeq: 1 INVITE\r\nContact: <sip:dialroom@{udp}>\r\nAllow: {}\r\nUser-Agent: {}\r\n\
+                 CSeq: 1 INVITE\r\nContact: <sip:dialroom@{ours}{}>\r\nAllow: {}\r\nUser-Agent: {}\r\n\
                  Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
                 branch.request_uri,
                 branch.via,
                 branch.from,
                 branch.to,
+                match bflow.protocol {
+                    Protocol::Udp => "",
+                    Protocol::Tcp => ";transport=tcp",
+                    Protocol::Tls => ";transport=tls",
+                },
                 super::endpoint::ALLOW,
                 super::message::SERVER,
                 body.len()
@@ -269,13 +289,13 @@ impl Endpoint {
                 branch.key.clone(),
                 "INVITE",
                 invite.into_bytes(),
-                false,
+                bflow.protocol.is_reliable(),
                 bflow,
             );
             if let Output::Transmit { dest, bytes } = o {
                 out.push(Action::Send(dest, bytes));
             }
-            tracing::info!(caller, callee, %user, to = %addr, "ringing");
+            tracing::info!(caller, callee, %user, to = %bflow.remote, transport = %bflow.protocol, "ringing");
             fork.branches.push(branch);
         }
         self.calls.forks.insert(caller, fork);
@@ -578,9 +598,14 @@ impl Endpoint {
                 b.request_uri, b.via, b.from, b.to, b.call_id
             );
             let key = TxKey::new(&b.key.branch, "", "CANCEL");
-            let o =
-                self.txs
-                    .send_request(now.mono, key, "CANCEL", cancel.into_bytes(), false, b.flow);
+            let o = self.txs.send_request(
+                now.mono,
+                key,
+                "CANCEL",
+                cancel.into_bytes(),
+                b.flow.protocol.is_reliable(),
+                b.flow,
+            );
             if let Output::Transmit { dest, bytes } = o {
                 out.push(Action::Send(dest, bytes));
             }

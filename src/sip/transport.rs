@@ -127,11 +127,15 @@ pub struct Inbound {
     pub message: Result<Message, Reject>,
 }
 
+/// An open connection: its peer, its protocol, and its writer's queue.
+type Conn = (SocketAddr, Protocol, mpsc::Sender<Arc<[u8]>>);
+
 /// The sending half of every transport, shared by the endpoint task.
 #[derive(Debug, Default)]
 pub struct Transports {
     udp: HashMap<SocketAddr, Arc<UdpSocket>>,
-    conns: Mutex<HashMap<u64, mpsc::Sender<Arc<[u8]>>>>,
+    /// Open connections by id.
+    conns: Mutex<HashMap<u64, Conn>>,
     next_conn: AtomicU64,
 }
 
@@ -147,12 +151,22 @@ impl Transports {
                 }
             }
             Protocol::Tcp | Protocol::Tls => {
-                let tx = self
+                let conns = self
                     .conns
                     .lock()
-                    .expect("connection table lock is never poisoned")
-                    .get(&flow.conn)
-                    .cloned();
+                    .expect("connection table lock is never poisoned");
+                // A flow without a connection id (a contact to ring, known
+                // by the address its REGISTER came from): the connection
+                // open to that peer, if any.
+                let tx = match conns.get(&flow.conn) {
+                    Some(c) => Some(c.2.clone()),
+                    None if flow.conn == 0 => conns
+                        .values()
+                        .find(|c| c.0 == flow.remote && c.1 == flow.protocol)
+                        .map(|c| c.2.clone()),
+                    None => None,
+                };
+                drop(conns);
                 match tx {
                     Some(tx) => {
                         if tx.try_send(bytes).is_err() {
@@ -434,7 +448,7 @@ async fn tcp_connection<S>(
         .conns
         .lock()
         .expect("connection table lock is never poisoned")
-        .insert(flow.conn, tx.clone());
+        .insert(flow.conn, (flow.remote, flow.protocol, tx.clone()));
     let writer = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             if wr.write_all(&bytes).await.is_err() {

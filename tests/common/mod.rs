@@ -385,12 +385,27 @@ impl Baresip {
         codec: &str,
     ) -> Baresip {
         let extra = format!(";auth_pass={pw};answermode=auto");
-        Baresip::start_with(user, Some(server_port), freq, codec, &extra, "")
+        Baresip::start_with(user, Some((server_port, "")), freq, codec, &extra, "")
+    }
+
+    /// Like [`Baresip::start_registered`], registering over `transport`
+    /// (`tcp`): the server reaches it only over that connection.
+    pub fn start_registered_over(
+        user: &str,
+        pw: &str,
+        server_port: u16,
+        freq: u32,
+        codec: &str,
+        transport: &str,
+    ) -> Baresip {
+        let extra = format!(";auth_pass={pw};answermode=auto");
+        let params = format!(";transport={transport}");
+        Baresip::start_with(user, Some((server_port, &params)), freq, codec, &extra, "")
     }
 
     fn start_with(
         user: &str,
-        registrar: Option<u16>,
+        registrar: Option<(u16, &str)>,
         freq: u32,
         codec: &str,
         account_extra: &str,
@@ -413,8 +428,8 @@ impl Baresip {
         );
         std::fs::write(dir.path().join("config"), config).unwrap();
         let account = match registrar {
-            Some(p) => format!(
-                "<sip:{user}@127.0.0.1:{p}>;regint=60;audio_codecs={codec}{account_extra}\n"
+            Some((p, params)) => format!(
+                "<sip:{user}@127.0.0.1:{p}{params}>;regint=60;audio_codecs={codec}{account_extra}\n"
             ),
             None => format!(
                 "<sip:{user}@127.0.0.1:{sip_port}>;regint=0;audio_codecs={codec}{account_extra}\n"
