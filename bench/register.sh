@@ -281,6 +281,8 @@ setup_dialroom() { # the users, once: kept as a template database
 [sip]
 listen = ["udp:127.0.0.1:$DR_PORT"]
 auth_failure_limit = 1000000
+# Kamailio sends no keepalives here either (no nathelper): like for like.
+keepalive_s = 0
 
 [web]
 listen = "127.0.0.1:$web"

@@ -87,6 +87,9 @@ pub struct SipConfig {
     pub session_expires: u32,
     /// Shortest session interval accepted (422 with Min-SE below), seconds.
     pub min_se: u32,
+    /// Seconds between keepalives to registered contacts (an OPTIONS over
+    /// UDP, a double CRLF over TCP/TLS), which keep NAT bindings open (0: none).
+    pub keepalive_s: u64,
 }
 
 impl Default for SipConfig {
@@ -120,6 +123,7 @@ impl Default for SipConfig {
             max_message_size: 65_535,
             session_expires: 1800,
             min_se: 90,
+            keepalive_s: 30,
         }
     }
 }

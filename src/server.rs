@@ -124,6 +124,7 @@ fn endpoint_config(cfg: &Config, bound: &[ListenSpec]) -> EndpointConfig {
         auth_failure_limit: s.auth_failure_limit,
         auth_failure_window: s.auth_failure_window,
         auth_block_seconds: s.auth_block_seconds,
+        keepalive: (s.keepalive_s > 0).then(|| Duration::from_secs(s.keepalive_s)),
     }
 }
 

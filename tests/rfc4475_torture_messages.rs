@@ -73,6 +73,7 @@ fn endpoint_for(hosts: Vec<String>) -> Endpoint {
         auth_failure_limit: 100,
         auth_failure_window: 60,
         auth_block_seconds: 60,
+        keepalive: None,
         // Calls from the test source come in as from a trunk (no digest), so
         // INVITE torture messages reach the call checks.
         calls: {

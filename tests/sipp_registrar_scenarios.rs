@@ -80,3 +80,20 @@ fn a_scenario_fails_when_the_server_misbehaves() {
         "the wrong-password scenario passed with the right password"
     );
 }
+
+/// A registered UDP contact gets an OPTIONS keepalive every
+/// `[sip] keepalive_s` (here 1 s), to the address it registered from.
+#[test]
+fn a_registered_contact_gets_keepalives() {
+    let mut s = Server::new("keepalive_s = 1\n");
+    s.add_user("alice", "secret");
+    s.start();
+    let run = sipp(
+        "register_then_keepalive.xml",
+        "udp",
+        s.sip_port,
+        "alice",
+        "secret",
+    );
+    assert!(run.ok, "{}\n--- server log:\n{}", run.output, s.log());
+}

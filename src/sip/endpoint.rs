@@ -76,6 +76,8 @@ pub struct EndpointConfig {
     pub auth_failure_window: u64,
     /// Block length (seconds).
     pub auth_block_seconds: u64,
+    /// Keepalives to registered contacts this often (`None`: never).
+    pub keepalive: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Default)]
@@ -131,6 +133,8 @@ pub struct Endpoint {
     counter: u64,
     /// Trunks we register to (`[[trunk]]` with a registrar).
     pub(super) outbound: Vec<super::outbound::TrunkRegistration>,
+    keepalive: Option<std::time::Duration>,
+    next_keepalive: Option<Instant>,
 }
 
 impl Endpoint {
@@ -157,6 +161,8 @@ impl Endpoint {
             },
             counter: u64::from_le_bytes(secret[..8].try_into().expect("8 bytes")),
             outbound: Vec::new(),
+            keepalive: cfg.keepalive,
+            next_keepalive: None,
         }
     }
 
@@ -216,6 +222,7 @@ impl Endpoint {
             self.txs.poll_timeout(),
             self.call_timeout(),
             self.outbound_due(),
+            self.next_keepalive,
         ]
         .into_iter()
         .flatten()
@@ -239,6 +246,83 @@ impl Endpoint {
         }
         self.handle_call_timers(now, out);
         self.poll_outbound(now, out);
+        self.keepalives(now, out);
+    }
+
+    /// Keepalives to every registered contact, when due (RFC 5626 §4.4 in
+    /// spirit): an OPTIONS to the address a UDP contact registered from,
+    /// with its registration's Call-ID (so a phone can tell what it is
+    /// about; the answer is a stray response, dropped), a double CRLF on the
+    /// connection of a TCP/TLS one. Keeps NAT bindings open so that calls
+    /// reach phones.
+    fn keepalives(&mut self, now: Now, out: &mut Vec<Action>) {
+        let Some(every) = self.keepalive else {
+            return;
+        };
+        match self.next_keepalive {
+            Some(t) if t <= now.mono => self.next_keepalive = Some(now.mono + every),
+            _ => return,
+        }
+        let targets: Vec<(String, String, String)> = self
+            .registrar
+            .live(now.unix)
+            .filter_map(|(_, b)| {
+                // The URI alone (a contact may be stored with its brackets).
+                let c = b.contact.trim();
+                let uri = match (c.find('<'), c.find('>')) {
+                    (Some(a), Some(z)) if a < z => &c[a + 1..z],
+                    _ => c,
+                };
+                Some((uri.to_string(), b.received.clone()?, b.call_id.clone()))
+            })
+            .collect();
+        tracing::debug!(
+            contacts = targets.len(),
+            "keepalives to registered contacts"
+        );
+        for (contact, received, call_id) in targets {
+            let Some((proto, addr)) = received
+                .split_once(':')
+                .and_then(|(p, a)| Some((p.to_string(), a.parse::<std::net::SocketAddr>().ok()?)))
+            else {
+                continue;
+            };
+            if proto == "udp" {
+                let Some(local) = self.calls.cfg.udp_local else {
+                    continue;
+                };
+                let n = self.next();
+                let domain = self.domain().to_string();
+                let bytes = format!(
+                    "OPTIONS {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-ka-{n:x};rport\r\n\
+                     Max-Forwards: 70\r\nFrom: <sip:dialroom@{domain}>;tag={n:x}\r\nTo: <{contact}>\r\n\
+                     Call-ID: {call_id}\r\nCSeq: {} OPTIONS\r\nUser-Agent: {}\r\nContent-Length: 0\r\n\r\n",
+                    n % 1_000_000 + 1,
+                    super::message::SERVER
+                );
+                let flow = Flow {
+                    protocol: super::transport::Protocol::Udp,
+                    local,
+                    remote: addr,
+                    conn: 0,
+                };
+                out.push(Action::Send(flow, bytes.into_bytes().into()));
+            } else if let Some(&(protocol, local)) = self
+                .calls
+                .cfg
+                .stream_local
+                .iter()
+                .find(|(p, _)| p.to_string() == proto)
+            {
+                let flow = Flow {
+                    protocol,
+                    local,
+                    remote: addr,
+                    conn: 0,
+                };
+                out.push(Action::Send(flow, std::sync::Arc::from(&b"\r\n\r\n"[..])));
+            }
+        }
     }
 
     /// Periodic sweep: expired bindings, old nonces, old failure counts.
@@ -253,6 +337,12 @@ impl Endpoint {
 
     /// Handles one message from the network.
     pub fn on_inbound(&mut self, now: Now, inbound: Inbound, out: &mut Vec<Action>) {
+        if self.next_keepalive.is_none()
+            && let Some(every) = self.keepalive
+        {
+            // The keepalive clock starts with the first message.
+            self.next_keepalive = Some(now.mono + every);
+        }
         let flow = inbound.flow;
         match inbound.message {
             Err(reject) => self.refuse(flow, reject, out),
@@ -636,6 +726,7 @@ mod tests {
             auth_failure_limit: 3,
             auth_failure_window: 60,
             auth_block_seconds: 300,
+            keepalive: None,
             calls: crate::sip::call::CallConfig::default(),
             md5_only_user_agents: Vec::new(),
         }

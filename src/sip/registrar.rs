@@ -285,6 +285,14 @@ impl Registrar {
         self.map.entry(aor).or_default().push(b);
     }
 
+    /// Every binding that has not expired, with its AOR.
+    pub fn live(&self, now: u64) -> impl Iterator<Item = (&Aor, &Binding)> {
+        self.map
+            .iter()
+            .flat_map(|(aor, list)| list.iter().map(move |b| (aor, b)))
+            .filter(move |(_, b)| b.expires_at > now)
+    }
+
     /// Number of live bindings.
     pub fn count(&self) -> usize {
         self.map.values().map(Vec::len).sum()
