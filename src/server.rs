@@ -47,6 +47,16 @@ pub struct Status {
     pub recorder_taps: std::sync::OnceLock<crate::recorder::remote::TapHub>,
 }
 
+impl Status {
+    /// Each registering trunk and where it is (a copy).
+    pub fn trunk_registrations(&self) -> Vec<(String, crate::sip::outbound::RegState)> {
+        self.trunk_registrations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 /// A running server (used by `main` and by tests that embed it).
 #[derive(Debug)]
 pub struct Running {

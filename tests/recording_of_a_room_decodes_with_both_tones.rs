@@ -43,22 +43,7 @@ fn wait_room(s: &Server, token: &str, room: &str, n: usize) {
 
 /// Waits for a recording to reach a final state; returns its row.
 pub fn wait_final(s: &Server, token: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (code, b) = s.http(
-            "GET",
-            &format!("/api/v1/recordings/{id}"),
-            Some(token),
-            None,
-        );
-        assert_eq!(code, 200, "{b}");
-        let r = json(&b);
-        if r["state"] == "done" || r["state"] == "failed" {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "still {}\n{}", r, s.log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_recording(s, token, id, 15, common::is_closed, &|| s.log())
 }
 
 /// GET a binary body with a bearer token (the body after the headers).

@@ -13,6 +13,24 @@ use std::time::{Duration, Instant};
 
 const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
+/// A copy of the killed job's mix decodes with opusdec, about up to the
+/// kill (pages are flushed every second), with the caller's tone in it.
+/// Returns its length and rate.
+fn plays_up_to_the_kill(s: &Server, file: &std::path::Path, killed_after: f64) -> (f64, u32) {
+    let copy = s.dir.path().join("copy.opus");
+    std::fs::copy(file, &copy).unwrap();
+    let (x, rate) = opusdec(&copy);
+    let secs = x.len() as f64 / f64::from(rate);
+    eprintln!("killed after {killed_after:.2} s; the file plays {secs:.2} s");
+    assert!(
+        secs > killed_after - 1.6 && secs <= killed_after + 0.1,
+        "plays {secs:.2} s, killed after {killed_after:.2} s"
+    );
+    let w = window(&x, rate, 1.0, secs - 0.2);
+    assert!(tone_amplitude(w, rate, 440.0) > 1000.0, "the tone is in it");
+    (secs, rate)
+}
+
 fn json(b: &str) -> Value {
     serde_json::from_str(b).unwrap_or_else(|e| panic!("not JSON ({e}): {b:?}"))
 }
@@ -48,17 +66,7 @@ fn a_killed_worker_leaves_a_file_that_plays_and_a_restart_closes_the_job() {
 
     // What is on disk decodes, up to about the kill (pages every second).
     let file = s.dir.path().join("recordings").join(format!("{id}.opus"));
-    let copy = s.dir.path().join("copy.opus");
-    std::fs::copy(&file, &copy).unwrap();
-    let (x, rate) = opusdec(&copy);
-    let secs = x.len() as f64 / f64::from(rate);
-    eprintln!("killed after {killed_after:.2} s; the file plays {secs:.2} s");
-    assert!(
-        secs > killed_after - 1.6 && secs <= killed_after + 0.1,
-        "plays {secs:.2} s, killed after {killed_after:.2} s"
-    );
-    let w = window(&x, rate, 1.0, secs - 0.2);
-    assert!(tone_amplitude(w, rate, 440.0) > 1000.0, "the tone is in it");
+    let (secs, rate) = plays_up_to_the_kill(&s, &file, killed_after);
 
     // Restart: the job is closed with a reason, never left `recording`.
     s.start();
@@ -94,22 +102,12 @@ fn a_killed_worker_leaves_a_file_that_plays_and_a_restart_closes_the_job() {
 
 /// Waits for recording `id` to be done or failed; returns its row.
 fn wait_closed(s: &Server, token: &str, id: &str, log: &dyn Fn() -> String) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (code, b) = s.http(
-            "GET",
-            &format!("/api/v1/recordings/{id}"),
-            Some(token),
-            None,
-        );
-        assert_eq!(code, 200, "{b}");
-        let r = json(&b);
-        if r["state"] == "done" || r["state"] == "failed" {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "still {r}\n{}", log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_recording(s, token, id, 10, common::is_closed, log)
+}
+
+/// Waits for recording `id` to be written (`recording`).
+fn wait_writing(s: &Server, token: &str, id: &str, log: &dyn Fn() -> String) {
+    common::wait_recording(s, token, id, 10, |r| r["state"] == "recording", log);
 }
 
 /// Starts a recording of `room` through the API; returns its id.
@@ -164,24 +162,7 @@ fn a_killed_recorder_process_leaves_a_file_that_plays_and_its_restart_closes_the
     // A worker takes the next one.
     let mut worker = s.start_recorder();
     let id = start_recording(&s, &token, &room);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, b) = s.http(
-            "GET",
-            &format!("/api/v1/recordings/{id}"),
-            Some(&token),
-            None,
-        );
-        if json(&b)["state"] == "recording" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not recording: {b}\n{}",
-            rec_log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_writing(&s, &token, &id, &rec_log);
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(4500));
     worker.kill().unwrap();
@@ -204,19 +185,9 @@ fn a_killed_recorder_process_leaves_a_file_that_plays_and_its_restart_closes_the
     assert!(!b.contains(&id), "still marked as recorded: {b}");
     assert!(s.log().contains("the recorder worker closed the tap"));
 
-    // What is on disk decodes up to about the kill.
+    // What is on disk decodes, up to about the kill (pages every second).
     let file = s.dir.path().join("recordings").join(format!("{id}.opus"));
-    let copy = s.dir.path().join("copy.opus");
-    std::fs::copy(&file, &copy).unwrap();
-    let (x, rate) = opusdec(&copy);
-    let secs = x.len() as f64 / f64::from(rate);
-    eprintln!("killed after {killed_after:.2} s; the file plays {secs:.2} s");
-    assert!(
-        secs > killed_after - 1.6 && secs <= killed_after + 0.1,
-        "plays {secs:.2} s, killed after {killed_after:.2} s"
-    );
-    let w = window(&x, rate, 1.0, secs - 0.2);
-    assert!(tone_amplitude(w, rate, 440.0) > 1000.0, "the tone is in it");
+    let (secs, rate) = plays_up_to_the_kill(&s, &file, killed_after);
 
     // The restarted worker closes the job with a reason.
     let worker = s.start_recorder();
@@ -236,24 +207,7 @@ fn a_killed_recorder_process_leaves_a_file_that_plays_and_its_restart_closes_the
     // And records the next one; stopping the worker (SIGTERM) closes it
     // properly, with that reason.
     let next = start_recording(&s, &token, &room);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, b) = s.http(
-            "GET",
-            &format!("/api/v1/recordings/{next}"),
-            Some(&token),
-            None,
-        );
-        if json(&b)["state"] == "recording" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not recording: {b}\n{}",
-            rec_log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_writing(&s, &token, &next, &rec_log);
     std::thread::sleep(Duration::from_secs(2));
     common::terminate(worker);
     let r = wait_closed(&s, &token, &next, &rec_log);

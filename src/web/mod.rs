@@ -194,12 +194,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         s.status.calls.load(Ordering::Relaxed),
     );
     crate::sip::stats::RESPONSES.render(&mut out);
-    let regs = s
-        .status
-        .trunk_registrations
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let regs = s.status.trunk_registrations();
     if !regs.is_empty() {
         out.push_str(
             "# HELP dialroom_trunk_registered 1 while the trunk is registered to its provider\n\

@@ -61,12 +61,7 @@ fn valid_name(name: &str) -> bool {
 async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     principal(&s, &headers, false).await?;
     let stored = s.store.list_trunks().await.map_err(db)?;
-    let regs = s
-        .status
-        .trunk_registrations
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let regs = s.status.trunk_registrations();
     let list: Vec<_> = s
         .admin
         .config_trunks

@@ -960,3 +960,36 @@ pub fn tone_wav(dir: &Path, hz: u32) -> PathBuf {
     w.finalize().unwrap();
     path
 }
+
+/// Polls `GET /api/v1/recordings/{id}` until `done` holds for the row (at
+/// most `secs` seconds; `log` says what went on when it never does).
+pub fn wait_recording(
+    s: &Server,
+    token: &str,
+    id: &str,
+    secs: u64,
+    done: impl Fn(&serde_json::Value) -> bool,
+    log: &dyn Fn() -> String,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (code, b) = s.http(
+            "GET",
+            &format!("/api/v1/recordings/{id}"),
+            Some(token),
+            None,
+        );
+        assert_eq!(code, 200, "{b}");
+        let r: serde_json::Value = serde_json::from_str(&b).unwrap();
+        if done(&r) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "still {r}\n{}", log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A recording's row is final: `done` or `failed`.
+pub fn is_closed(r: &serde_json::Value) -> bool {
+    r["state"] == "done" || r["state"] == "failed"
+}
