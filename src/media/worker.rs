@@ -557,9 +557,14 @@ impl RoomRec {
     fn joined(&self, tick: u64, leg: LegId, name: Option<&str>, stats: &super::stats::MediaStats) {
         self.event(tick, TapEvent::Joined(leg), stats);
         if let Some(n) = name {
-            let index = tick.saturating_sub(self.start);
-            send_item(&self.tap, TapItem::name(index, leg, n), stats);
+            self.name(tick, leg, n, stats);
         }
+    }
+
+    /// A participant's display name.
+    fn name(&self, tick: u64, leg: LegId, name: &str, stats: &super::stats::MediaStats) {
+        let index = tick.saturating_sub(self.start);
+        send_item(&self.tap, TapItem::name(index, leg, name), stats);
     }
 
     /// This tick's frames: the mix, each participant's track (a talker's
@@ -1081,8 +1086,7 @@ impl Worker {
                         .and_then(|r| self.rooms.get(r))
                         .and_then(|r| r.rec.as_ref());
                     if let Some(rec) = rec {
-                        let index = self.tick.saturating_sub(rec.start);
-                        send_item(&rec.tap, TapItem::name(index, leg, &name), &self.cfg.stats);
+                        rec.name(self.tick, leg, &name, &self.cfg.stats);
                     }
                     l.name = Some(name.into());
                 }

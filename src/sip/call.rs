@@ -48,6 +48,35 @@ pub struct CallConfig {
 }
 
 impl CallConfig {
+    /// The flow that reaches a registered contact: from our listener of
+    /// the transport its REGISTER came over to the address it came from
+    /// (over that connection for TCP and TLS; `None` when we have no such
+    /// listener or the binding does not say).
+    pub(super) fn flow_to(&self, b: &super::registrar::Binding) -> Option<super::transport::Flow> {
+        use super::transport::Protocol;
+        let (proto, addr) = b.received.as_deref()?.split_once(':')?;
+        let protocol = match proto {
+            "udp" => Protocol::Udp,
+            "tcp" => Protocol::Tcp,
+            "tls" => Protocol::Tls,
+            _ => return None,
+        };
+        let local = match protocol {
+            Protocol::Udp => self.udp_local,
+            p => self
+                .stream_local
+                .iter()
+                .find(|(q, _)| *q == p)
+                .map(|(_, a)| *a),
+        }?;
+        Some(super::transport::Flow {
+            protocol,
+            local,
+            remote: addr.parse().ok()?,
+            conn: 0,
+        })
+    }
+
     /// Takes the `[[trunk]]` entries of a (validated) config.
     pub fn set_trunks(&mut self, trunks: &[crate::config::TrunkConfig]) {
         self.trunks = trunks

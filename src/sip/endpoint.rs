@@ -166,13 +166,13 @@ impl Endpoint {
         }
     }
 
-    /// Replaces the user directory (name -> credentials).
     /// The trunks calls are taken from without digest auth (the config
     /// file's and the database's, as the trunks poller reads them).
     pub fn set_trunks(&mut self, trunks: &[crate::config::TrunkConfig]) {
         self.calls.cfg.set_trunks(trunks);
     }
 
+    /// Replaces the user directory (name -> credentials).
     pub fn set_users(&mut self, users: HashMap<String, Credentials>, out: &mut Vec<Action>) {
         self.users = users;
         let mut changes = Vec::new();
@@ -263,65 +263,37 @@ impl Endpoint {
             Some(t) if t <= now.mono => self.next_keepalive = Some(now.mono + every),
             _ => return,
         }
-        let targets: Vec<(String, String, String)> = self
+        let targets: Vec<(String, String, Flow)> = self
             .registrar
             .live(now.unix)
             .filter_map(|(_, b)| {
-                // The URI alone (a contact may be stored with its brackets).
-                let c = b.contact.trim();
-                let uri = match (c.find('<'), c.find('>')) {
-                    (Some(a), Some(z)) if a < z => &c[a + 1..z],
-                    _ => c,
-                };
-                Some((uri.to_string(), b.received.clone()?, b.call_id.clone()))
+                Some((
+                    b.contact.clone(),
+                    b.call_id.clone(),
+                    self.calls.cfg.flow_to(b)?,
+                ))
             })
             .collect();
         tracing::debug!(
             contacts = targets.len(),
             "keepalives to registered contacts"
         );
-        for (contact, received, call_id) in targets {
-            let Some((proto, addr)) = received
-                .split_once(':')
-                .and_then(|(p, a)| Some((p.to_string(), a.parse::<std::net::SocketAddr>().ok()?)))
-            else {
-                continue;
-            };
-            if proto == "udp" {
-                let Some(local) = self.calls.cfg.udp_local else {
-                    continue;
-                };
-                let n = self.next();
-                let domain = self.domain().to_string();
-                let bytes = format!(
-                    "OPTIONS {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-ka-{n:x};rport\r\n\
-                     Max-Forwards: 70\r\nFrom: <sip:dialroom@{domain}>;tag={n:x}\r\nTo: <{contact}>\r\n\
-                     Call-ID: {call_id}\r\nCSeq: {} OPTIONS\r\nUser-Agent: {}\r\nContent-Length: 0\r\n\r\n",
-                    n % 1_000_000 + 1,
-                    super::message::SERVER
-                );
-                let flow = Flow {
-                    protocol: super::transport::Protocol::Udp,
-                    local,
-                    remote: addr,
-                    conn: 0,
-                };
-                out.push(Action::Send(flow, bytes.into_bytes().into()));
-            } else if let Some(&(protocol, local)) = self
-                .calls
-                .cfg
-                .stream_local
-                .iter()
-                .find(|(p, _)| p.to_string() == proto)
-            {
-                let flow = Flow {
-                    protocol,
-                    local,
-                    remote: addr,
-                    conn: 0,
-                };
+        for (contact, call_id, flow) in targets {
+            if flow.protocol.is_reliable() {
                 out.push(Action::Send(flow, std::sync::Arc::from(&b"\r\n\r\n"[..])));
+                continue;
             }
+            let n = self.next();
+            let domain = self.domain();
+            let bytes = format!(
+                "OPTIONS {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-ka-{n:x};rport\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:dialroom@{domain}>;tag={n:x}\r\nTo: <{contact}>\r\n\
+                 Call-ID: {call_id}\r\nCSeq: {} OPTIONS\r\nUser-Agent: {}\r\nContent-Length: 0\r\n\r\n",
+                flow.local,
+                n % 1_000_000 + 1,
+                super::message::SERVER
+            );
+            out.push(Action::Send(flow, bytes.into_bytes().into()));
         }
     }
 

@@ -5,7 +5,6 @@
 //! media legs in a private two-party room, so the mixer does the bridging
 //! and transcoding.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::call::{Call, CallTimer, Membership, Phase, Stage, contact_uri, leg_spec, user_of};
@@ -41,17 +40,6 @@ pub(crate) struct Fork {
     ringing_sent: bool,
     /// The best final answer seen so far, relayed when every branch failed.
     best: Option<u16>,
-}
-
-fn parse_received(r: &str) -> Option<(Protocol, SocketAddr)> {
-    let (proto, addr) = r.split_once(':')?;
-    let proto = match proto {
-        "udp" => Protocol::Udp,
-        "tcp" => Protocol::Tcp,
-        "tls" => Protocol::Tls,
-        _ => return None,
-    };
-    Some((proto, addr.parse().ok()?))
 }
 
 /// How good a final failure is to relay (RFC 3261 §16.7 step 6, simplified).
@@ -95,32 +83,11 @@ impl Endpoint {
         // Each contact is rung where its REGISTER came from, on the same
         // transport (over its connection for TCP and TLS: the phone may be
         // behind NAT and reachable only through it).
-        let cfg = &self.calls.cfg;
-        let local_for = |proto: Protocol| match proto {
-            Protocol::Udp => cfg.udp_local,
-            p => cfg
-                .stream_local
-                .iter()
-                .find(|(q, _)| *q == p)
-                .map(|(_, a)| *a),
-        };
         let contacts: Vec<(String, Flow)> = Aor::parse(user)
             .map(|aor| self.bindings(&aor, now.unix))
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|b| {
-                let (protocol, remote) = parse_received(b.received.as_deref()?)?;
-                let local = local_for(protocol)?;
-                Some((
-                    b.contact,
-                    Flow {
-                        protocol,
-                        local,
-                        remote,
-                        conn: 0,
-                    },
-                ))
-            })
+            .filter_map(|b| Some((b.contact.clone(), self.calls.cfg.flow_to(&b)?)))
             .collect();
         if contacts.is_empty() {
             let a = Answer::new(480).warn(format!("{user} is not registered"));
