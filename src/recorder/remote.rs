@@ -119,11 +119,21 @@ struct Waiting {
     key: String,
     since: Instant,
     open: bool,
+    /// Set when the recording is stopped (so the tap closing is expected).
     stop_reason: Arc<Mutex<Option<String>>>,
-    stopping: bool,
 }
 
-/// Starts the server's side; returns where call control sends commands,
+impl Waiting {
+    fn stopped(&self) -> bool {
+        self.stop_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+}
+
+/// Starts the server's side (`tap_base`: the URL workers reach the web port
+/// at, without a trailing slash); returns where call control sends commands,
 /// where endings arrive, and the web server's handle.
 pub fn start(
     settings: RecorderSettings,
@@ -169,13 +179,13 @@ async fn run(
                 Some(RecorderCommand::Start { id, room, by, tracks }) => {
                     let tracks = tracks.unwrap_or(s.config.tracks);
                     let key = hex::encode(rand::random::<[u8; 16]>());
-                    let url = format!("{}/recorder/tap/{id}", tap_base.trim_end_matches('/'));
+                    let url = format!("{tap_base}/recorder/tap/{id}");
                     match store.add_unclaimed_recording(&id, &room, &by, tracks, &url, &key).await {
                         Ok(()) => {
                             tracing::info!(%id, %room, %by, "recording waits for a recorder worker");
                             jobs.insert(id, Waiting {
                                 room, tracks, key, since: Instant::now(), open: false,
-                                stop_reason: Arc::default(), stopping: false,
+                                stop_reason: Arc::default(),
                             });
                         }
                         Err(e) => {
@@ -188,7 +198,6 @@ async fn run(
                     let Some(w) = jobs.get_mut(&id) else { continue };
                     if w.open {
                         w.stop_reason.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(reason);
-                        w.stopping = true;
                         media.send(MediaCommand::Record { room, tap: None });
                     } else {
                         jobs.remove(&id);
@@ -225,7 +234,7 @@ async fn run(
                 }
                 Msg::Closed { id } => {
                     let Some(w) = jobs.remove(&id) else { continue };
-                    if !w.stopping {
+                    if !w.stopped() {
                         // The worker went away (killed, or at its maximum length).
                         tracing::warn!(%id, room = %w.room, "the recorder worker closed the tap");
                         media.send(MediaCommand::Record { room: w.room.clone(), tap: None });
