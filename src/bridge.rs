@@ -110,9 +110,9 @@ pub enum PhoneEvent {
     },
 }
 
-/// XMPP -> call control: what a browser moderator asked (the focus's mute
-/// and jibri IQs, a MUC kick of a phone caller), and who is in a room from
-/// a browser.
+/// XMPP -> call control: what a browser moderator asked (the focus's mute,
+/// jibri and Rayo IQs, a MUC kick of a phone caller), and who is in a room
+/// from a browser.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RoomRequest {
     /// Mute or unmute the caller (it hears "you are muted").
@@ -138,6 +138,22 @@ pub enum RoomRequest {
         room: String,
         /// Start (true) or stop.
         on: bool,
+        /// The occupant JID asking.
+        by: String,
+        /// The IQ to answer.
+        iq: minidom::Element,
+        /// Its sender's real JID.
+        to: String,
+    },
+    /// Call a number into the room (a Rayo `<dial>` to the focus); `iq` is
+    /// answered to `to` with a `<ref>` once call control has placed it.
+    Dial {
+        /// The MUC room node.
+        room: String,
+        /// The MUC room's JID (the `<ref>` names an occupant of it).
+        room_jid: String,
+        /// The number.
+        number: String,
         /// The occupant JID asking.
         by: String,
         /// The IQ to answer.

@@ -149,6 +149,18 @@ enum DialplanCommand {
         #[arg(long)]
         path: Option<PathBuf>,
     },
+    /// Show whether a number may be dialled out of a room, and through
+    /// which trunk (the `[[dialout]]` rules; exit 0 even for a refusal).
+    Dial {
+        /// The number asked for.
+        number: String,
+        /// The room it would be called into.
+        #[arg(long, default_value = "room")]
+        room: String,
+        /// A directory of *.toml files or one file (default: [dialplan] path).
+        #[arg(long)]
+        path: Option<PathBuf>,
+    },
     /// Write the running dialplan (the newest stored version) to a file or
     /// directory (as main.toml there), or to stdout without PATH.
     Export {
@@ -348,9 +360,11 @@ fn dialplan_command(cfg: &Config, command: DialplanCommand) -> Result<()> {
             let path = path.unwrap_or_else(|| cfg.dialplan.path.clone());
             let plan = load_dialplan(&path)?;
             println!(
-                "ok: {} route{} in {} file{}",
+                "ok: {} route{}, {} dialout rule{} in {} file{}",
                 plan.routes.len(),
                 if plan.routes.len() == 1 { "" } else { "s" },
+                plan.dialouts.len(),
+                if plan.dialouts.len() == 1 { "" } else { "s" },
                 plan.files.len(),
                 if plan.files.len() == 1 { "" } else { "s" },
             );
@@ -407,6 +421,16 @@ fn dialplan_command(cfg: &Config, command: DialplanCommand) -> Result<()> {
                     .map(|(i, c)| format!("${i}={c:?}"))
                     .collect();
                 println!("captures: {}", caps.join(" "));
+            }
+            println!("decision: {}", m.decision);
+        }
+        DialplanCommand::Dial { number, room, path } => {
+            let path = path.unwrap_or_else(|| cfg.dialplan.path.clone());
+            let plan = load_dialplan(&path)?;
+            let m = plan.eval_dialout(&number, &room);
+            match plan.dialouts.iter().find(|r| r.name == m.rule) {
+                Some(r) => println!("dialout rule: \"{}\" ({}:{})", r.name, r.file, r.line),
+                None => println!("dialout rule: none matched (numbers no rule allows are refused)"),
             }
             println!("decision: {}", m.decision);
         }

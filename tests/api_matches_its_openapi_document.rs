@@ -39,6 +39,7 @@ fn the_openapi_document_lists_every_route_and_schemathesis_finds_no_server_error
         ("/registrations", "get"),
         ("/stats", "get"),
         ("/rooms/{room}/recording", "post"),
+        ("/rooms/{room}/dial", "post"),
         ("/recordings", "get"),
         ("/recordings/{id}", "get"),
         ("/recordings/{id}", "delete"),

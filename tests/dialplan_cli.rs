@@ -64,7 +64,7 @@ fn check_accepts_the_shipped_plan() {
     s.write("default.toml", &shipped_plan());
     let o = s.run(&["dialplan", "check"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "ok: 4 routes in 1 file\n");
+    assert_eq!(stdout(&o), "ok: 4 routes, 0 dialout rules in 1 file\n");
     // An explicit path, file or directory, overrides the configured one.
     let o = Command::new(common::bin())
         .args(["dialplan", "check"])
@@ -73,7 +73,7 @@ fn check_accepts_the_shipped_plan() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "ok: 4 routes in 1 file\n");
+    assert_eq!(stdout(&o), "ok: 4 routes, 0 dialout rules in 1 file\n");
 }
 
 #[test]
@@ -236,6 +236,43 @@ pin = "4321"
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn dial_says_whether_a_number_may_be_dialled_out_and_through_which_trunk() {
+    let s = Setup::new();
+    s.write(
+        "out.toml",
+        "[[dialout]]\nname = \"premium\"\nto = '^0900'\naction = \"reject\"\nreason = \"No premium numbers\"\n\n\
+         [[dialout]]\nname = \"national\"\nto = '^0(\\d+)$'\nroom = '^sales-'\naction = \"dial\"\ntrunk = \"prov\"\nnumber = \"+49$1\"\n",
+    );
+    let o = s.run(&["dialplan", "check"]);
+    assert_eq!(
+        stdout(&o),
+        "ok: 0 routes, 2 dialout rules in 1 file\n",
+        "{}",
+        stderr(&o)
+    );
+    let o = s.run(&["dialplan", "dial", "0301234", "--room", "sales-1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("dialout rule: \"national\""), "{out}");
+    assert!(out.contains("out.toml:7"), "{out}");
+    assert!(
+        out.contains("decision: dial +49301234 through trunk \"prov\""),
+        "{out}"
+    );
+    let o = s.run(&["dialplan", "dial", "0900555", "--room", "sales-1"]);
+    assert!(
+        stdout(&o).contains("decision: refuse 403 No premium numbers"),
+        "{}",
+        stdout(&o)
+    );
+    // The right number from another room: no rule allows it.
+    let o = s.run(&["dialplan", "dial", "0301234", "--room", "board"]);
+    let out = stdout(&o);
+    assert!(out.contains("dialout rule: none matched"), "{out}");
+    assert!(out.contains("decision: refuse 403"), "{out}");
 }
 
 #[test]

@@ -13,14 +13,19 @@
 //! * [`LivePlan`] keeps the running plan in the database with its version
 //!   history; the files seed it and a changed file is saved as a version.
 //!
+//! * [`Dialplan::eval_dialout`] says whether a number may be dialled out of
+//!   a room and through which trunk (`[[dialout]]` rules; none allows nothing).
+//!
 //! The file format is documented in docs/dialplan.md.
 
+mod dialout;
 mod eval;
 mod live;
 mod model;
 mod parse;
 mod watch;
 
+pub use dialout::{DialDecision, DialMatch, DialoutRule, NO_DIALOUT_RULE, validate_number};
 pub use eval::{local_clock, parse_day_time};
 pub use live::{
     FILES_AUTHOR, LivePlan, PLAN_FILE, PLAN_NAME, SaveError, files_text, parse_version,

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use super::dialout::DialoutRule;
+
 /// A conference room's name: 1–64 characters of `[A-Za-z0-9._-]`, case-sensitive.
 ///
 /// Built only by [`RoomName::parse`], so holding one proves it is valid.
@@ -304,6 +306,9 @@ pub const NO_MATCH: &str = "(no route matched)";
 pub struct Dialplan {
     /// The routes, in evaluation order (files in name order, routes in file order).
     pub routes: Vec<Route>,
+    /// The `[[dialout]]` rules, in evaluation order: what may be dialled
+    /// out of a room, and through which trunk.
+    pub dialouts: Vec<DialoutRule>,
     /// What was loaded: the directory or file path.
     pub source: String,
     /// The files read, in order.

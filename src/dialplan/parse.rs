@@ -15,6 +15,7 @@ use regex::{Regex, RegexBuilder};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::dialout::DialoutRule;
 use super::model::{
     Action, Cidr, Conditions, Dialplan, DialplanError, HeaderCondition, Piece, RoomName, Route,
     Template, TimeWindow, default_reason, is_room_char, validate_pin, validate_reason,
@@ -88,6 +89,7 @@ pub fn load(path: &Path) -> Result<Dialplan, Vec<DialplanError>> {
         )]
     })?;
     let mut routes = Vec::new();
+    let mut dialouts = Vec::new();
     let mut errors = Vec::new();
     let mut names = Vec::new();
     for f in &files {
@@ -95,7 +97,7 @@ pub fn load(path: &Path) -> Result<Dialplan, Vec<DialplanError>> {
         match std::fs::read(f) {
             Err(e) => errors.push(whole_file_error(&name, format!("cannot read: {e}"))),
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => parse_file(&name, &text, &mut routes, &mut errors),
+                Ok(text) => parse_file(&name, &text, &mut routes, &mut dialouts, &mut errors),
                 Err(e) => {
                     let at = e.utf8_error().valid_up_to();
                     let valid = std::str::from_utf8(&e.as_bytes()[..at]).unwrap_or_default();
@@ -110,6 +112,7 @@ pub fn load(path: &Path) -> Result<Dialplan, Vec<DialplanError>> {
     if errors.is_empty() {
         Ok(Dialplan {
             routes,
+            dialouts,
             source,
             files: names,
             fingerprint,
@@ -124,10 +127,12 @@ pub fn load(path: &Path) -> Result<Dialplan, Vec<DialplanError>> {
 pub fn parse_str(file: &str, text: &str) -> Result<Dialplan, Vec<DialplanError>> {
     let mut routes = Vec::new();
     let mut errors = Vec::new();
-    parse_file(file, text, &mut routes, &mut errors);
+    let mut dialouts = Vec::new();
+    parse_file(file, text, &mut routes, &mut dialouts, &mut errors);
     if errors.is_empty() {
         Ok(Dialplan {
             routes,
+            dialouts,
             source: file.to_string(),
             files: vec![file.to_string()],
             fingerprint: Fingerprint::default(),
@@ -170,9 +175,15 @@ fn whole_file_error(file: &str, message: String) -> DialplanError {
     }
 }
 
-fn parse_file(file: &str, text: &str, routes: &mut Vec<Route>, errors: &mut Vec<DialplanError>) {
+fn parse_file(
+    file: &str,
+    text: &str,
+    routes: &mut Vec<Route>,
+    dialouts: &mut Vec<DialoutRule>,
+    errors: &mut Vec<DialplanError>,
+) {
     let mut p = FileParser::new(file, text);
-    p.document(routes);
+    p.document(routes, dialouts);
     p.errors.sort_by_key(|e| (e.span.start, e.span.end));
     p.errors.dedup();
     errors.extend(p.errors);
@@ -180,7 +191,7 @@ fn parse_file(file: &str, text: &str, routes: &mut Vec<Route>, errors: &mut Vec<
 
 /// How many groups a regex has, as far as templates are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Groups {
+pub(super) enum Groups {
     /// The route has no such condition.
     Absent,
     /// The regex did not compile (already reported; don't pile on).
@@ -190,16 +201,17 @@ enum Groups {
 }
 
 /// What the capture references in a route's templates may refer to.
-struct CaptureScope<'a> {
-    to: Groups,
-    from: Groups,
-    headers: &'a [(String, Groups)],
+pub(super) struct CaptureScope<'a> {
+    pub(super) to: Groups,
+    pub(super) from: Groups,
+    pub(super) headers: &'a [(String, Groups)],
 }
 
 /// Extra checks on a template whose text is known at load time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Check {
+pub(super) enum Check {
     Room,
+    Number,
     Pin,
     User,
     Target,
@@ -211,6 +223,7 @@ impl Check {
         match self {
             Check::Room => RoomName::parse(s).map(|_| ()).map_err(|e| e.to_string()),
             Check::Pin => validate_pin(s),
+            Check::Number => super::dialout::validate_number(s),
             Check::User => Aor::parse(s).map(|_| ()),
             Check::Target => validate_target(s),
             Check::Reason if s.is_empty() => {
@@ -221,14 +234,14 @@ impl Check {
     }
 }
 
-struct FileParser<'t> {
+pub(super) struct FileParser<'t> {
     file: &'t str,
     text: &'t str,
     line_starts: Vec<usize>,
     errors: Vec<DialplanError>,
 }
 
-type Value<'i> = Spanned<DeValue<'i>>;
+pub(super) type Value<'i> = Spanned<DeValue<'i>>;
 
 impl<'t> FileParser<'t> {
     fn new(file: &'t str, text: &'t str) -> Self {
@@ -243,7 +256,7 @@ impl<'t> FileParser<'t> {
     }
 
     /// 1-based (line, column) of a byte offset; columns count characters.
-    fn position(&self, offset: usize) -> (u32, u32) {
+    pub(super) fn position(&self, offset: usize) -> (u32, u32) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
@@ -254,7 +267,15 @@ impl<'t> FileParser<'t> {
         (line as u32 + 1, col as u32 + 1)
     }
 
-    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(super) fn errors_len(&self) -> usize {
+        self.errors.len()
+    }
+
+    pub(super) fn file_name(&self) -> &str {
+        self.file
+    }
+
+    pub(super) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
         let (line, column) = self.position(span.start);
         self.errors.push(DialplanError {
             file: self.file.to_string(),
@@ -287,7 +308,7 @@ impl<'t> FileParser<'t> {
         }
     }
 
-    fn document(&mut self, routes: &mut Vec<Route>) {
+    fn document(&mut self, routes: &mut Vec<Route>, dialouts: &mut Vec<DialoutRule>) {
         let (root, syntax) = DeTable::parse_recoverable(self.text);
         if !syntax.is_empty() {
             // The recovered tree is partial; checking it would report mistakes that are not there.
@@ -305,12 +326,16 @@ impl<'t> FileParser<'t> {
         let mut n = 0;
         for (key, value) in root.get_ref().iter() {
             let k: &str = key.get_ref();
+            if k == "dialout" {
+                self.dialouts(key.span(), value, &base, dialouts);
+                continue;
+            }
             if k != "route" {
                 self.error(
                     key.span(),
                     format!(
-                        "unknown top-level key \"{k}\": a dialplan file holds only [[route]] tables{}",
-                        suggest(k, &["route"])
+                        "unknown top-level key \"{k}\": a dialplan file holds [[route]] and [[dialout]] tables{}",
+                        suggest(k, &["route", "dialout"])
                     ),
                 );
                 continue;
@@ -643,7 +668,7 @@ impl<'t> FileParser<'t> {
         })
     }
 
-    fn string(&mut self, key: &str, v: &Value<'_>) -> Option<String> {
+    pub(super) fn string(&mut self, key: &str, v: &Value<'_>) -> Option<String> {
         match v.get_ref() {
             DeValue::String(s) => Some(s.to_string()),
             other => {
@@ -672,7 +697,7 @@ impl<'t> FileParser<'t> {
         }
     }
 
-    fn integer_in(&mut self, key: &str, v: &Value<'_>, lo: i64, hi: i64) -> Option<i64> {
+    pub(super) fn integer_in(&mut self, key: &str, v: &Value<'_>, lo: i64, hi: i64) -> Option<i64> {
         let n = match v.get_ref() {
             DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
             other => {
@@ -721,7 +746,7 @@ impl<'t> FileParser<'t> {
         out
     }
 
-    fn regex(&mut self, key: &str, v: &Value<'_>) -> Option<Regex> {
+    pub(super) fn regex(&mut self, key: &str, v: &Value<'_>) -> Option<Regex> {
         let s = self.string(key, v)?;
         match RegexBuilder::new(&s).size_limit(REGEX_SIZE_LIMIT).build() {
             Ok(re) => Some(re),
@@ -762,7 +787,7 @@ impl<'t> FileParser<'t> {
     }
 
     /// A string that may hold captures; checked against the route's regexes.
-    fn template(
+    pub(super) fn template(
         &mut self,
         key: &str,
         v: &Value<'_>,
@@ -802,7 +827,7 @@ impl<'t> FileParser<'t> {
     }
 }
 
-fn groups_of(re: Option<&Regex>) -> Groups {
+pub(super) fn groups_of(re: Option<&Regex>) -> Groups {
     match re {
         Some(re) => Groups::Count(re.captures_len() - 1),
         None => Groups::Unknown,
@@ -1086,7 +1111,7 @@ fn parse_hhmm(s: &str) -> Result<u16, String> {
 }
 
 /// `; did you mean "x"?` when a known word is close to `word`.
-fn suggest(word: &str, candidates: &[&str]) -> String {
+pub(super) fn suggest(word: &str, candidates: &[&str]) -> String {
     let w = word.to_ascii_lowercase();
     let best = candidates
         .iter()

@@ -39,6 +39,8 @@ pub struct RoomView {
     pub recording: Option<String>,
     /// Members in joining order.
     pub participants: Vec<ParticipantView>,
+    /// Numbers being called into the room (dial-outs not answered yet).
+    pub dialing: Vec<super::dialout::DialingView>,
 }
 
 /// Why a room action could not be done.
@@ -85,8 +87,21 @@ impl Endpoint {
                         talking: false,
                     }))
                     .collect(),
+                dialing: self.dialing_in(name),
             })
             .collect();
+        // A room whose only member is still being called is live too.
+        for name in self.dialing_rooms() {
+            if !v.iter().any(|r| r.name == name) {
+                v.push(RoomView {
+                    dialing: self.dialing_in(&name),
+                    name,
+                    locked: false,
+                    recording: None,
+                    participants: Vec::new(),
+                });
+            }
+        }
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -117,6 +132,10 @@ impl Endpoint {
                 room: room.to_string(),
                 nick: b.nick.clone(),
             }));
+            return Ok(());
+        }
+        if self.is_dialing(room, leg) {
+            self.cancel_dialing(now, leg, out);
             return Ok(());
         }
         self.member(room, leg)?;
@@ -205,6 +224,20 @@ pub enum AdminRequest {
         /// The outcome.
         reply: tokio::sync::oneshot::Sender<Result<(), AdminError>>,
     },
+    /// Call a number into a room (through the trunk the dialplan's
+    /// `[[dialout]]` rules name).
+    DialOut {
+        /// The room (or a browser's MUC node for it).
+        room: String,
+        /// The number asked for.
+        number: String,
+        /// Who asks (`api:TOKEN-NAME`, `xmpp:ROOM/NICK`).
+        by: String,
+        /// The call's participant id, or why it was not placed.
+        reply: tokio::sync::oneshot::Sender<
+            Result<super::dialout::DialOutStarted, super::dialout::DialOutError>,
+        >,
+    },
     /// A browser joined or left a room (told by the XMPP hub; no answer).
     Browser(crate::bridge::BrowserPresence),
     /// Start or stop recording a room (src/sip/recording.rs).
@@ -230,6 +263,8 @@ impl Endpoint {
                 let _ = reply.send(self.rooms_view());
             }
             AdminRequest::Kick { room, leg, reply } => {
+                // Browsers name a room by its MUC node.
+                let room = self.calls.rooms.key_for(&room);
                 let _ = reply.send(self.kick(now, &room, leg, out));
             }
             AdminRequest::Mute {
@@ -257,6 +292,15 @@ impl Endpoint {
                 // Browsers name a room by its MUC node.
                 let room = self.calls.rooms.key_for(&room);
                 let _ = reply.send(self.set_recording(&room, on, &by, tracks, out));
+            }
+            AdminRequest::DialOut {
+                room,
+                number,
+                by,
+                reply,
+            } => {
+                let room = self.calls.rooms.key_for(&room);
+                let _ = reply.send(self.dial_out(now, &room, &number, &by, out));
             }
             AdminRequest::Browser(crate::bridge::BrowserPresence::Joined {
                 room,

@@ -244,6 +244,60 @@ impl Call {
     }
 }
 
+impl Call {
+    /// The UAC half of a call we place (a `user` route's branch, a
+    /// dial-out): `from` is us, `to` the callee, before any answer.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn outgoing(
+        flow: Flow,
+        call_id: String,
+        tag: String,
+        from: String,
+        to: String,
+        target: String,
+        key: TxKey,
+        via: String,
+        local: LocalMedia,
+        display: String,
+    ) -> Call {
+        Call {
+            flow,
+            invite_reply: ReplyContext {
+                vias: vec![via],
+                from: from.clone(),
+                to: to.clone(),
+                call_id: call_id.clone(),
+                cseq: "1 INVITE".into(),
+            },
+            call_id,
+            local_tag: tag,
+            peer: to,
+            us: from,
+            remote_target: target,
+            route_set: Vec::new(),
+            local_cseq: 1,
+            remote_cseq: 0,
+            invite_key: key,
+            phase: Phase::Early,
+            local,
+            spec: None,
+            offer_in_2xx: false,
+            reinvite_pending: false,
+            membership: None,
+            pending_ok: None,
+            waiting_play: None,
+            stage: Stage::InRoom,
+            digits: String::new(),
+            star: false,
+            moderator: false,
+            display,
+            session: None,
+            pair: None,
+            timers: [None; 4],
+        }
+    }
+}
+
 fn slot(t: CallTimer) -> usize {
     t as usize
 }
@@ -295,6 +349,8 @@ pub struct Calls {
     pub(super) next_play: u64,
     /// What is needed to ACK a failure to each INVITE we sent.
     pub(super) sent: HashMap<TxKey, super::fork::Branch>,
+    /// Dial-outs by leg, until their call ends.
+    pub(super) dialing: HashMap<LegId, super::dialout::Dialing>,
 }
 
 impl Calls {
@@ -318,6 +374,7 @@ impl Calls {
             forks: HashMap::new(),
             branches: HashMap::new(),
             sent: HashMap::new(),
+            dialing: HashMap::new(),
             next_play: 0,
         }
     }
@@ -461,7 +518,11 @@ impl Endpoint {
                 }
                 CallTimer::RingTimeout => {
                     tracing::info!(leg, "nobody answered");
-                    self.give_up_fork(now, leg, 480, out);
+                    if self.calls.dialing.contains_key(&leg) {
+                        self.cancel_dialing(now, leg, out);
+                    } else {
+                        self.give_up_fork(now, leg, 480, out);
+                    }
                 }
                 CallTimer::SessionExpired => {
                     tracing::info!(
@@ -970,7 +1031,13 @@ impl Endpoint {
             .arm(leg, CallTimer::AckTimeout, now.mono + t1 * 64);
     }
 
-    fn join_room(&mut self, now: Now, leg: LegId, send_join: bool, out: &mut Vec<Action>) {
+    pub(super) fn join_room(
+        &mut self,
+        now: Now,
+        leg: LegId,
+        send_join: bool,
+        out: &mut Vec<Action>,
+    ) {
         let Some(c) = self.calls.calls.get_mut(&leg) else {
             return;
         };
@@ -1511,6 +1578,15 @@ impl Endpoint {
 
     /// Ends a call from our side: BYE (or 480 if it was never answered).
     pub fn hang_up(&mut self, now: Now, leg: LegId, out: &mut Vec<Action>) {
+        if self
+            .calls
+            .dialing
+            .get(&leg)
+            .is_some_and(super::dialout::Dialing::early)
+        {
+            // A dial-out not answered yet is CANCELled instead.
+            return self.cancel_dialing(now, leg, out);
+        }
         let salt = self.next();
         let Some(c) = self.calls.calls.get_mut(&leg) else {
             return;
@@ -1544,6 +1620,7 @@ impl Endpoint {
             .by_dialog
             .remove(&(c.call_id.clone(), c.local_tag.clone()));
         self.calls.by_invite.remove(&c.invite_key);
+        self.calls.dialing.remove(&leg);
         self.calls.ports.give(c.local.port);
         self.calls.branches.retain(|_, (_, callee)| *callee != leg);
         if self.calls.forks.contains_key(&leg) {

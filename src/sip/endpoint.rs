@@ -241,6 +241,11 @@ impl Endpoint {
                 {
                     self.on_register_timeout(now, &key)
                 }
+                Output::Timeout { key, .. }
+                    if key.branch.starts_with(super::dialout::BRANCH_PREFIX) =>
+                {
+                    self.on_dial_timeout(now, &key, out)
+                }
                 _ => {}
             }
         }

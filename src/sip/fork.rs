@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use super::call::{Call, CallTimer, Membership, Phase, Stage, contact_uri, leg_spec, user_of};
+use super::call::{Call, CallTimer, Membership, Phase, contact_uri, leg_spec, user_of};
 use super::endpoint::{Action, Answer, Endpoint, Now};
-use super::message::{ReplyContext, Request, Response};
+use super::message::{Request, Response};
 use super::registrar::Aor;
 use super::sdp::{self, Direction, LocalMedia, Session};
 use super::transaction::{Output, ResponseDisposition, TxKey};
@@ -208,41 +208,18 @@ impl Endpoint {
                 super::message::SERVER,
                 body.len()
             );
-            let callee_call = Call {
-                flow: bflow,
+            let callee_call = Call::outgoing(
+                bflow,
                 call_id,
-                local_tag: tag.clone(),
-                peer: branch.to.clone(),
-                us: branch.from.clone(),
-                remote_target: contact,
-                route_set: Vec::new(),
-                local_cseq: 1,
-                remote_cseq: 0,
-                invite_key: branch.key.clone(),
-                invite_reply: ReplyContext {
-                    vias: vec![branch.via.clone()],
-                    from: branch.from.clone(),
-                    to: branch.to.clone(),
-                    call_id: branch.call_id.clone(),
-                    cseq: "1 INVITE".into(),
-                },
-                phase: Phase::Early,
+                tag.clone(),
+                branch.from.clone(),
+                branch.to.clone(),
+                contact,
+                branch.key.clone(),
+                branch.via.clone(),
                 local,
-                spec: None,
-                offer_in_2xx: false,
-                reinvite_pending: false,
-                membership: None,
-                pending_ok: None,
-                waiting_play: None,
-                stage: Stage::InRoom,
-                digits: String::new(),
-                star: false,
-                moderator: false,
-                display: user.to_string(),
-                session: None,
-                pair: None,
-                timers: [None; 4],
-            };
+                user.to_string(),
+            );
             self.calls
                 .by_dialog
                 .insert((branch.call_id.clone(), tag), callee);
@@ -288,6 +265,9 @@ impl Endpoint {
                     out.push(Action::Send(dest, bytes));
                 }
             }
+        }
+        if let Some(leg) = self.dialing_leg(&key) {
+            return self.on_dial_response(now, leg, &resp, disposition, out);
         }
         let Some(&(caller, callee)) = self.calls.branches.get(&key) else {
             if let ResponseDisposition::Absorbed(Some(Output::Transmit { dest, bytes })) =
@@ -345,7 +325,7 @@ impl Endpoint {
     }
 
     /// The ACK for a 2xx (its own transaction, to the remote target).
-    fn ack_2xx(&mut self, callee: LegId, resp: &Response, out: &mut Vec<Action>) {
+    pub(super) fn ack_2xx(&mut self, callee: LegId, resp: &Response, out: &mut Vec<Action>) {
         let Some(c) = self.calls.calls.get(&callee) else {
             return;
         };
@@ -354,11 +334,28 @@ impl Endpoint {
             .map(contact_uri)
             .unwrap_or_else(|| c.remote_target.clone());
         let to = resp.header("To").unwrap_or(&c.peer).to_string();
-        let ack = format!(
-            "ACK {target} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{:x}a;rport\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\n\
-             To: {to}\r\nCall-ID: {}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-            c.flow.local, callee, c.us, c.local_tag, c.call_id
+        // The ACK's CSeq number is the INVITE's (RFC 3261 §13.2.2.4).
+        let cseq = c.invite_reply.cseq.split_whitespace().next().unwrap_or("1");
+        let mut ack = format!(
+            "ACK {target} SIP/2.0\r\nVia: SIP/2.0/{} {};branch=z9hG4bK{:x}a{cseq};rport\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\n\
+             To: {to}\r\nCall-ID: {}\r\nCSeq: {cseq} ACK\r\n",
+            c.flow.protocol.token(),
+            c.flow.local,
+            callee,
+            c.us,
+            c.local_tag,
+            c.call_id
         );
+        // The route set of the 2xx (Record-Route, reversed).
+        let mut rr: Vec<String> = resp
+            .header("Record-Route")
+            .map(super::message::split_list)
+            .unwrap_or_default();
+        rr.reverse();
+        for r in rr {
+            ack.push_str(&format!("Route: {r}\r\n"));
+        }
+        ack.push_str("Content-Length: 0\r\n\r\n");
         out.push(Action::Send(c.flow, ack.into_bytes().into()));
     }
 
@@ -450,7 +447,7 @@ impl Endpoint {
     }
 
     /// Records the callee's dialog state from its 2xx.
-    fn confirm_callee(&mut self, callee: LegId, resp: &Response, spec: Option<LegSpec>) {
+    pub(super) fn confirm_callee(&mut self, callee: LegId, resp: &Response, spec: Option<LegSpec>) {
         let Some(c) = self.calls.calls.get_mut(&callee) else {
             return;
         };

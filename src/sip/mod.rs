@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod call;
+pub mod dialout;
 pub mod endpoint;
 mod fork;
 pub mod framing;

@@ -246,7 +246,7 @@ impl Outbound {
         let uri = format!("sip:{}", self.cfg.domain);
         let auth = match self.challenge.clone() {
             Some((proxy, ch)) => {
-                let key = self.ha1_for(&ch.realm)?;
+                let key = self.ha1_for(&ch.realm, ch.algorithm)?;
                 self.nc += 1;
                 let v = authorization(
                     &ch,
@@ -284,7 +284,7 @@ impl Outbound {
         })
     }
 
-    fn ha1_for(&mut self, realm: &str) -> Option<String> {
+    fn ha1_for(&self, realm: &str, alg: Algorithm) -> Option<String> {
         if let Some(h) = &self.cfg.ha1 {
             if self.cfg.realm.as_deref().is_some_and(|r| r != realm) {
                 return None;
@@ -292,11 +292,28 @@ impl Outbound {
             return Some(h.to_ascii_lowercase());
         }
         let pw = self.cfg.password.as_deref()?;
-        let alg = self
-            .challenge
-            .as_ref()
-            .map_or(Algorithm::Md5, |c| c.1.algorithm);
         Some(ha1(alg, &self.cfg.username, realm, pw))
+    }
+
+    /// The account's answer to `ch` for `method uri` (the INVITE of a
+    /// dial-out through this trunk); `None` when its credentials are for
+    /// another realm.
+    pub fn answer(&self, ch: &Challenge, method: &str, uri: &str, cnonce: &str) -> Option<String> {
+        let key = self.ha1_for(&ch.realm, ch.algorithm)?;
+        Some(authorization(
+            ch,
+            &self.cfg.username,
+            &key,
+            method,
+            uri,
+            cnonce,
+            1,
+        ))
+    }
+
+    /// The account's domain (the host of its AOR).
+    pub fn domain(&self) -> &str {
+        &self.cfg.domain
     }
 
     fn fail(&mut self, now: Instant, unix: u64, reason: String, code: Option<u16>) {
@@ -627,6 +644,20 @@ fn granted_expiry(resp: &Response, flow: &Flow) -> Option<u32> {
     from_contact.or_else(|| resp.header("Expires").and_then(|v| v.trim().parse().ok()))
 }
 
+/// The Digest challenge of a 401 (`WWW-Authenticate`) or 407
+/// (`Proxy-Authenticate`, true) we can answer, if any.
+pub(super) fn challenge_in(resp: &Response) -> Option<(bool, Challenge)> {
+    let (header, proxy) = match resp.code() {
+        401 => ("WWW-Authenticate", false),
+        407 => ("Proxy-Authenticate", true),
+        _ => return None,
+    };
+    resp.header_values(header)
+        .iter()
+        .find_map(|v| parse_challenge(v))
+        .map(|c| (proxy, c))
+}
+
 impl Endpoint {
     /// Sets the trunks this endpoint registers to (replacing any).
     pub fn set_trunk_registrations(&mut self, regs: Vec<TrunkRegistration>) {
@@ -715,19 +746,7 @@ impl Endpoint {
             return;
         };
         let code = resp.code();
-        let challenge = match code {
-            401 => resp
-                .header_values("WWW-Authenticate")
-                .iter()
-                .find_map(|v| parse_challenge(v))
-                .map(|c| (false, c)),
-            407 => resp
-                .header_values("Proxy-Authenticate")
-                .iter()
-                .find_map(|v| parse_challenge(v))
-                .map(|c| (true, c)),
-            _ => None,
-        };
+        let challenge = challenge_in(resp);
         let min = resp
             .header("Min-Expires")
             .and_then(|v| v.trim().parse().ok());

@@ -20,6 +20,7 @@ use super::AppState;
 #[path = "recordings.rs"]
 mod recordings;
 use crate::sip::admin::{AdminError, AdminRequest};
+use crate::sip::dialout::DialOutError;
 
 /// The routes under `/api/v1`.
 pub(super) fn routes() -> Router<AppState> {
@@ -28,6 +29,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/rooms/{room}/participants/{id}/kick", post(kick))
         .route("/rooms/{room}/participants/{id}/mute", post(mute))
         .route("/rooms/{room}/lock", post(lock))
+        .route("/rooms/{room}/dial", post(dial))
         .route("/openapi.json", get(super::openapi))
         .merge(super::dialplans::routes())
         .merge(super::directory::routes())
@@ -60,6 +62,20 @@ impl From<AdminError> for ApiError {
             AdminError::NoSuchRoom(_) => (StatusCode::NOT_FOUND, "room_not_found"),
             AdminError::NoSuchParticipant(..) => (StatusCode::NOT_FOUND, "participant_not_found"),
             AdminError::BrowserUnmute => (StatusCode::CONFLICT, "browser_unmute"),
+        };
+        ApiError(status, code, e.to_string())
+    }
+}
+
+impl From<DialOutError> for ApiError {
+    fn from(e: DialOutError) -> Self {
+        let (status, code) = match &e {
+            DialOutError::Refused { code: 400, .. } => (StatusCode::BAD_REQUEST, "bad_number"),
+            DialOutError::Refused { .. } => (StatusCode::FORBIDDEN, "dialout_not_allowed"),
+            DialOutError::BadNumber(_) => (StatusCode::BAD_REQUEST, "bad_number"),
+            DialOutError::BadRoom(_) => (StatusCode::BAD_REQUEST, "bad_room"),
+            DialOutError::Trunk(_) => (StatusCode::CONFLICT, "trunk_cannot_dial"),
+            DialOutError::NoPorts => (StatusCode::SERVICE_UNAVAILABLE, "no_rtp_ports"),
         };
         ApiError(status, code, e.to_string())
     }
@@ -172,4 +188,31 @@ async fn lock(
     })
     .await??;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DialBody {
+    number: String,
+}
+
+/// Calls a number into the room (202: the call is placed; the callee is a
+/// participant once it answers, listed under the room's `dialing` until then).
+async fn dial(
+    State(s): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let p = super::auth::principal(&s, &headers, true).await?;
+    let by = format!("{}:{}", if p.session { "admin" } else { "api" }, p.name);
+    let DialBody { number } = body(&bytes)?;
+    let started = ask(&s, |reply| AdminRequest::DialOut {
+        room,
+        number,
+        by,
+        reply,
+    })
+    .await??;
+    Ok((StatusCode::ACCEPTED, Json(started)).into_response())
 }

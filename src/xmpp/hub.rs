@@ -178,6 +178,64 @@ impl Hub {
         });
     }
 
+    /// Rayo `<dial>` to the focus (jitsi.md §6): a moderator calls a phone
+    /// number into the room. Call control answers it
+    /// ([`crate::bridge::RoomRequest::Dial`]) with a `<ref>` to the
+    /// callee's occupant JID, which a `<hangup>` is sent to.
+    fn focus_dial(&mut self, room: &jid::BareJid, sender: &str, iq: Element, o: &mut muc::Out) {
+        let Some((from, d)) = set_payload(&iq, o) else {
+            return;
+        };
+        let Some(number) = d.attr("to").map(str::trim).filter(|n| !n.is_empty()) else {
+            return refuse(&iq, o, "modify", "bad-request");
+        };
+        if !self.is_moderator(room, sender) {
+            return refuse(&iq, o, "auth", "forbidden");
+        }
+        self.requests.push(crate::bridge::RoomRequest::Dial {
+            room: node_of(room),
+            room_jid: room.to_string(),
+            number: number.to_string(),
+            by: format!("{room}/{sender}"),
+            iq: iq.clone(),
+            to: from,
+        });
+    }
+
+    /// Rayo `<hangup>` to a phone occupant's JID (`ROOM/phone-LEG`, the
+    /// `<ref>` a dial gave): a moderator hangs up a call, ringing or
+    /// answered.
+    fn rayo_hangup(&mut self, to: &FullJid, iq: Element, o: &mut muc::Out) {
+        let Some((from, _)) = set_payload(&iq, o) else {
+            return;
+        };
+        let room = to.to_bare();
+        let sender = self
+            .rooms
+            .get(room.as_str())
+            .and_then(|r| r.nick_of_real(&from))
+            .map(str::to_string);
+        let Some(sender) = sender else {
+            return refuse(&iq, o, "modify", "not-acceptable");
+        };
+        if !self.is_moderator(&room, &sender) {
+            return refuse(&iq, o, "auth", "forbidden");
+        }
+        let leg = to
+            .resource()
+            .as_str()
+            .strip_prefix("phone-")
+            .and_then(|n| n.parse().ok());
+        let Some(leg) = leg else {
+            return refuse(&iq, o, "cancel", "item-not-found");
+        };
+        self.requests.push(crate::bridge::RoomRequest::Kick {
+            room: node_of(&room),
+            leg,
+        });
+        o.push((from, stanza::iq_result(&iq, None)));
+    }
+
     /// The focus's mute IQ (`http://jitsi.org/jitmeet/audio`, as jicofo
     /// takes it): a moderator may mute anyone, anyone may unmute only
     /// themselves. A phone caller is muted by call control; a browser is
@@ -480,6 +538,13 @@ impl Hub {
                 );
             }
             (Kind::Message, true, _) => self.rooms.message(&to, el, &mut o),
+            (Kind::Iq, true, Ok(full))
+                if full.resource().as_str().starts_with("phone-")
+                    && stanza::payload(&el).is_some_and(|p| p.is("hangup", NS_RAYO)) =>
+            {
+                let full = full.clone();
+                self.rayo_hangup(&full, el, &mut o);
+            }
             (Kind::Iq, true, Ok(full)) => {
                 let full = full.clone();
                 if let Some((sender, iq)) = self.rooms.iq_to_occupant(&full, el, &mut o) {
@@ -497,6 +562,13 @@ impl Hub {
                         && stanza::payload(&iq).is_some_and(|p| p.is("jibri", NS_JIBRI))
                     {
                         self.focus_jibri(&full.to_bare(), n, iq, &mut o);
+                        self.deliver(o, out);
+                        return;
+                    }
+                    if let Some(n) = &nick
+                        && stanza::payload(&iq).is_some_and(|p| p.is("dial", NS_RAYO))
+                    {
+                        self.focus_dial(&full.to_bare(), n, iq, &mut o);
                         self.deliver(o, out);
                         return;
                     }
@@ -654,6 +726,9 @@ fn mute_iq(room: &str, real: &str, muted: bool) -> Element {
 
 /// Jitsi's audio mute IQ namespace.
 const NS_AUDIO_MUTE: &str = "http://jitsi.org/jitmeet/audio";
+
+/// Rayo (XEP-0327), as Jitsi clients dial out through the focus.
+pub const NS_RAYO: &str = "urn:xmpp:rayo:1";
 
 /// Jitsi's recording (jibri) namespace.
 pub const NS_JIBRI: &str = "http://jitsi.org/protocol/jibri";

@@ -152,6 +152,51 @@ fn to_calls(
                 (AdminRequest::Kick { room, leg, reply }, Some(answer))
             }
             RoomRequest::Browser(p) => (AdminRequest::Browser(p), None),
+            RoomRequest::Dial {
+                room,
+                room_jid,
+                number,
+                by,
+                iq,
+                to,
+            } => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let req = AdminRequest::DialOut {
+                    room,
+                    number,
+                    by: format!("xmpp:{by}"),
+                    reply,
+                };
+                if calls.send(req).await.is_err() {
+                    return;
+                }
+                let el = match answer.await {
+                    Ok(Ok(d)) => {
+                        let r = minidom::Element::builder("ref", hub::NS_RAYO)
+                            .attr(stanza::n("uri"), format!("xmpp:{room_jid}/phone-{}", d.id))
+                            .build();
+                        Some(stanza::iq_result(&iq, Some(r)))
+                    }
+                    Ok(Err(e)) => {
+                        use crate::sip::dialout::DialOutError;
+                        tracing::info!("xmpp: dial-out refused: {e}");
+                        let (t, cond) = match &e {
+                            DialOutError::Refused { code: 400, .. }
+                            | DialOutError::BadNumber(_)
+                            | DialOutError::BadRoom(_) => ("modify", "bad-request"),
+                            DialOutError::Refused { .. } => ("cancel", "not-allowed"),
+                            DialOutError::Trunk(_) => ("cancel", "service-unavailable"),
+                            DialOutError::NoPorts => ("wait", "resource-constraint"),
+                        };
+                        stanza::error_reply_text(&iq, t, cond, &e.to_string())
+                    }
+                    Err(_) => stanza::error_reply(&iq, "wait", "internal-server-error"),
+                };
+                if let Some(el) = el {
+                    let _ = hub.send(HubInput::Send { to, el }).await;
+                }
+                return;
+            }
             RoomRequest::Record {
                 room,
                 on,

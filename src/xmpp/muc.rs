@@ -83,6 +83,11 @@ pub struct Room {
 }
 
 impl Room {
+    /// The nick of the occupant whose real JID is `real`.
+    pub fn nick_of_real(&self, real: &str) -> Option<&str> {
+        self.occupant_by_real(real)
+            .map(|i| self.occupants[i].nick.as_str())
+    }
     fn occupant_by_real(&self, real: &str) -> Option<usize> {
         self.occupants.iter().position(|o| o.real.as_str() == real)
     }

@@ -86,6 +86,24 @@ pub fn error_reply(stanza: &Element, error_type: &str, condition: &str) -> Optio
     Some(b.append(err).build())
 }
 
+/// Like [`error_reply`], with a human-readable `<text>` saying why.
+pub fn error_reply_text(
+    stanza: &Element,
+    error_type: &str,
+    condition: &str,
+    text: &str,
+) -> Option<Element> {
+    let mut e = error_reply(stanza, error_type, condition)?;
+    if let Some(err) = e.get_child_mut("error", ns::CLIENT) {
+        err.append_child(
+            Element::builder("text", ns::STANZA_ERRORS)
+                .append(text)
+                .build(),
+        );
+    }
+    Some(e)
+}
+
 /// An empty IQ result to `iq`, optionally with one child.
 pub fn iq_result(iq: &Element, child: Option<Element>) -> Element {
     let mut b = Element::builder("iq", ns::CLIENT).attr(n("type"), "result");

@@ -33,6 +33,7 @@ const st = {
   occupants: new Map(), // id -> {id, name, phone, muted, videoMuted}
   role: 'participant', // ours in the MUC: moderators may mute others
   recording: false, // from the focus's jibri-recording-status
+  dialed: new Map(), // occupant id -> number, for calls we placed
   tracks: new Map(), // mid -> {owner, media, track, el?}
   talking: new Map(), // owner -> last time above the threshold
   sourceEvents: [],
@@ -67,6 +68,10 @@ function buildUi() {
   ui.cam = h('button', { id: 'camera', type: 'button', disabled: true, onclick: toggleCamera, title: 'Turn your camera off or on' }, 'Camera off');
   ui.leave = h('button', { id: 'leave', type: 'button', class: 'danger', disabled: true, onclick: () => leave('You left the meeting.') }, 'Leave');
   ui.rec = h('button', { id: 'record', type: 'button', hidden: true, onclick: () => record(!st.recording), title: 'Start or stop recording the meeting (moderators)' }, 'Record');
+  ui.dialNumber = h('input', { id: 'dial-number', type: 'tel', maxlength: '32', placeholder: 'Phone number', autocomplete: 'off', 'aria-label': 'Phone number to call into the meeting' });
+  ui.dialForm = h('form', { id: 'dial', class: 'dial', hidden: true, onsubmit: (e) => { e.preventDefault(); dial(ui.dialNumber.value.trim()); } },
+    ui.dialNumber, h('button', { type: 'submit', title: 'Call this number into the meeting (moderators)' }, 'Call'));
+  ui.dialed = h('ul', { id: 'dialed', class: 'people' });
   ui.recBadge = h('span', { id: 'recording', class: 'badge recording', hidden: true, title: 'This meeting is being recorded' }, '● Recording');
   ui.banner = h('div', { id: 'banner', role: 'status', 'aria-live': 'polite', hidden: true });
   ui.nameInput = h('input', { id: 'name', name: 'name', required: true, maxlength: '64', autocomplete: 'name', placeholder: 'Your name' });
@@ -92,7 +97,7 @@ function buildUi() {
     h('div', { class: 'layout' },
       h('div', { class: 'main' }, ui.prompt, ui.stage),
       h('aside', {},
-        h('h2', {}, 'People'), ui.people,
+        h('h2', {}, 'People'), ui.people, ui.dialForm, ui.dialed,
         h('h2', {}, 'Chat'), ui.chatLog, ui.chatForm,
         h('h2', {}, 'Devices'),
         h('label', {}, 'Microphone', ui.micSelect),
@@ -458,6 +463,41 @@ async function record(on) {
   }
 }
 
+/**
+ * As a moderator, calls a phone number into the room (Rayo `<dial>` to the
+ * focus, as Jitsi clients do); the callee shows up as a phone participant
+ * when it answers. Resolves with the call's occupant id or the error.
+ */
+async function dial(number) {
+  if (!number) return 'bad-request';
+  try {
+    const res = await st.conn.iq('set', `${ROOM_JID}/focus`,
+      `<dial xmlns="${NS.rayo}" to="${esc(number)}" from="${esc(st.name)}"><header name="JvbRoomName" value="${esc(ROOM_JID)}"/></dial>`, 15000, 'call');
+    const uri = child(res, 'ref', NS.rayo)?.getAttribute('uri') ?? '';
+    const id = resourceOf(uri.replace(/^xmpp:/, ''));
+    st.dialed.set(id, number);
+    ui.dialNumber.value = '';
+    render();
+    return id;
+  } catch (e) {
+    showMessage(`Could not call ${number}: ${e.message.replace(/^call: /, '')}.`, 'error');
+    return e.condition ?? 'error';
+  }
+}
+
+/** As a moderator, hangs up a call placed with `dial` (Rayo `<hangup>` to its `<ref>`). */
+async function hangUp(id) {
+  try {
+    await st.conn.iq('set', `${ROOM_JID}/${id}`, `<hangup xmlns="${NS.rayo}"/>`, 10000, 'hang-up');
+    st.dialed.delete(id);
+    render();
+    return 'result';
+  } catch (e) {
+    showMessage(`Could not hang up (${e.condition ?? e.message}).`, 'error');
+    return e.condition ?? 'error';
+  }
+}
+
 async function muteOther(id) {
   const name = st.occupants.get(id)?.name ?? id;
   try {
@@ -703,6 +743,11 @@ function render() {
   ui.recBadge.hidden = !(inCall && st.recording);
   ui.rec.hidden = !(st.state === 'joined' && st.role === 'moderator');
   ui.rec.textContent = st.recording ? 'Stop recording' : 'Record';
+  ui.dialForm.hidden = !(st.state === 'joined' && st.role === 'moderator');
+  // Calls we placed that have not joined yet (they become participants when answered).
+  ui.dialed.replaceChildren(...[...st.dialed].filter(([id]) => !st.occupants.has(id)).map(([id, number]) =>
+    h('li', { 'data-id': id, class: 'phone dialing' }, h('span', { class: 'name' }, number), h('span', { class: 'badge' }, 'calling…'),
+      h('button', { type: 'button', class: 'hang-up', title: `Hang up ${number}`, onclick: () => hangUp(id) }, 'Hang up'))));
   const want = new Set();
   if (inCall && st.id) {
     want.add(st.id);
@@ -725,7 +770,9 @@ function render() {
     p.phone ? h('span', { class: 'badge' }, 'on the phone') : null,
     p.muted ? h('span', { class: 'badge muted' }, 'muted') : null,
     st.role === 'moderator' && !p.muted && st.state === 'joined'
-      ? h('button', { type: 'button', class: 'mute-other', title: `Mute ${p.name} for everyone`, onclick: () => muteOther(p.id) }, 'Mute') : null));
+      ? h('button', { type: 'button', class: 'mute-other', title: `Mute ${p.name} for everyone`, onclick: () => muteOther(p.id) }, 'Mute') : null,
+    st.role === 'moderator' && p.phone && st.state === 'joined'
+      ? h('button', { type: 'button', class: 'hang-up', title: `Hang up ${p.name}`, onclick: () => hangUp(p.id) }, 'Hang up') : null));
   if (inCall && st.id) rows.unshift(h('li', { class: 'self' }, h('span', { class: 'name' }, `${st.name} (you)`), st.audioMuted ? h('span', { class: 'badge muted' }, 'muted') : null));
   ui.people.replaceChildren(...rows);
 }
@@ -799,6 +846,10 @@ window.meet = {
   record: (on) => record(Boolean(on)),
   /** As a moderator, mutes participant `id`; resolves with 'result' or the error condition. */
   mute: (id) => muteOther(id),
+  /** As a moderator, calls `number` into the room; resolves with the call's participant id or the error condition. */
+  dial: (number) => dial(String(number)),
+  /** As a moderator, hangs up the call `id` (ringing or answered); resolves with 'result' or the error condition. */
+  hangUp: (id) => hangUp(String(id)),
   join: (name) => join(name),
   leave: () => leave('You left the meeting.'),
 };

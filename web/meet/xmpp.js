@@ -16,6 +16,7 @@ export const NS = {
   jigasi: 'http://jitsi.org/protocol/jigasi',
   audioMute: 'http://jitsi.org/jitmeet/audio',
   jibri: 'http://jitsi.org/protocol/jibri',
+  rayo: 'urn:xmpp:rayo:1',
 };
 
 /** Escapes text for XML content and attribute values. */
@@ -185,8 +186,10 @@ export class Xmpp {
           clearTimeout(p.timer);
           if (type === 'result') p.resolve(el);
           else {
-            const cond = child(el, 'error')?.firstElementChild?.localName ?? 'error';
-            p.reject(new XmppError(`${p.what}: ${cond}`, cond));
+            const err = child(el, 'error');
+            const cond = err?.firstElementChild?.localName ?? 'error';
+            const text = err ? child(err, 'text', NS.stanzas)?.textContent : null;
+            p.reject(new XmppError(`${p.what}: ${text || cond}`, cond));
           }
         }
         return;

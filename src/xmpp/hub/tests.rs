@@ -512,3 +512,85 @@ fn a_moderators_jibri_iq_asks_call_control_to_record_and_the_focus_shows_the_sta
     assert_eq!(st.len(), 1, "the status is replaced, not added");
     assert_eq!(st[0].attr("status"), Some("off"));
 }
+
+#[test]
+fn a_moderators_rayo_dial_and_hangup_go_to_call_control_and_others_are_refused() {
+    use crate::bridge::RoomRequest;
+    let mut h = focus_alice_and_bob();
+    h.take_events();
+    h.take_requests();
+    let iq = |h: &mut Hub, sid: SessionId, from: &str, to: &str, payload: &str| {
+        let mut out = Vec::new();
+        h.stanza(
+            sid,
+            el(&format!(
+                "<iq xmlns='jabber:client' type='set' id='d' from='{from}' to='{to}'>{payload}</iq>"
+            )),
+            &mut out,
+        );
+        sent_to(&out, sid).first().map(|e| {
+            e.get_child("error", ns::CLIENT)
+                .and_then(|e| e.children().next().map(|c| c.name().to_string()))
+                .unwrap_or_else(|| e.attr("type").unwrap_or("").to_string())
+        })
+    };
+    let focus = "r1@conference.localhost/focus";
+    let dial = "<dial xmlns='urn:xmpp:rayo:1' to='+15551234'/>";
+    // bob is no moderator; a dial without a number is bad.
+    assert_eq!(
+        iq(&mut h, 2, "b@localhost/r", focus, dial).as_deref(),
+        Some("forbidden")
+    );
+    assert_eq!(
+        iq(
+            &mut h,
+            1,
+            "a@localhost/r",
+            focus,
+            "<dial xmlns='urn:xmpp:rayo:1'/>"
+        )
+        .as_deref(),
+        Some("bad-request")
+    );
+    assert!(h.take_requests().is_empty());
+    // alice is: call control gets the dial (and answers it later).
+    assert_eq!(iq(&mut h, 1, "a@localhost/r", focus, dial), None);
+    match h.take_requests().as_slice() {
+        [
+            RoomRequest::Dial {
+                room,
+                room_jid,
+                number,
+                by,
+                to,
+                ..
+            },
+        ] => {
+            assert_eq!(
+                (room.as_str(), room_jid.as_str(), number.as_str()),
+                ("r1", "r1@conference.localhost", "+15551234")
+            );
+            assert_eq!(by, "r1@conference.localhost/alice");
+            assert_eq!(to, "a@localhost/r");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Hanging up the <ref>'s occupant (ringing: not in the room yet).
+    let hangup = "<hangup xmlns='urn:xmpp:rayo:1'/>";
+    let callee = "r1@conference.localhost/phone-42";
+    assert_eq!(
+        iq(&mut h, 2, "b@localhost/r", callee, hangup).as_deref(),
+        Some("forbidden")
+    );
+    assert_eq!(
+        iq(&mut h, 1, "a@localhost/r", callee, hangup).as_deref(),
+        Some("result")
+    );
+    assert_eq!(
+        h.take_requests(),
+        [RoomRequest::Kick {
+            room: "r1".into(),
+            leg: 42
+        }]
+    );
+}
