@@ -9,6 +9,7 @@ pub mod mixer;
 pub mod prompts;
 pub mod resample;
 pub mod rtp;
+pub mod srtp;
 pub mod stats;
 pub mod tones;
 pub mod worker;
