@@ -594,7 +594,7 @@ fn unknown_key_is_denied_with_a_suggestion() {
     );
     assert_eq!(
         error("[[routes]]\naction = \"ivr\"\n"),
-        "1:3: unknown top-level key \"routes\": a dialplan file holds only [[route]] tables; did you mean \"route\"?"
+        "1:3: unknown top-level key \"routes\": a dialplan file holds [[route]] and [[dialout]] tables; did you mean \"route\"?"
     );
 }
 

@@ -21,6 +21,8 @@ pub struct LegSpec {
     pub dtmf_pt: Option<u8>,
     /// Our direction: a leg that does not receive is out of the mix.
     pub direction: Direction,
+    /// SRTP keys (SDES on a TLS leg); `None` for plain RTP.
+    pub srtp: Option<super::srtp::Keys>,
 }
 
 /// A sound played to one leg.

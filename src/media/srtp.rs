@@ -107,6 +107,18 @@ impl MasterKey {
     }
 }
 
+/// What SDES agreed for a leg: the suite, our key (for what we send) and
+/// the peer's (for what it sends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    /// The suite.
+    pub suite: Suite,
+    /// Ours.
+    pub ours: MasterKey,
+    /// The peer's.
+    pub theirs: MasterKey,
+}
+
 /// The keys of one direction, RTP or RTCP.
 struct SessionKeys {
     enc: EncryptingKey,
@@ -240,6 +252,11 @@ impl Context {
             rx: RxState::default(),
             rx_ctl: RxState::default(),
         })
+    }
+
+    /// The context for what SDES agreed.
+    pub fn from_keys(k: &Keys) -> Option<Context> {
+        Context::new(k.suite, &k.ours, &k.theirs)
     }
 
     /// Encrypts the RTP packet in `buf[..len]` and appends its tag;

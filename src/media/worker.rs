@@ -307,6 +307,7 @@ fn bridge_spec() -> LegSpec {
         codec: crate::sip::sdp::offer_format("opus").expect("opus is a known codec"),
         dtmf_pt: Some(126),
         direction: Direction::SendRecv,
+        srtp: None,
     }
 }
 
@@ -378,6 +379,9 @@ struct Leg {
     /// This caller's stream to the room's browsers, while it talks.
     to_browsers: Option<BrowserStream>,
     rtcp: Option<UdpSocket>,
+    /// SRTP (SDES on a TLS leg): what arrives is checked and decrypted,
+    /// what leaves encrypted and tagged; `None` for plain RTP.
+    srtp: Option<super::srtp::Context>,
     spec: LegSpec,
     codec: Codec,
     remote: Option<SocketAddr>,
@@ -830,7 +834,12 @@ impl Worker {
         };
         let t = tick.wrapping_add(l.phase);
         if t.is_multiple_of(RTCP_POLL_TICKS) {
-            while let Ok((_, src)) = sock.recv_from(buf) {
+            while let Ok((n, src)) = sock.recv_from(buf) {
+                if let Some(s) = &mut l.srtp
+                    && s.unprotect_rtcp(&mut buf[..n]).is_err()
+                {
+                    continue;
+                }
                 l.rtcp_remote = Some(src);
             }
         }
@@ -845,7 +854,7 @@ impl Worker {
             .unwrap_or_else(|| SocketAddr::new(remote.ip(), remote.port().wrapping_add(1)));
         let jitter_ts =
             (l.jitter.stats().jitter_ms * f64::from(l.spec.codec.clock) / 1000.0) as u32;
-        let n = rtp::write_sender_report(
+        let mut n = rtp::write_sender_report(
             pkt,
             l.ssrc,
             rtp::ntp_now(),
@@ -855,6 +864,12 @@ impl Worker {
             Some(&mut l.rx_stats),
             jitter_ts,
         );
+        if let Some(s) = &mut l.srtp {
+            match s.protect_rtcp(pkt, n) {
+                Ok(m) => n = m,
+                Err(_) => return,
+            }
+        }
         let _ = sock.send_to(&pkt[..n], dest);
     }
 
@@ -917,9 +932,23 @@ impl Worker {
             return;
         };
         let up = upsampler(codec);
+        let srtp = match &spec.srtp {
+            Some(k) => match super::srtp::Context::from_keys(k) {
+                Some(c) => Some(c),
+                None => {
+                    self.event(MediaEvent::OpenFailed {
+                        leg,
+                        reason: "SRTP keys".into(),
+                    });
+                    return;
+                }
+            },
+            None => None,
+        };
         let l = Leg {
             id: leg,
             name: None,
+            srtp,
             sock,
             browser_level: 127,
             to_browsers: None,
@@ -1046,6 +1075,10 @@ impl Worker {
                     l.remote = spec.remote;
                     l.latched = false;
                 }
+                if spec.srtp != l.spec.srtp {
+                    // New keys in a re-offer (RFC 4568 §7.1.4): a fresh context.
+                    l.srtp = spec.srtp.as_ref().and_then(super::srtp::Context::from_keys);
+                }
                 l.last_rtp = Instant::now();
                 l.timed_out = false;
                 l.spec = spec;
@@ -1151,10 +1184,18 @@ impl Worker {
                 continue;
             };
             while let Ok((n, src)) = sock.recv_from(&mut self.buf) {
-                let pkt = &self.buf[..n];
-                if rtp::is_rtcp(pkt) {
+                if rtp::is_rtcp(&self.buf[..n]) {
                     continue;
                 }
+                let n = match &mut l.srtp {
+                    // Unauthenticated or replayed: dropped, and no latching onto its source.
+                    Some(s) => match s.unprotect_rtp(&mut self.buf[..n]) {
+                        Ok(m) => m,
+                        Err(_) => continue,
+                    },
+                    None => n,
+                };
+                let pkt = &self.buf[..n];
                 let Some((h, payload)) = rtp::parse(pkt) else {
                     continue;
                 };
@@ -1462,8 +1503,15 @@ impl Worker {
             ssrc: l.ssrc,
         };
         rtp::write_header(pkt, &h);
-        let n = 12 + payload.len();
+        let plen = payload.len();
+        let mut n = 12 + plen;
         pkt[12..n].copy_from_slice(payload);
+        if let Some(s) = &mut l.srtp {
+            match s.protect_rtp(pkt, n) {
+                Ok(m) => n = m,
+                Err(_) => return,
+            }
+        }
         if let (Some(remote), Some(sock)) = (l.remote, &l.sock) {
             let _ = sock.send_to(&pkt[..n], remote);
         }
@@ -1473,7 +1521,7 @@ impl Worker {
         stats
             .rtp_out
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        l.sent_octets += payload.len() as u64;
+        l.sent_octets += plen as u64;
     }
 }
 

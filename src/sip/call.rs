@@ -544,6 +544,11 @@ impl Endpoint {
                 .get(&leg)
                 .map_or_else(|| "Phone".to_string(), |c| c.display.clone())
         };
+        if let MediaCommand::Open { leg, spec, .. } | MediaCommand::Update { leg, spec } = &cmd
+            && let Some(k) = &spec.srtp
+        {
+            tracing::info!(leg, suite = k.suite.name(), "SRTP (SDES keys) on this leg");
+        }
         let phone = match &cmd {
             MediaCommand::Join { leg, room, muted } => Some(PhoneEvent::Joined {
                 leg: *leg,
@@ -865,13 +870,8 @@ impl Endpoint {
                 out,
             );
         };
-        let ip = self.calls.cfg.media_ip.unwrap_or(flow.local.ip());
-        let local = LocalMedia {
-            ip,
-            port,
-            session_id: self.next() >> 12,
-            version: 1,
-        };
+        let local = self.local_media(&flow, port);
+        let ip = local.ip;
         let codecs = self.calls.cfg.codecs.clone();
         let prefs: Vec<&str> = codecs.iter().map(String::as_str).collect();
         let (spec, body, offer_in_2xx) = match &offer {
@@ -879,6 +879,7 @@ impl Endpoint {
                 Ok((neg, body)) => (Some(leg_spec(&local, neg)), body, false),
                 Err(e) => {
                     self.calls.ports.give(port);
+                    tracing::info!(transport = %flow.protocol, "offer refused (488): {e}");
                     let a = Answer::new(488).warn(e.to_string());
                     return self.send_answer(now, flow, key, req, a, out);
                 }
@@ -906,6 +907,7 @@ impl Endpoint {
                 .expect("configured codecs are known"),
             dtmf_pt: None,
             direction: Direction::Inactive,
+            srtp: None,
         });
         let room = self.calls.calls[&leg]
             .membership
@@ -993,6 +995,19 @@ impl Endpoint {
             super::transport::Protocol::Tls => {
                 format!("<sip:dialroom@{};transport=tls>", flow.local)
             }
+        }
+    }
+
+    /// Our media description for a new leg on `flow` with RTP port `port`:
+    /// an SRTP key when the signaling is TLS (SDES, RFC 4568 §8.3).
+    pub(super) fn local_media(&mut self, flow: &Flow, port: u16) -> LocalMedia {
+        LocalMedia {
+            ip: self.calls.cfg.media_ip.unwrap_or(flow.local.ip()),
+            port,
+            session_id: self.next() >> 12,
+            version: 1,
+            key: (flow.protocol == super::transport::Protocol::Tls)
+                .then(crate::media::srtp::MasterKey::random),
         }
     }
 
@@ -1387,7 +1402,7 @@ impl Endpoint {
             c.offer_in_2xx = false;
             let neg = sdp::parse(&req.inner.body)
                 .ok()
-                .and_then(|s| sdp::accept_answer(&s).ok());
+                .and_then(|s| sdp::accept_answer(&s, &c.local).ok());
             match neg {
                 Some(neg) => {
                     let spec = leg_spec(&c.local, neg);
@@ -1689,6 +1704,7 @@ pub(super) fn leg_spec(local: &LocalMedia, neg: Negotiated) -> LegSpec {
         codec: neg.codec,
         dtmf_pt: neg.dtmf_pt,
         direction: neg.direction,
+        srtp: neg.srtp,
     }
 }
 

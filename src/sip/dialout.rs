@@ -16,7 +16,7 @@ use super::call::{Call, CallTimer, Membership, Phase, leg_spec};
 use super::endpoint::{Action, Endpoint, Now};
 use super::message::Response;
 use super::outbound::challenge_in;
-use super::sdp::{self, Direction, LocalMedia};
+use super::sdp::{self, Direction};
 use super::transaction::{Output, ResponseDisposition, TxKey};
 use super::transport::Flow;
 use crate::conference::{LegId, masked_phone};
@@ -159,12 +159,7 @@ impl Endpoint {
         let Some(port) = self.calls.ports.take() else {
             return Err(DialOutError::NoPorts);
         };
-        let local = LocalMedia {
-            ip: self.calls.cfg.media_ip.unwrap_or(flow.local.ip()),
-            port,
-            session_id: self.next() >> 12,
-            version: 1,
-        };
+        let local = self.local_media(&flow, port);
         let codecs = self.calls.cfg.codecs.clone();
         let prefs: Vec<&str> = codecs.iter().map(String::as_str).collect();
         let body = sdp::offer(&prefs, &local, Direction::SendRecv);
@@ -471,9 +466,11 @@ impl Endpoint {
         }
         d.answered = true;
         let d = d.clone();
-        let neg = sdp::parse(&resp.inner.body)
-            .ok()
-            .and_then(|s| sdp::accept_answer(&s).ok());
+        let neg = self.calls.calls.get(&leg).and_then(|c| {
+            sdp::parse(&resp.inner.body)
+                .ok()
+                .and_then(|s| sdp::accept_answer(&s, &c.local).ok())
+        });
         let Some(neg) = neg.filter(|_| !d.cancelled) else {
             let why = if d.cancelled {
                 "answered after the hang-up"

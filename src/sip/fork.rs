@@ -11,7 +11,7 @@ use super::call::{Call, CallTimer, Membership, Phase, contact_uri, leg_spec, use
 use super::endpoint::{Action, Answer, Endpoint, Now};
 use super::message::{Request, Response};
 use super::registrar::Aor;
-use super::sdp::{self, Direction, LocalMedia, Session};
+use super::sdp::{self, Direction, Session};
 use super::transaction::{Output, ResponseDisposition, TxKey};
 use super::transport::{Flow, Protocol};
 use crate::conference::{LegId, masked_phone};
@@ -102,13 +102,7 @@ impl Endpoint {
                 .warn("no free RTP ports");
             return self.send_answer(now, flow, key, req, a, out);
         };
-        let ip = self.calls.cfg.media_ip.unwrap_or(flow.local.ip());
-        let local = LocalMedia {
-            ip,
-            port,
-            session_id: self.next() >> 12,
-            version: 1,
-        };
+        let local = self.local_media(&flow, port);
         let (neg, body) = match sdp::answer(offer, &prefs, &local) {
             Ok(x) => x,
             Err(e) => {
@@ -157,12 +151,7 @@ impl Endpoint {
             };
             let callee = self.calls.next_leg;
             self.calls.next_leg += 1;
-            let local = LocalMedia {
-                ip: self.calls.cfg.media_ip.unwrap_or(ours.ip()),
-                port,
-                session_id: self.next() >> 12,
-                version: 1,
-            };
+            let local = self.local_media(&bflow, port);
             let branch_id = format!("z9hG4bK{:x}", self.next());
             let tag = format!("{:x}", self.next());
             let call_id = format!("{:x}@dialroom", self.next());
@@ -373,9 +362,11 @@ impl Endpoint {
             .forks
             .get(&caller)
             .is_none_or(|f| f.branches.iter().any(|b| b.answered));
-        let neg = sdp::parse(&resp.inner.body)
-            .ok()
-            .and_then(|s| sdp::accept_answer(&s).ok());
+        let neg = self.calls.calls.get(&callee).and_then(|c| {
+            sdp::parse(&resp.inner.body)
+                .ok()
+                .and_then(|s| sdp::accept_answer(&s, &c.local).ok())
+        });
         if answered_already || neg.is_none() || !self.calls.calls.contains_key(&caller) {
             // Too late (someone else answered, or the caller gave up) or unusable: hang this one up.
             let reason = if neg.is_none() {

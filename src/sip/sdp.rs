@@ -6,6 +6,8 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::media::srtp::{Keys, MasterKey, Suite};
+
 /// Why an SDP body is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SdpError {
@@ -15,6 +17,37 @@ pub enum SdpError {
     /// No audio stream with a codec we speak (488).
     #[error("no common audio codec")]
     NoCommonCodec,
+    /// SRTP asked for where we cannot do it (488): keys over a transport
+    /// that is not TLS, or no crypto suite we know.
+    #[error("{0}")]
+    Srtp(String),
+}
+
+/// One `a=crypto` line (RFC 4568) we can use: no MKI, one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crypto {
+    /// Its tag (echoed in the answer).
+    pub tag: u32,
+    /// The suite.
+    pub suite: Suite,
+    /// The sender's master key and salt.
+    pub key: MasterKey,
+}
+
+/// `a=crypto:TAG SUITE inline:KEY[|LIFETIME]` (session parameters
+/// ignored); `None` for suites we do not do, MKIs and malformed lines.
+fn parse_crypto(v: &str) -> Option<Crypto> {
+    let mut f = v.split_whitespace();
+    let tag = f.next()?.parse().ok()?;
+    let suite = Suite::from_name(f.next()?)?;
+    let params = f.next()?.strip_prefix("inline:")?;
+    let mut parts = params.split('|');
+    let key = MasterKey::from_inline(parts.next()?)?;
+    // A lifetime is fine; an MKI (`n:len`) is not something we do.
+    if parts.any(|p| p.contains(':')) {
+        return None;
+    }
+    Some(Crypto { tag, suite, key })
 }
 
 /// Media direction (RFC 3264 §5.1).
@@ -97,6 +130,8 @@ pub struct Media {
     pub connection: Option<IpAddr>,
     /// a=ptime in ms.
     pub ptime: Option<u32>,
+    /// The usable `a=crypto` lines, in the offerer's order.
+    pub crypto: Vec<Crypto>,
 }
 
 /// A parsed session description.
@@ -223,6 +258,7 @@ pub fn parse(body: &[u8]) -> Result<Session, SdpError> {
                     direction: s.direction.unwrap_or(Direction::SendRecv),
                     connection: None,
                     ptime: None,
+                    crypto: Vec::new(),
                 });
             }
             ("a", Some(m)) => {
@@ -252,6 +288,7 @@ pub fn parse(body: &[u8]) -> Result<Session, SdpError> {
                         }
                     }
                     "ptime" => m.ptime = val.trim().parse().ok(),
+                    "crypto" => m.crypto.extend(parse_crypto(val)),
                     d => {
                         if let Some(d) = parse_direction(d) {
                             m.direction = d;
@@ -281,6 +318,8 @@ pub struct Negotiated {
     pub direction: Direction,
     /// Packet time in ms.
     pub ptime: u32,
+    /// SRTP keys, when the stream is encrypted (SDES).
+    pub srtp: Option<Keys>,
 }
 
 /// What we put in an SDP we write.
@@ -294,6 +333,9 @@ pub struct LocalMedia {
     pub session_id: u64,
     /// o= version (bumped on every change).
     pub version: u64,
+    /// Our SRTP master key: set on legs whose signaling is TLS (SDES keys
+    /// travel in the SDP, RFC 4568 §8.3); `None` offers and answers plain RTP.
+    pub key: Option<MasterKey>,
 }
 
 fn remote_addr(s: &Session, m: &Media) -> Option<SocketAddr> {
@@ -312,9 +354,32 @@ pub fn answer(
     prefs: &[&str],
     local: &LocalMedia,
 ) -> Result<(Negotiated, String), SdpError> {
-    let mut chosen: Option<(usize, Negotiated)> = None;
+    let mut chosen: Option<(usize, Negotiated, Option<u32>)> = None;
+    let mut srtp_refusal = None;
     for (i, m) in offer.media.iter().enumerate() {
-        if chosen.is_some() || m.kind != "audio" || m.port == 0 || !m.proto.starts_with("RTP/AVP") {
+        let savp = m.proto == "RTP/SAVP";
+        if chosen.is_some() || m.kind != "audio" || m.port == 0 || !(m.proto == "RTP/AVP" || savp) {
+            continue;
+        }
+        // SDES: the first suite we do, when our key may travel (TLS);
+        // RTP/SAVP without one is refused, RTP/AVP falls back to plain RTP.
+        let crypto = match (&local.key, m.crypto.first()) {
+            (Some(ours), Some(c)) => Some((
+                c.tag,
+                Keys {
+                    suite: c.suite,
+                    ours: ours.clone(),
+                    theirs: c.key.clone(),
+                },
+            )),
+            _ => None,
+        };
+        if savp && crypto.is_none() {
+            srtp_refusal = Some(if local.key.is_none() {
+                "SRTP (RTP/SAVP) is answered only on SIP over TLS: the keys would travel in clear"
+            } else {
+                "no a=crypto line with a suite we do (AES_CM_128_HMAC_SHA1_80 or _32, no MKI)"
+            });
             continue;
         }
         let pick = prefs.iter().find_map(|name| {
@@ -331,6 +396,10 @@ pub fn answer(
             .find(|f| f.clock == codec.clock)
             .or_else(|| events().next())
             .map(|f| f.pt);
+        let (tag, srtp) = match crypto {
+            Some((tag, keys)) => (Some(tag), Some(keys)),
+            None => (None, None),
+        };
         chosen = Some((
             i,
             Negotiated {
@@ -339,11 +408,16 @@ pub fn answer(
                 remote: remote_addr(offer, m),
                 direction: m.direction.answer(),
                 ptime: 20,
+                srtp,
             },
+            tag,
         ));
     }
-    let Some((idx, neg)) = chosen else {
-        return Err(SdpError::NoCommonCodec);
+    let Some((idx, neg, tag)) = chosen else {
+        return Err(match srtp_refusal {
+            Some(why) => SdpError::Srtp(why.into()),
+            None => SdpError::NoCommonCodec,
+        });
     };
     let mut sdp = header(local);
     for (i, m) in offer.media.iter().enumerate() {
@@ -356,7 +430,23 @@ pub fn answer(
                     .map_or(8000, |f| f.clock);
                 (pt, clock)
             });
-            write_audio(&mut sdp, local.port, &neg.codec, dtmf, neg.direction);
+            let crypto = neg.srtp.as_ref().zip(tag).map(|(k, t)| (t, k));
+            write_audio(
+                &mut sdp,
+                local.port,
+                &m.proto,
+                &neg.codec,
+                dtmf,
+                neg.direction,
+            );
+            if let Some((t, k)) = crypto {
+                let _ = write!(
+                    sdp,
+                    "a=crypto:{t} {} inline:{}\r\n",
+                    k.suite.name(),
+                    k.ours.inline()
+                );
+            }
         } else {
             let first = m.formats.first().map(|f| f.pt).unwrap_or(0);
             let _ = write!(sdp, "m={} 0 {} {first}\r\n", m.kind, m.proto);
@@ -378,11 +468,12 @@ fn header(local: &LocalMedia) -> String {
 fn write_audio(
     sdp: &mut String,
     port: u16,
+    proto: &str,
     codec: &PayloadFormat,
     dtmf: Option<(u8, u32)>,
     dir: Direction,
 ) {
-    let _ = write!(sdp, "m=audio {port} RTP/AVP {}", codec.pt);
+    let _ = write!(sdp, "m=audio {port} {proto} {}", codec.pt);
     if let Some((d, _)) = dtmf {
         let _ = write!(sdp, " {d}");
     }
@@ -434,7 +525,12 @@ pub fn offer_format(name: &str) -> Option<PayloadFormat> {
 pub fn offer(prefs: &[&str], local: &LocalMedia, direction: Direction) -> String {
     let formats: Vec<PayloadFormat> = prefs.iter().filter_map(|p| offer_format(p)).collect();
     let mut sdp = header(local);
-    let _ = write!(sdp, "m=audio {} RTP/AVP", local.port);
+    let proto = if local.key.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
+    let _ = write!(sdp, "m=audio {} {proto}", local.port);
     for f in &formats {
         let _ = write!(sdp, " {}", f.pt);
     }
@@ -456,11 +552,20 @@ pub fn offer(prefs: &[&str], local: &LocalMedia, direction: Direction) -> String
     sdp.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
     sdp.push_str("a=rtpmap:102 telephone-event/48000\r\na=fmtp:102 0-16\r\n");
     let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", direction.attr());
+    if let Some(k) = &local.key {
+        let _ = write!(
+            sdp,
+            "a=crypto:1 {} inline:{}\r\n",
+            Suite::AesCm128HmacSha1_80.name(),
+            k.inline()
+        );
+    }
     sdp
 }
 
-/// Reads the answer to an offer we made.
-pub fn accept_answer(answer: &Session) -> Result<Negotiated, SdpError> {
+/// Reads the answer to an offer we made with `local` (an SRTP offer needs
+/// an answer with a key).
+pub fn accept_answer(answer: &Session, local: &LocalMedia) -> Result<Negotiated, SdpError> {
     let m = answer
         .media
         .iter()
@@ -477,6 +582,19 @@ pub fn accept_answer(answer: &Session) -> Result<Negotiated, SdpError> {
         .iter()
         .find(|f| f.is("telephone-event") && f.clock == codec.clock)
         .map(|f| f.pt);
+    let srtp = match (&local.key, m.crypto.first()) {
+        (Some(ours), Some(c)) => Some(Keys {
+            suite: c.suite,
+            ours: ours.clone(),
+            theirs: c.key.clone(),
+        }),
+        (Some(_), None) => {
+            return Err(SdpError::Srtp(
+                "our SRTP offer was answered without a usable a=crypto".into(),
+            ));
+        }
+        (None, _) => None,
+    };
     // Their direction is from their side: ours is the mirror.
     Ok(Negotiated {
         codec,
@@ -484,6 +602,7 @@ pub fn accept_answer(answer: &Session) -> Result<Negotiated, SdpError> {
         remote: remote_addr(answer, m),
         direction: m.direction.answer(),
         ptime: m.ptime.unwrap_or(20),
+        srtp,
     })
 }
 
@@ -501,6 +620,7 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=
             port: 20000,
             session_id: 7,
             version: 1,
+            key: None,
         }
     }
 
@@ -582,9 +702,63 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=
         );
         let o = parse(sdp.as_bytes()).unwrap();
         let (_, ans) = answer(&o, &["G722"], &local()).unwrap();
-        let n = accept_answer(&parse(ans.as_bytes()).unwrap()).unwrap();
+        let n = accept_answer(&parse(ans.as_bytes()).unwrap(), &local()).unwrap();
         assert_eq!(n.codec.encoding, "G722");
         assert_eq!(n.dtmf_pt, Some(101));
+    }
+
+    #[test]
+    fn sdes_keys_are_answered_on_tls_legs_and_refused_in_clear() {
+        let theirs = MasterKey::random();
+        let savp = OFFER.replace("RTP/AVP 111", "RTP/SAVP 111").replace(
+            "a=sendrecv\r\n",
+            &format!(
+                "a=sendrecv\r\na=crypto:3 AES_CM_256_HMAC_SHA1_80 inline:AAAA\r\na=crypto:4 AES_CM_128_HMAC_SHA1_32 inline:{}|2^31\r\n",
+                theirs.inline()
+            ),
+        );
+        let o = parse(savp.as_bytes()).unwrap();
+        assert_eq!(o.media[0].crypto.len(), 1, "the 256-bit suite is skipped");
+        // In clear: refused with why.
+        assert!(matches!(
+            answer(&o, &["PCMU"], &local()),
+            Err(SdpError::Srtp(_))
+        ));
+        // Over TLS: our key, their tag and suite, the same profile.
+        let ours = MasterKey::random();
+        let tls = LocalMedia {
+            key: Some(ours.clone()),
+            ..local()
+        };
+        let (n, sdp) = answer(&o, &["PCMU"], &tls).unwrap();
+        assert!(sdp.contains("m=audio 20000 RTP/SAVP 0 101\r\n"), "{sdp}");
+        assert!(
+            sdp.contains(&format!(
+                "a=crypto:4 AES_CM_128_HMAC_SHA1_32 inline:{}\r\n",
+                ours.inline()
+            )),
+            "{sdp}"
+        );
+        let k = n.srtp.unwrap();
+        assert_eq!(
+            (k.suite, k.ours, k.theirs),
+            (Suite::AesCm128HmacSha1_32, ours.clone(), theirs)
+        );
+        // Plain RTP/AVP without crypto on a TLS leg stays plain.
+        let o = parse(OFFER.as_bytes()).unwrap();
+        assert_eq!(answer(&o, &["PCMU"], &tls).unwrap().0.srtp, None);
+        // Our own offer on TLS is SAVP with a key, and its answer must have one.
+        let our_offer = offer(&["PCMU"], &tls, Direction::SendRecv);
+        assert!(our_offer.contains("RTP/SAVP"), "{our_offer}");
+        let peer = LocalMedia {
+            key: Some(MasterKey::random()),
+            ..local()
+        };
+        let (_, ans) = answer(&parse(our_offer.as_bytes()).unwrap(), &["PCMU"], &peer).unwrap();
+        let n = accept_answer(&parse(ans.as_bytes()).unwrap(), &tls).unwrap();
+        assert_eq!(n.srtp.unwrap().ours, ours);
+        let plain = parse(OFFER.as_bytes()).unwrap();
+        assert!(accept_answer(&plain, &tls).is_err());
     }
 
     #[test]

@@ -371,8 +371,20 @@ impl Baresip {
 
     /// Like [`Baresip::start`], trusting the CA certificate `ca` (PEM) for SIP over TLS.
     pub fn start_trusting(user: &str, freq: u32, codec: &str, ca: &Path) -> Baresip {
+        Baresip::start_trusting_with(user, freq, codec, ca, "")
+    }
+
+    /// Like [`Baresip::start_trusting`], with extra account params (e.g.
+    /// `;mediaenc=srtp-mand` for SRTP with SDES keys).
+    pub fn start_trusting_with(
+        user: &str,
+        freq: u32,
+        codec: &str,
+        ca: &Path,
+        account_extra: &str,
+    ) -> Baresip {
         let config = format!("sip_cafile {}\n", ca.display());
-        Baresip::start_with(user, None, freq, codec, "", &config)
+        Baresip::start_with(user, None, freq, codec, account_extra, &config)
     }
 
     /// A phone registered as `user` (password `pw`) to the server on `server_port`,
@@ -420,7 +432,7 @@ impl Baresip {
         let config = format!(
             "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\naudio_source ausine,{freq}\n\
              ausrc_srate 48000\nausrc_channels 2\nrtp_ports {rtp}-{}\nmodule_path /usr/lib/baresip/modules\n\
-             module g711.so\nmodule g722.so\nmodule opus.so\nmodule ausine.so\nmodule sndfile.so\n\
+             module g711.so\nmodule g722.so\nmodule opus.so\nmodule ausine.so\nmodule sndfile.so\nmodule srtp.so\n\
              snd_path {}\nmodule_tmp account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n\
              ctrl_tcp_listen 127.0.0.1:{ctrl_port}\nstatmode_default off\ndns_server 127.0.0.1:53\n{config_extra}",
             rtp + 99,
