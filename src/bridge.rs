@@ -34,6 +34,20 @@ pub fn bridge_leg(ep: u64) -> LegId {
     BRIDGE_LEG_BASE + ep
 }
 
+/// SFU endpoints of SIP legs with WebRTC media (browser softphones over
+/// SIP over WebSocket) are numbered from here: `SIP_EP_BASE + leg`.
+pub const SIP_EP_BASE: u64 = 1 << 62;
+
+/// The SFU endpoint of SIP leg `leg` (WebRTC media).
+pub fn sip_ep(leg: LegId) -> u64 {
+    SIP_EP_BASE + leg
+}
+
+/// The SIP leg an SFU endpoint carries, if it is one of [`sip_ep`]'s.
+pub fn sip_leg_of(ep: u64) -> Option<LegId> {
+    (ep >= SIP_EP_BASE).then(|| ep - SIP_EP_BASE)
+}
+
 /// True for a browser's bridge leg.
 pub fn is_bridge_leg(leg: LegId) -> bool {
     leg >= BRIDGE_LEG_BASE

@@ -110,7 +110,7 @@ impl Default for SipConfig {
             digest_algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
             // baresip up to 1.x (libre 1.x): "Register: Function not implemented"
             // on a 401 that carries a SHA-256 challenge.
-            md5_only_user_agents: vec!["^baresip v[01]\\.".into()],
+            md5_only_user_agents: vec!["^baresip v[01]\\.".into(), "^JsSIP ".into()],
             nonce_lifetime: 300,
             auth_failure_limit: 10,
             auth_failure_window: 60,

@@ -45,6 +45,8 @@ pub struct Status {
     pub trunk_registrations: std::sync::Mutex<Vec<(String, crate::sip::outbound::RegState)>>,
     /// The media taps of recorder workers in other processes (`[recorder] in_process = false`).
     pub recorder_taps: std::sync::OnceLock<crate::recorder::remote::TapHub>,
+    /// SIP over WebSocket on the web port (set once the SIP transports are bound).
+    pub sip_ws: std::sync::OnceLock<crate::web::sip_ws::SipWs>,
 }
 
 impl Status {
@@ -159,6 +161,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
         ),
         _ => None,
     };
+    let ws_inbound = in_tx.clone();
     let (transports, bound) = transport::bind(
         &cfg.sip.listen,
         cfg.sip.max_message_size,
@@ -218,6 +221,12 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let web_addr = web_listener
         .local_addr()
         .map_err(|e| Error::io("reading the web address", e))?;
+    let _ = status.sip_ws.set(crate::web::sip_ws::SipWs {
+        transports: transports.clone(),
+        inbound: ws_inbound,
+        local: web_addr,
+        max: cfg.sip.max_message_size,
+    });
     let (recorder, recorder_ended) = if cfg.recorder.enabled && cfg.recorder.in_process {
         let settings = recorder_settings(&cfg, web_addr);
         tracing::info!(dir = %settings.config.dir.display(), worker = %settings.worker_id, "recorder worker running in-process");
@@ -240,7 +249,12 @@ pub async fn start(cfg: Config) -> Result<Running> {
     };
     // Room actions (the admin API, browser moderators) to the endpoint task.
     let (admin_tx, admin_rx) = mpsc::channel(64);
-    let (xmpp, xmpp_addr) = start_xmpp(&cfg, &store, bridge, admin_tx.clone()).await?;
+    let (xmpp, xmpp_addr, sfu) = start_xmpp(&cfg, &store, bridge, admin_tx.clone()).await?;
+    // Browser softphones' calls (WebRTC offers) are answered through the SFU.
+    endpoint.set_webrtc(sfu.as_ref().map(|s| crate::sip::webrtc::WebrtcConfig {
+        candidate: s.candidate,
+        fingerprint: s.fingerprint.clone(),
+    }));
     tokio::spawn(crate::web::serve(
         web_listener,
         store.clone(),
@@ -282,6 +296,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
             recorder,
             recorder_ended,
             xmpp,
+            sfu,
         };
         endpoint_loop(endpoint, io, housekeeping, st).await;
         poller.abort();
@@ -305,10 +320,14 @@ async fn start_xmpp(
     store: &Store,
     bridge: crate::sfu::Bridge,
     calls: mpsc::Sender<crate::sip::admin::AdminRequest>,
-) -> Result<(Option<crate::xmpp::Handle>, Option<std::net::SocketAddr>)> {
+) -> Result<(
+    Option<crate::xmpp::Handle>,
+    Option<std::net::SocketAddr>,
+    Option<crate::sfu::Sfu>,
+)> {
     let x = &cfg.xmpp;
     if !x.enabled {
-        return Ok((None, None));
+        return Ok((None, None, None));
     }
     let tls = match (&x.tls_cert, &x.tls_key) {
         (Some(cert), Some(key)) => Some(
@@ -329,7 +348,7 @@ async fn start_xmpp(
         starttls,
     };
     let sfu = start_sfu(cfg, bridge).await;
-    let handle = crate::xmpp::start(session, store.clone(), sfu, Some(calls))
+    let handle = crate::xmpp::start(session, store.clone(), sfu.clone(), Some(calls))
         .map_err(|e| Error::Usage(format!("[xmpp] domain {:?}: {e}", x.domain)))?;
     let listener = tokio::net::TcpListener::bind(x.listen)
         .await
@@ -344,7 +363,7 @@ async fn start_xmpp(
     };
     tokio::spawn(crate::xmpp::tcp::serve(listener, handle.clone(), tls));
     tracing::info!(%addr, domain = %x.domain, "XMPP listening ({encryption}, and /xmpp-websocket)");
-    Ok((Some(handle), Some(addr)))
+    Ok((Some(handle), Some(addr), sfu))
 }
 
 /// Starts the SFU on `[sfu] port` when enabled. A port that cannot be bound
@@ -390,6 +409,8 @@ struct Io {
     recorder_ended: mpsc::UnboundedReceiver<crate::recorder::RecordingEnded>,
     /// The XMPP hub, told about phone callers (the bridge to browsers).
     xmpp: Option<crate::xmpp::Handle>,
+    /// The SFU, for the WebRTC media of browser softphones' calls.
+    sfu: Option<crate::sfu::Sfu>,
 }
 
 /// The recorder's settings from `[recorder]`; the worker id defaults to the
@@ -496,6 +517,11 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                 Action::Phone(ev) => {
                     if let Some(x) = &io.xmpp {
                         x.phone(ev);
+                    }
+                }
+                Action::Sfu(cmd) => {
+                    if let Some(sfu) = &io.sfu {
+                        sfu.send(cmd);
                     }
                 }
                 Action::Recorder(cmd) => match &io.recorder {

@@ -23,6 +23,19 @@ pub struct LegSpec {
     pub direction: Direction,
     /// SRTP keys (SDES on a TLS leg); `None` for plain RTP.
     pub srtp: Option<super::srtp::Keys>,
+    /// WebRTC media through the SFU's socket (a browser softphone): no
+    /// socket of its own; what it sends arrives from the SFU by leg id, what
+    /// it hears goes to the SFU.
+    pub sfu: Option<SfuLink>,
+}
+
+/// Where a WebRTC leg's audio goes in the SFU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SfuLink {
+    /// The SFU room its endpoint is alone in.
+    pub room: String,
+    /// The SSRC the room's audio is sent to it with.
+    pub ssrc: u32,
 }
 
 /// A sound played to one leg.

@@ -308,6 +308,7 @@ fn bridge_spec() -> LegSpec {
         dtmf_pt: Some(126),
         direction: Direction::SendRecv,
         srtp: None,
+        sfu: None,
     }
 }
 
@@ -382,6 +383,8 @@ struct Leg {
     /// SRTP (SDES on a TLS leg): what arrives is checked and decrypted,
     /// what leaves encrypted and tagged; `None` for plain RTP.
     srtp: Option<super::srtp::Context>,
+    /// A WebRTC leg's audio out: through the SFU (room, SSRC), not a socket.
+    sfu_out: Option<(std::sync::Arc<str>, u32)>,
     spec: LegSpec,
     codec: Codec,
     remote: Option<SocketAddr>,
@@ -435,7 +438,8 @@ impl Leg {
         self.spec.direction == Direction::SendRecv
     }
     fn sending(&self) -> bool {
-        self.spec.direction == Direction::SendRecv && self.remote.is_some() && self.sock.is_some()
+        self.spec.direction == Direction::SendRecv
+            && (self.sfu_out.is_some() || (self.remote.is_some() && self.sock.is_some()))
     }
 }
 
@@ -885,6 +889,11 @@ impl Worker {
             });
             return;
         };
+        if spec.sfu.is_some() {
+            // WebRTC: the SFU's socket carries it.
+            self.add_leg(leg, spec, codec, None, None, room);
+            return;
+        }
         let bind = |addr: SocketAddr| -> std::io::Result<UdpSocket> {
             let s = UdpSocket::bind(addr)?;
             s.set_nonblocking(true)?;
@@ -945,10 +954,15 @@ impl Worker {
             },
             None => None,
         };
+        let sfu_out = spec
+            .sfu
+            .as_ref()
+            .map(|s| (std::sync::Arc::from(s.room.as_str()), s.ssrc));
         let l = Leg {
             id: leg,
             name: None,
             srtp,
+            sfu_out,
             sock,
             browser_level: 127,
             to_browsers: None,
@@ -1415,6 +1429,7 @@ impl Worker {
                     stats: &stats,
                     pkt: &mut *pkt,
                     events: &mut events,
+                    to_sfu: self.cfg.to_browsers.as_ref(),
                 };
                 Self::send_leg(l, r.mixer.output(hears), shared, out);
             }
@@ -1427,6 +1442,7 @@ impl Worker {
                 stats: &stats,
                 pkt: &mut *pkt,
                 events: &mut events,
+                to_sfu: self.cfg.to_browsers.as_ref(),
             };
             // Alone (in the IVR, between prompts): keep RTP flowing with silence.
             Self::send_leg(l, &silence, None, out);
@@ -1455,6 +1471,7 @@ impl Worker {
             stats,
             pkt,
             events,
+            to_sfu,
         } = out;
         let mixed: [i16; FRAME];
         let (pcm, shared) = match l.playing.front().cloned() {
@@ -1495,6 +1512,24 @@ impl Worker {
         if payload.is_empty() {
             return;
         }
+        if let Some((room, ssrc)) = &l.sfu_out {
+            // A WebRTC leg: the SFU writes it on the leg's stream (its own
+            // sequence numbers and SRTP); we keep time.
+            if let Some(tx) = to_sfu {
+                let _ = tx.send(PhoneRtp {
+                    room: room.clone(),
+                    ssrc: *ssrc,
+                    ts: l.ts,
+                    marker: l.sent_packets == 0,
+                    level: 30,
+                    payload: std::sync::Arc::from(payload),
+                });
+            }
+            l.ts = l.ts.wrapping_add(l.codec.rtp_ticks_per_frame());
+            l.sent_packets += 1;
+            l.sent_octets += payload.len() as u64;
+            return;
+        }
         let h = RtpHeader {
             pt: l.spec.codec.pt,
             marker: l.sent_packets == 0,
@@ -1532,4 +1567,6 @@ struct SendCtx<'a> {
     stats: &'a super::stats::MediaStats,
     pkt: &'a mut [u8],
     events: &'a mut Vec<MediaEvent>,
+    /// The SFU's inbox, for WebRTC legs.
+    to_sfu: Option<&'a UnboundedSender<PhoneRtp>>,
 }

@@ -52,7 +52,7 @@ impl SourceSpec {
 }
 
 /// What the signaling side asks of the SFU.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// A participant was offered a session with these local ICE credentials.
     Add {

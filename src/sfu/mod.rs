@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 pub use self::core::{Command, EndpointId, SourceSpec};
 
-use crate::bridge::{BrowserRtp, PhoneRtp, bridge_leg};
+use crate::bridge::{BrowserRtp, PhoneRtp, bridge_leg, sip_leg_of};
 use crate::media::engine::MediaCommand;
 use crate::media::worker::MediaEngine;
 
@@ -111,8 +111,15 @@ struct BridgeShell {
 
 impl BridgeShell {
     /// Opens a bridge leg for a new endpoint, closes it for one that left.
+    /// A SIP call's WebRTC endpoint has its leg already (call control's):
+    /// its audio goes to that leg's worker.
     fn command(&mut self, cmd: &Command) {
         match cmd {
+            Command::Add { ep, .. } if sip_leg_of(*ep).is_some() => {
+                if let Some(tx) = sip_leg_of(*ep).and_then(|leg| self.media.bridge_sender(leg)) {
+                    self.inboxes.insert(*ep, tx);
+                }
+            }
             Command::Add { ep, room, name, .. } => {
                 let leg = bridge_leg(*ep);
                 self.media.send(MediaCommand::OpenBridge {
@@ -133,6 +140,11 @@ impl BridgeShell {
     }
 
     fn close(&mut self, ep: EndpointId) {
+        if sip_leg_of(ep).is_some() {
+            // Call control closes a SIP leg.
+            self.inboxes.remove(&ep);
+            return;
+        }
         if self.inboxes.remove(&ep).is_some() {
             self.media.send(MediaCommand::Close {
                 leg: bridge_leg(ep),
@@ -143,9 +155,16 @@ impl BridgeShell {
     /// Browsers' audio to their bridge legs.
     fn forward(&mut self, core: &mut core::Core) {
         for a in core.take_bridge_audio() {
+            let sip = sip_leg_of(a.ep);
+            if sip.is_some() && !self.inboxes.contains_key(&a.ep) {
+                // Placed after the SFU heard of it: look the worker up again.
+                if let Some(tx) = sip.and_then(|leg| self.media.bridge_sender(leg)) {
+                    self.inboxes.insert(a.ep, tx);
+                }
+            }
             if let Some(tx) = self.inboxes.get(&a.ep) {
                 let _ = tx.send(BrowserRtp {
-                    leg: bridge_leg(a.ep),
+                    leg: sip.unwrap_or_else(|| bridge_leg(a.ep)),
                     seq: a.seq,
                     ts: a.ts,
                     level: a.level,

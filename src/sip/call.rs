@@ -38,6 +38,8 @@ pub struct CallConfig {
     pub session_expires: u32,
     /// Shortest session interval accepted (422 below).
     pub min_se: u32,
+    /// The SFU, when browser softphones' WebRTC media can be answered.
+    pub webrtc: Option<super::webrtc::WebrtcConfig>,
     /// Dialplan clock offset from UTC, minutes.
     pub timezone_offset_minutes: i32,
     /// Our UDP listen address, used to ring registered users.
@@ -105,6 +107,7 @@ impl Default for CallConfig {
             timezone_offset_minutes: 0,
             udp_local: None,
             stream_local: Vec::new(),
+            webrtc: None,
         }
     }
 }
@@ -874,8 +877,23 @@ impl Endpoint {
         let ip = local.ip;
         let codecs = self.calls.cfg.codecs.clone();
         let prefs: Vec<&str> = codecs.iter().map(String::as_str).collect();
-        let (spec, body, offer_in_2xx) = match &offer {
-            Some(o) => match sdp::answer(o, &prefs, &local) {
+        let webrtc_answer = match &offer {
+            Some(o) if sdp::is_webrtc(o) => Some(self.webrtc_answer(o, self.calls.next_leg)),
+            _ => None,
+        };
+        let mut webrtc_setup = None;
+        let (spec, body, offer_in_2xx) = match (&offer, webrtc_answer) {
+            (_, Some(Ok((spec, body, setup)))) => {
+                webrtc_setup = Some(setup);
+                (Some(spec), body, false)
+            }
+            (_, Some(Err(why))) => {
+                self.calls.ports.give(port);
+                tracing::info!(transport = %flow.protocol, "WebRTC offer refused (488): {why}");
+                let a = Answer::new(488).warn(why);
+                return self.send_answer(now, flow, key, req, a, out);
+            }
+            (Some(o), None) => match sdp::answer(o, &prefs, &local) {
                 Ok((neg, body)) => (Some(leg_spec(&local, neg)), body, false),
                 Err(e) => {
                     self.calls.ports.give(port);
@@ -884,7 +902,7 @@ impl Endpoint {
                     return self.send_answer(now, flow, key, req, a, out);
                 }
             },
-            None => (None, sdp::offer(&prefs, &local, Direction::SendRecv), true),
+            (None, None) => (None, sdp::offer(&prefs, &local, Direction::SendRecv), true),
         };
         let leg = self.calls.next_leg;
         self.calls.next_leg += 1;
@@ -908,12 +926,16 @@ impl Endpoint {
             dtmf_pt: None,
             direction: Direction::Inactive,
             srtp: None,
+            sfu: None,
         });
         let room = self.calls.calls[&leg]
             .membership
             .as_ref()
             .map(|m| m.room.clone());
         self.media(out, MediaCommand::Open { leg, spec, room });
+        if let Some(setup) = webrtc_setup {
+            self.webrtc_start(leg, setup, out);
+        }
         // Answer now: the room is ready as soon as the leg is.
         let mut a = Answer::new(200)
             .tag(&local_tag)
@@ -987,15 +1009,7 @@ impl Endpoint {
     }
 
     pub(super) fn our_contact(&self, flow: &Flow) -> String {
-        match flow.protocol {
-            super::transport::Protocol::Udp => format!("<sip:dialroom@{}>", flow.local),
-            super::transport::Protocol::Tcp => {
-                format!("<sip:dialroom@{};transport=tcp>", flow.local)
-            }
-            super::transport::Protocol::Tls => {
-                format!("<sip:dialroom@{};transport=tls>", flow.local)
-            }
-        }
+        format!("<sip:dialroom@{}{}>", flow.local, flow.protocol.uri_param())
     }
 
     /// Our media description for a new leg on `flow` with RTP port `port`:
@@ -1670,6 +1684,9 @@ impl Endpoint {
             }
         }
         self.media(out, MediaCommand::Close { leg });
+        if let Some(link) = c.spec.as_ref().and_then(|s| s.sfu.as_ref()) {
+            self.webrtc_end(leg, link, out);
+        }
         if let Some(other) = c.pair {
             // One half of a two-party call hung up: end the other half.
             self.hang_up(now, other, out);
@@ -1705,6 +1722,7 @@ pub(super) fn leg_spec(local: &LocalMedia, neg: Negotiated) -> LegSpec {
         dtmf_pt: neg.dtmf_pt,
         direction: neg.direction,
         srtp: neg.srtp,
+        sfu: None,
     }
 }
 

@@ -286,11 +286,7 @@ impl Endpoint {
             return;
         };
         let flow = c.flow;
-        let transport = match flow.protocol {
-            super::transport::Protocol::Udp => "",
-            super::transport::Protocol::Tcp => ";transport=tcp",
-            super::transport::Protocol::Tls => ";transport=tls",
-        };
+        let transport = flow.protocol.uri_param();
         let user = super::call::user_of(&c.us);
         let mut s = format!(
             "INVITE {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\n\

@@ -42,6 +42,8 @@ pub enum Action {
     Phone(crate::bridge::PhoneEvent),
     /// Tell the recorder (start or stop a room's recording).
     Recorder(crate::recorder::RecorderCommand),
+    /// Tell the SFU (the WebRTC media of browser softphones' calls).
+    Sfu(crate::sfu::Command),
     /// Look a meeting id up; answer with [`Endpoint::on_meeting`].
     LookupMeeting {
         /// The call asking.

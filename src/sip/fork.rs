@@ -13,7 +13,7 @@ use super::message::{Request, Response};
 use super::registrar::Aor;
 use super::sdp::{self, Direction, Session};
 use super::transaction::{Output, ResponseDisposition, TxKey};
-use super::transport::{Flow, Protocol};
+use super::transport::Flow;
 use crate::conference::{LegId, masked_phone};
 use crate::media::engine::{LegSpec, MediaCommand};
 
@@ -188,11 +188,7 @@ impl Endpoint {
                 branch.via,
                 branch.from,
                 branch.to,
-                match bflow.protocol {
-                    Protocol::Udp => "",
-                    Protocol::Tcp => ";transport=tcp",
-                    Protocol::Tls => ";transport=tls",
-                },
+                bflow.protocol.uri_param(),
                 super::endpoint::ALLOW,
                 super::message::SERVER,
                 body.len()

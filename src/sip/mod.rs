@@ -17,3 +17,4 @@ pub mod stateless;
 pub mod stats;
 pub mod transaction;
 pub mod transport;
+pub mod webrtc;

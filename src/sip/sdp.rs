@@ -132,6 +132,44 @@ pub struct Media {
     pub ptime: Option<u32>,
     /// The usable `a=crypto` lines, in the offerer's order.
     pub crypto: Vec<Crypto>,
+    /// WebRTC: ICE credentials, DTLS fingerprint, mid and the first SSRC
+    /// (media level; session-level values are in [`Session::webrtc`]).
+    pub webrtc: WebrtcAttrs,
+}
+
+/// The WebRTC attributes of a session or media section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebrtcAttrs {
+    /// `a=ice-ufrag`.
+    pub ufrag: Option<String>,
+    /// `a=ice-pwd`.
+    pub pwd: Option<String>,
+    /// `a=fingerprint` (`sha-256 AB:CD:..`).
+    pub fingerprint: Option<String>,
+    /// `a=mid`.
+    pub mid: Option<String>,
+    /// The first `a=ssrc` id.
+    pub ssrc: Option<u32>,
+}
+
+impl WebrtcAttrs {
+    /// Reads one attribute into these; false if it is not a WebRTC one.
+    fn take(&mut self, name: &str, val: &str) -> bool {
+        let v = val.trim();
+        match name {
+            "ice-ufrag" => self.ufrag = Some(v.to_string()),
+            "ice-pwd" => self.pwd = Some(v.to_string()),
+            "fingerprint" => self.fingerprint = Some(v.to_string()),
+            "mid" => self.mid = Some(v.to_string()),
+            "ssrc" => {
+                if self.ssrc.is_none() {
+                    self.ssrc = v.split_whitespace().next().and_then(|s| s.parse().ok());
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
 }
 
 /// A parsed session description.
@@ -147,6 +185,8 @@ pub struct Session {
     pub direction: Option<Direction>,
     /// m= sections.
     pub media: Vec<Media>,
+    /// Session-level WebRTC attributes (Firefox puts ICE and DTLS here).
+    pub webrtc: WebrtcAttrs,
 }
 
 fn static_format(pt: u8) -> Option<(&'static str, u32, u8)> {
@@ -192,6 +232,7 @@ pub fn parse(body: &[u8]) -> Result<Session, SdpError> {
         connection: None,
         direction: None,
         media: Vec::new(),
+        webrtc: WebrtcAttrs::default(),
     };
     let mut saw_v = false;
     for line in text.lines().map(|l| l.trim_end_matches('\r')) {
@@ -221,6 +262,9 @@ pub fn parse(body: &[u8]) -> Result<Session, SdpError> {
             ("a", None) => {
                 if let Some(d) = parse_direction(v) {
                     s.direction = Some(d);
+                } else {
+                    let (name, val) = v.split_once(':').unwrap_or((v, ""));
+                    s.webrtc.take(name, val);
                 }
             }
             ("m", _) => {
@@ -259,6 +303,7 @@ pub fn parse(body: &[u8]) -> Result<Session, SdpError> {
                     connection: None,
                     ptime: None,
                     crypto: Vec::new(),
+                    webrtc: WebrtcAttrs::default(),
                 });
             }
             ("a", Some(m)) => {
@@ -292,6 +337,8 @@ pub fn parse(body: &[u8]) -> Result<Session, SdpError> {
                     d => {
                         if let Some(d) = parse_direction(d) {
                             m.direction = d;
+                        } else {
+                            m.webrtc.take(d, val);
                         }
                     }
                 }
@@ -606,6 +653,119 @@ pub fn accept_answer(answer: &Session, local: &LocalMedia) -> Result<Negotiated,
     })
 }
 
+/// True when an offer's first audio stream is WebRTC (DTLS-SRTP with
+/// ICE: a browser softphone), which only the SFU's socket can answer.
+pub fn is_webrtc(offer: &Session) -> bool {
+    offer
+        .media
+        .iter()
+        .find(|m| m.kind == "audio" && m.port != 0)
+        .is_some_and(|m| m.proto.contains("TLS/RTP/SAVPF") || m.proto == "RTP/SAVPF")
+}
+
+/// Our side of a WebRTC answer: the SFU's host candidate and certificate,
+/// this leg's ICE credentials and the SSRC we send the room's audio with.
+#[derive(Debug, Clone)]
+pub struct WebrtcLocal {
+    /// The SFU's advertised address.
+    pub candidate: SocketAddr,
+    /// `sha-256 AB:CD:..` of the SFU's certificate.
+    pub fingerprint: String,
+    /// Our ICE ufrag.
+    pub ufrag: String,
+    /// Our ICE password.
+    pub pwd: String,
+    /// The SSRC of what we send.
+    pub ssrc: u32,
+    /// o= session id.
+    pub session_id: u64,
+}
+
+/// What a WebRTC offer gave us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebrtcRemote {
+    /// Its ICE ufrag.
+    pub ufrag: String,
+    /// Its ICE password.
+    pub pwd: String,
+    /// Its DTLS fingerprint.
+    pub fingerprint: String,
+    /// The SSRC it sends audio with.
+    pub ssrc: u32,
+    /// The Opus payload type it uses.
+    pub opus_pt: u8,
+    /// Our direction.
+    pub direction: Direction,
+}
+
+/// Answers a WebRTC offer: Opus only, ICE-lite on the SFU's address,
+/// DTLS as the passive side, RTCP multiplexed, one audio stream bundled;
+/// other streams are refused with port 0.
+pub fn webrtc_answer(
+    offer: &Session,
+    local: &WebrtcLocal,
+) -> Result<(WebrtcRemote, String), SdpError> {
+    let bad = |what: &str| SdpError::Malformed(format!("WebRTC offer without {what}"));
+    let idx = offer
+        .media
+        .iter()
+        .position(|m| m.kind == "audio" && m.port != 0)
+        .ok_or(SdpError::NoCommonCodec)?;
+    let m = &offer.media[idx];
+    let opus = m
+        .formats
+        .iter()
+        .find(|f| f.is("opus") && f.clock == 48000)
+        .ok_or(SdpError::NoCommonCodec)?;
+    let pick = |f: fn(&WebrtcAttrs) -> &Option<String>| {
+        f(&m.webrtc).clone().or_else(|| f(&offer.webrtc).clone())
+    };
+    let remote = WebrtcRemote {
+        ufrag: pick(|w| &w.ufrag).ok_or_else(|| bad("a=ice-ufrag"))?,
+        pwd: pick(|w| &w.pwd).ok_or_else(|| bad("a=ice-pwd"))?,
+        fingerprint: pick(|w| &w.fingerprint).ok_or_else(|| bad("a=fingerprint"))?,
+        ssrc: m.webrtc.ssrc.ok_or_else(|| bad("a=ssrc for its audio"))?,
+        opus_pt: opus.pt,
+        direction: m.direction.answer(),
+    };
+    let ip = local.candidate.ip();
+    let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mid = m.webrtc.mid.clone().unwrap_or_else(|| "0".into());
+    let mut sdp = format!(
+        "v=0\r\no=dialroom {} 1 IN {fam} {ip}\r\ns=dialroom\r\nt=0 0\r\na=ice-lite\r\n\
+         a=group:BUNDLE {mid}\r\na=msid-semantic: WMS dialroom\r\n",
+        local.session_id
+    );
+    for (i, other) in offer.media.iter().enumerate() {
+        if i != idx {
+            let first = other.formats.first().map(|f| f.pt).unwrap_or(0);
+            let _ = write!(sdp, "m={} 0 {} {first}\r\n", other.kind, other.proto);
+            if let Some(mid) = &other.webrtc.mid {
+                let _ = write!(sdp, "a=mid:{mid}\r\n");
+            }
+            continue;
+        }
+        let port = local.candidate.port();
+        let _ = write!(
+            sdp,
+            "m=audio {port} {} {pt}\r\nc=IN {fam} {ip}\r\na=rtcp:{port} IN {fam} {ip}\r\n\
+             a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=fingerprint:{}\r\na=setup:passive\r\n\
+             a=mid:{mid}\r\na={}\r\na=rtcp-mux\r\na=rtpmap:{pt} opus/48000/2\r\n\
+             a=fmtp:{pt} minptime=10;useinbandfec=1\r\n\
+             a=ssrc:{ssrc} cname:dialroom\r\na=ssrc:{ssrc} msid:dialroom room-audio\r\n\
+             a=candidate:1 1 udp 2130706431 {ip} {port} typ host\r\na=end-of-candidates\r\n",
+            other.proto,
+            local.ufrag,
+            local.pwd,
+            local.fingerprint,
+            remote.direction.attr(),
+            pt = remote.opus_pt,
+            ssrc = local.ssrc,
+        );
+    }
+    Ok((remote, sdp))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -759,6 +919,73 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=
         assert_eq!(n.srtp.unwrap().ours, ours);
         let plain = parse(OFFER.as_bytes()).unwrap();
         assert!(accept_answer(&plain, &tls).is_err());
+    }
+
+    /// What Chrome offers through JsSIP (abridged).
+    const CHROME: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 126\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\n\
+a=ice-pwd:0123456789abcdef012345\r\na=fingerprint:sha-256 AA:BB\r\na=setup:actpass\r\na=mid:0\r\n\
+a=sendrecv\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
+a=rtpmap:126 telephone-event/8000\r\na=ssrc:4242 cname:x\r\na=ssrc:4242 msid:s t\r\n";
+
+    #[test]
+    fn a_webrtc_offer_is_answered_ice_lite_on_the_sfu_with_opus_only() {
+        let o = parse(CHROME.as_bytes()).unwrap();
+        assert!(is_webrtc(&o));
+        assert!(!is_webrtc(&parse(OFFER.as_bytes()).unwrap()));
+        // The plain answerer does not take it (it would need DTLS and ICE).
+        assert_eq!(
+            answer(&o, &["opus"], &local()).unwrap_err(),
+            SdpError::NoCommonCodec
+        );
+        let w = WebrtcLocal {
+            candidate: "192.0.2.9:10000".parse().unwrap(),
+            fingerprint: "sha-256 CC:DD".into(),
+            ufrag: "uf".into(),
+            pwd: "pw".into(),
+            ssrc: 77,
+            session_id: 5,
+        };
+        let (r, sdp) = webrtc_answer(&o, &w).unwrap();
+        assert_eq!(
+            (
+                r.ufrag.as_str(),
+                r.pwd.as_str(),
+                r.fingerprint.as_str(),
+                r.ssrc,
+                r.opus_pt
+            ),
+            ("abcd", "0123456789abcdef012345", "sha-256 AA:BB", 4242, 111)
+        );
+        for line in [
+            "a=ice-lite",
+            "a=group:BUNDLE 0",
+            "m=audio 10000 UDP/TLS/RTP/SAVPF 111\r\n",
+            "a=ice-ufrag:uf",
+            "a=fingerprint:sha-256 CC:DD",
+            "a=setup:passive",
+            "a=rtcp-mux",
+            "a=ssrc:77 cname:dialroom",
+            "a=candidate:1 1 udp 2130706431 192.0.2.9 10000 typ host",
+        ] {
+            assert!(sdp.contains(line), "{line} missing:\n{sdp}");
+        }
+        // Session-level ICE and DTLS (Firefox) are taken too; no SSRC is an error.
+        let ff = CHROME
+            .replace(
+                "a=group:BUNDLE 0\r\n",
+                "a=group:BUNDLE 0\r\na=ice-ufrag:sess\r\n",
+            )
+            .replace("a=ice-ufrag:abcd\r\n", "");
+        assert_eq!(
+            webrtc_answer(&parse(ff.as_bytes()).unwrap(), &w)
+                .unwrap()
+                .0
+                .ufrag,
+            "sess"
+        );
+        let no_ssrc = CHROME.replace("a=ssrc:4242 cname:x\r\na=ssrc:4242 msid:s t\r\n", "");
+        assert!(webrtc_answer(&parse(no_ssrc.as_bytes()).unwrap(), &w).is_err());
     }
 
     #[test]

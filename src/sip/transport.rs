@@ -32,12 +32,14 @@ pub enum Protocol {
     Tcp,
     /// A byte stream over TLS (RFC 3261 §26.2.1).
     Tls,
+    /// WebSocket messages (RFC 7118) on the web port: browser softphones.
+    Ws,
 }
 
 impl Protocol {
     /// True when the transport retransmits for us (no Timer A/E/G).
     pub fn is_reliable(self) -> bool {
-        matches!(self, Protocol::Tcp | Protocol::Tls)
+        matches!(self, Protocol::Tcp | Protocol::Tls | Protocol::Ws)
     }
     /// The Via transport token.
     pub fn token(self) -> &'static str {
@@ -45,6 +47,17 @@ impl Protocol {
             Protocol::Udp => "UDP",
             Protocol::Tcp => "TCP",
             Protocol::Tls => "TLS",
+            Protocol::Ws => "WS",
+        }
+    }
+
+    /// The `;transport=` URI parameter for our Contact (none for UDP).
+    pub fn uri_param(self) -> &'static str {
+        match self {
+            Protocol::Udp => "",
+            Protocol::Tcp => ";transport=tcp",
+            Protocol::Tls => ";transport=tls",
+            Protocol::Ws => ";transport=ws",
         }
     }
 }
@@ -55,6 +68,7 @@ impl fmt::Display for Protocol {
             Protocol::Udp => "udp",
             Protocol::Tcp => "tcp",
             Protocol::Tls => "tls",
+            Protocol::Ws => "ws",
         })
     }
 }
@@ -150,7 +164,7 @@ impl Transports {
                     tracing::debug!(remote = %flow.remote, "udp send failed: {e}");
                 }
             }
-            Protocol::Tcp | Protocol::Tls => {
+            Protocol::Tcp | Protocol::Tls | Protocol::Ws => {
                 let conns = self
                     .conns
                     .lock()
@@ -177,6 +191,32 @@ impl Transports {
                 }
             }
         }
+    }
+}
+
+impl Transports {
+    /// Registers a connection a shell outside this module accepted (a
+    /// WebSocket on the web port): its id, for the flow of what it reads.
+    pub fn register(
+        &self,
+        remote: SocketAddr,
+        protocol: Protocol,
+        tx: mpsc::Sender<Arc<[u8]>>,
+    ) -> u64 {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.conns
+            .lock()
+            .expect("connection table lock is never poisoned")
+            .insert(conn, (remote, protocol, tx));
+        conn
+    }
+
+    /// Forgets a connection (it closed).
+    pub fn unregister(&self, conn: u64) {
+        self.conns
+            .lock()
+            .expect("connection table lock is never poisoned")
+            .remove(&conn);
     }
 }
 
@@ -220,6 +260,11 @@ pub async fn bind(
                 }
                 readers.extend(extra.into_iter().map(|x| (addr, x)));
                 udp.push((addr, s));
+            }
+            Protocol::Ws => {
+                return Err(std::io::Error::other(format!(
+                    "{spec}: SIP over WebSocket is served on the web port (/sip-ws), not a [sip] listener"
+                )));
             }
             Protocol::Tcp | Protocol::Tls => {
                 let acceptor = match spec.protocol {

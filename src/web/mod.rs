@@ -9,6 +9,7 @@ mod dialplans;
 mod directory;
 mod meet;
 mod pages;
+pub mod sip_ws;
 mod stats;
 mod trunks;
 
@@ -101,6 +102,7 @@ pub fn router(
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/xmpp-websocket", get(xmpp_websocket))
+        .route("/sip-ws", get(sip_websocket))
         .route("/recorder/tap/{id}", get(recorder_tap))
         .nest("/api/v1", api::routes())
         .merge(auth::routes())
@@ -218,6 +220,18 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         )],
         out,
     )
+}
+
+/// SIP over WebSocket (RFC 7118, subprotocol `sip`).
+async fn sip_websocket(
+    State(s): State<AppState>,
+    axum::extract::ConnectInfo(remote): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> axum::response::Response {
+    match s.status.sip_ws.get() {
+        Some(h) => sip_ws::upgrade(ws, remote, h.clone()),
+        None => not_found().await.into_response(),
+    }
 }
 
 /// XMPP over WebSocket (RFC 7395, subprotocol `xmpp`).

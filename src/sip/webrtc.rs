@@ -1,0 +1,157 @@
+//! WebRTC media for SIP calls from browser softphones (JsSIP, SIP.js over
+//! SIP over WebSocket): their offers are DTLS-SRTP with ICE, which the SFU's
+//! socket and str0m already speak. Call control answers with the SFU's
+//! address, certificate and fresh ICE credentials (ICE-lite, DTLS passive),
+//! puts an SFU endpoint for the leg alone in an SFU room of its own, and
+//! gives the media worker a socketless leg: the browser's Opus reaches it
+//! from the SFU by leg id (as browsers' audio does for the bridge), and the
+//! leg's mix goes back to the SFU, which writes it on the one stream the
+//! answer announced. To the room it is a phone leg like any other.
+
+use std::net::SocketAddr;
+
+use super::endpoint::{Action, Endpoint};
+use super::sdp::{self, Session, WebrtcLocal, WebrtcRemote};
+use crate::bridge::sip_ep;
+use crate::conference::LegId;
+use crate::media::engine::{LegSpec, SfuLink};
+use crate::sfu::{Command, SourceSpec};
+
+/// What call control needs of the SFU to answer WebRTC offers.
+#[derive(Debug, Clone)]
+pub struct WebrtcConfig {
+    /// The SFU's advertised host candidate.
+    pub candidate: SocketAddr,
+    /// `sha-256 AB:CD:..` of its certificate.
+    pub fingerprint: String,
+}
+
+/// The SFU endpoint a WebRTC answer promised.
+#[derive(Debug, Clone)]
+pub(super) struct WebrtcSetup {
+    local: WebrtcLocal,
+    remote: WebrtcRemote,
+    link: SfuLink,
+}
+
+fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    (0..len)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+impl Endpoint {
+    /// Lets calls with WebRTC offers be answered through the SFU.
+    pub fn set_webrtc(&mut self, cfg: Option<WebrtcConfig>) {
+        self.calls.cfg.webrtc = cfg;
+    }
+
+    /// The answer to a WebRTC offer for leg `leg`: its spec, the SDP, and
+    /// what to tell the SFU once the leg is open; or why not (488).
+    pub(super) fn webrtc_answer(
+        &mut self,
+        offer: &Session,
+        leg: LegId,
+    ) -> Result<(LegSpec, String, WebrtcSetup), String> {
+        let Some(w) = self.calls.cfg.webrtc.clone() else {
+            return Err(
+                "WebRTC media (a browser softphone) needs the SFU: [xmpp] and [sfu] enabled".into(),
+            );
+        };
+        let local = WebrtcLocal {
+            candidate: w.candidate,
+            fingerprint: w.fingerprint,
+            ufrag: random_token(8),
+            pwd: random_token(24),
+            ssrc: rand::random::<u32>().max(1),
+            session_id: self.next() >> 12,
+        };
+        let (remote, body) = sdp::webrtc_answer(offer, &local).map_err(|e| e.to_string())?;
+        if remote.opus_pt != crate::xmpp::jingle::PT_OPUS {
+            return Err(format!(
+                "Opus must be payload type {} (the SFU's), not {}",
+                crate::xmpp::jingle::PT_OPUS,
+                remote.opus_pt
+            ));
+        }
+        let mut codec = sdp::offer_format("opus").expect("opus is a known codec");
+        codec.pt = remote.opus_pt;
+        let link = SfuLink {
+            room: format!("sip-leg-{leg}"),
+            ssrc: local.ssrc,
+        };
+        let spec = LegSpec {
+            local: w.candidate,
+            remote: None,
+            codec,
+            dtmf_pt: None,
+            direction: remote.direction,
+            srtp: None,
+            sfu: Some(link.clone()),
+        };
+        Ok((
+            spec,
+            body,
+            WebrtcSetup {
+                local,
+                remote,
+                link,
+            },
+        ))
+    }
+
+    /// The leg is open: its SFU endpoint, alone in its SFU room, expects
+    /// the browser's audio and sends the leg's.
+    pub(super) fn webrtc_start(&mut self, leg: LegId, s: WebrtcSetup, out: &mut Vec<Action>) {
+        let ep = sip_ep(leg);
+        let display = self
+            .calls
+            .calls
+            .get(&leg)
+            .map_or_else(String::new, |c| c.display.clone());
+        tracing::info!(
+            leg,
+            ep,
+            "WebRTC media through the SFU (ICE-lite, DTLS-SRTP)"
+        );
+        out.push(Action::Sfu(Command::Add {
+            ep,
+            room: s.link.room.clone(),
+            name: display,
+            local: str0m::IceCreds {
+                ufrag: s.local.ufrag,
+                pass: s.local.pwd,
+            },
+        }));
+        out.push(Action::Sfu(Command::Accept {
+            ep,
+            remote: str0m::IceCreds {
+                ufrag: s.remote.ufrag,
+                pass: s.remote.pwd,
+            },
+            fingerprint: s.remote.fingerprint,
+            sources: vec![SourceSpec {
+                ssrc: s.remote.ssrc,
+                rtx: None,
+                video: false,
+            }],
+            candidates: Vec::new(),
+        }));
+        out.push(Action::Sfu(Command::Phone {
+            room: s.link.room,
+            ssrc: s.link.ssrc,
+            present: true,
+        }));
+    }
+
+    /// The call ended: its SFU endpoint goes.
+    pub(super) fn webrtc_end(&mut self, leg: LegId, link: &SfuLink, out: &mut Vec<Action>) {
+        out.push(Action::Sfu(Command::Remove { ep: sip_ep(leg) }));
+        out.push(Action::Sfu(Command::Phone {
+            room: link.room.clone(),
+            ssrc: link.ssrc,
+            present: false,
+        }));
+    }
+}

@@ -1,0 +1,106 @@
+//! A browser softphone and a secure desk phone in one room: JsSIP (npm) in
+//! Chromium registers over SIP over WebSocket (RFC 7118, `/sip-ws` on the
+//! web port) with digest auth and calls room 4244 with WebRTC media (ICE,
+//! DTLS-SRTP, through the SFU's socket); a baresip calls the same room over
+//! TLS with SRTP (SDES keys). The browser hears the phone's tone (not its
+//! own, not an unused one) and the phone hears the browser's.
+
+mod common;
+use common::{
+    Baresip, Server, free_port, free_udp_port, make_certificate, root, tone_amplitude, tone_wav,
+    window,
+};
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+#[test]
+fn jssip_over_websocket_and_a_phone_over_tls_with_srtp_hear_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificate(dir.path());
+    let tls_port = free_port();
+    let sfu_port = free_udp_port();
+    let mut s = Server::with_listeners(
+        &[&format!("tls:127.0.0.1:{tls_port}")],
+        &format!(
+            "tls_cert = {:?}\ntls_key = {:?}",
+            dir.path().join("server.pem").to_str().unwrap(),
+            dir.path().join("server.key").to_str().unwrap()
+        ),
+        &format!(
+            "[sfu]\nport = {sfu_port}\nlisten_ip = \"127.0.0.1\"\npublic_ip = \"127.0.0.1\"\n\
+             [[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n"
+        ),
+    );
+    s.add_user("alice", "s3cret");
+    s.start();
+    let mut bob = Baresip::start_trusting_with(
+        "bob",
+        1000,
+        "pcmu",
+        &dir.path().join("ca.pem"),
+        ";mediaenc=srtp-mand",
+    );
+    bob.dial(&format!("sip:4244@127.0.0.1:{tls_port};transport=tls"));
+    let bob_start = Instant::now();
+    let wav = tone_wav(s.dir.path(), 440);
+    let o = Command::new("node")
+        .arg(root().join("tests/browser/jssip_phone.mjs"))
+        .arg(format!("http://127.0.0.1:{}", s.web_port))
+        .args(["alice", "s3cret", "4244"])
+        .arg(&wav)
+        .args(["1000", "440", "4"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("node (scripts/deps.sh test installs it)");
+    let browser_done = bob_start.elapsed().as_secs_f64();
+    bob.stop();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let log = s.log();
+    let diag = format!(
+        "page: {stdout}\n{}\n--- server log:\n{log}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{diag}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {diag}"));
+    assert_eq!(v["errors"], serde_json::json!([]), "{diag}");
+    assert_eq!(v["registered"], true, "{diag}");
+    assert_eq!(v["call"], "confirmed", "{diag}");
+    let answer = v["answer_sdp"].as_str().unwrap_or("");
+    assert!(
+        answer.contains("UDP/TLS/RTP/SAVPF") && answer.contains("a=fingerprint:sha-256"),
+        "a WebRTC answer: {diag}"
+    );
+    assert!(
+        log.contains("SRTP (SDES keys) on this leg"),
+        "bob's leg is SRTP: {diag}"
+    );
+    // The browser hears the phone's tone, not its own or an unused one.
+    let lv = |k: &str| v["levels"][k].as_f64().unwrap_or(f64::NAN);
+    eprintln!(
+        "browser (JsSIP) hears: {} (inbound {})",
+        v["levels"], v["inbound"]
+    );
+    assert!(lv("peer") > 0.2, "{diag}");
+    assert!(lv("peer") > 20.0 * lv("own"), "{diag}");
+    assert!(lv("peer") > 20.0 * lv("other"), "{diag}");
+    // The phone heard the browser while it listened.
+    let (x, rate) = bob.received();
+    let w = window(&x, rate, browser_done - 4.5, browser_done - 2.0);
+    let (hear, own) = (
+        tone_amplitude(w, rate, 440.0),
+        tone_amplitude(w, rate, 1000.0),
+    );
+    eprintln!("bob (TLS+SRTP) hears the browser: 440 Hz {hear:.0}, own 1000 Hz {own:.0}");
+    assert!(
+        hear > 1000.0 && hear > 5.0 * own.max(1.0),
+        "{hear} {own}\n{diag}"
+    );
+    // alice's call came over the WebSocket (she registered there first).
+    assert!(
+        log.lines().any(|l| l.contains("INVITE routed")
+            && l.contains("from=alice")
+            && l.contains("transport=ws")),
+        "{diag}"
+    );
+}
