@@ -63,6 +63,9 @@ pub struct SipConfig {
     /// Regexes over User-Agent: matching clients are challenged with MD5 only
     /// (they abort on a 401 that also offers SHA-256).
     pub md5_only_user_agents: Vec<String>,
+    /// Address written in our Via and Contact instead of the socket's
+    /// (behind NAT: the public one; the port stays the listener's).
+    pub public_ip: Option<std::net::IpAddr>,
     /// Seconds a nonce stays valid; older ones are answered with `stale=true`.
     pub nonce_lifetime: u64,
     /// Failed authentications from one source address within `auth_failure_window` before it is blocked.
@@ -111,6 +114,7 @@ impl Default for SipConfig {
             // baresip up to 1.x (libre 1.x): "Register: Function not implemented"
             // on a 401 that carries a SHA-256 challenge.
             md5_only_user_agents: vec!["^baresip v[01]\\.".into(), "^JsSIP ".into()],
+            public_ip: None,
             nonce_lifetime: 300,
             auth_failure_limit: 10,
             auth_failure_window: 60,
@@ -185,6 +189,8 @@ pub struct MediaConfig {
     pub rtp_ports: PortRange,
     /// Address media sockets bind to and SDP advertises; the SIP socket's address when unset.
     pub ip: Option<std::net::IpAddr>,
+    /// Address SDP advertises instead of `ip` (behind NAT: the public one).
+    pub public_ip: Option<std::net::IpAddr>,
     /// Audio codecs offered and accepted for phone legs, best first.
     pub codecs: Vec<String>,
     /// Seconds without RTP (when not on hold) before a call is hung up.
@@ -202,6 +208,7 @@ impl Default for MediaConfig {
         MediaConfig {
             rtp_ports: PortRange(16384..=32767),
             ip: None,
+            public_ip: None,
             codecs: vec!["opus".into(), "G722".into(), "PCMU".into(), "PCMA".into()],
             rtp_timeout: 30,
             talkers: 3,
@@ -246,6 +253,15 @@ pub struct TrunkConfig {
     /// First back-off after a failed registration, seconds (doubles up to 600).
     #[serde(default = "default_reg_retry")]
     pub retry_s: u64,
+    /// Send REGISTERs (and dial-outs) to this outbound proxy (`HOST:PORT`)
+    /// instead of the registrar's address; the Request-URI stays the
+    /// registrar's domain.
+    #[serde(default)]
+    pub proxy: Option<String>,
+    /// CA certificates (PEM) trusted for a `sips:` registrar (default:
+    /// Debian's bundle, `/etc/ssl/certs/ca-certificates.crt`).
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 fn default_reg_expires() -> u32 {
@@ -270,13 +286,37 @@ impl TrunkConfig {
             realm: None,
             expires: default_reg_expires(),
             retry_s: default_reg_retry(),
+            proxy: None,
+            tls_ca: None,
+        }
+    }
+
+    /// How we reach the registrar: TLS for `sips:` or `;transport=tls`,
+    /// TCP for `;transport=tcp`, else UDP.
+    pub fn registrar_transport(&self) -> crate::sip::transport::Protocol {
+        use crate::sip::transport::Protocol;
+        let r = self
+            .registrar
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if r.starts_with("sips:") || r.contains(";transport=tls") {
+            Protocol::Tls
+        } else if r.contains(";transport=tcp") {
+            Protocol::Tcp
+        } else {
+            Protocol::Udp
         }
     }
 
     /// The registrar's host and port, when the trunk registers.
     pub fn registrar_host_port(&self) -> Option<Result<(String, u16), String>> {
         let r = self.registrar.as_deref()?.trim();
-        let r = r.strip_prefix("sip:").unwrap_or(r);
+        let r = r
+            .strip_prefix("sips:")
+            .or_else(|| r.strip_prefix("sip:"))
+            .unwrap_or(r);
         let r = r.split(';').next().unwrap_or(r);
         Some(match r.rsplit_once(':') {
             Some((h, p)) if !h.contains(':') || h.ends_with(']') => p
@@ -284,6 +324,9 @@ impl TrunkConfig {
                 .map(|p| (h.trim_matches(['[', ']']).to_string(), p))
                 .map_err(|e| format!("registrar {r:?}: port: {e}")),
             _ if r.is_empty() => Err("registrar is empty".into()),
+            _ if self.registrar_transport() == crate::sip::transport::Protocol::Tls => {
+                Ok((r.trim_matches(['[', ']']).to_string(), 5061))
+            }
             _ => Ok((r.trim_matches(['[', ']']).to_string(), 5060)),
         })
     }

@@ -115,6 +115,8 @@ fn endpoint_config(cfg: &Config, bound: &[ListenSpec]) -> EndpointConfig {
                 codecs: cfg.media.codecs.clone(),
                 rtp_ports: cfg.media.rtp_ports.0.clone(),
                 media_ip: cfg.media.ip,
+                media_public_ip: cfg.media.public_ip,
+                public_ip: s.public_ip,
                 session_expires: s.session_expires,
                 min_se: s.min_se,
                 timezone_offset_minutes: cfg.dialplan.timezone_offset_minutes,
@@ -174,7 +176,11 @@ pub async fn start(cfg: Config) -> Result<Running> {
 
     let secret: [u8; 32] = rand::random();
     let mut endpoint = Endpoint::new(endpoint_config(&cfg, &bound), secret);
-    endpoint.set_trunk_registrations(trunk_registrations(&cfg, &bound).await?);
+    // Connections we open (registrars over TCP/TLS) report failures here.
+    let (conn_err_tx, conn_err_rx) = mpsc::unbounded_channel();
+    let dial_ctx = (ws_inbound.clone(), conn_err_tx, cfg.sip.max_message_size);
+    endpoint
+        .set_trunk_registrations(trunk_registrations(&cfg, &bound, &transports, dial_ctx).await?);
     let _ = stateless.set(endpoint.stateless());
     let mut ignored = Vec::new();
     let users: HashMap<_, _> = store.user_credentials().await?.into_iter().collect();
@@ -297,6 +303,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
             recorder_ended,
             xmpp,
             sfu,
+            conn_errors: conn_err_rx,
         };
         endpoint_loop(endpoint, io, housekeeping, st).await;
         poller.abort();
@@ -411,6 +418,8 @@ struct Io {
     xmpp: Option<crate::xmpp::Handle>,
     /// The SFU, for the WebRTC media of browser softphones' calls.
     sfu: Option<crate::sfu::Sfu>,
+    /// Connections we opened that failed (a registrar's TLS handshake).
+    conn_errors: mpsc::UnboundedReceiver<transport::TransportError>,
 }
 
 /// The recorder's settings from `[recorder]`; the worker id defaults to the
@@ -494,6 +503,7 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             Some(e) = io.recorder_ended.recv() => ep.on_recording_ended(&e.room, &e.id, &mut out),
             u = io.users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
             t = io.trunks.recv() => if let Some(t) = t { ep.set_trunks(&t) },
+            Some(e) = io.conn_errors.recv() => ep.on_transport_error(now(), &e),
             Ok(()) = io.plans.changed() => {
                 let plan = io.plans.borrow_and_update().clone();
                 tracing::info!(routes = plan.routes.len(), "dialplan reloaded: new calls follow it");
@@ -562,33 +572,97 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
 
 /// The `[[trunk]]`s with a registrar, each on a flow from our UDP listener
 /// to the registrar's address (resolved once, at start).
+/// What connections to registrars need: the endpoint's inbox, where
+/// failures go, the largest message.
+type DialCtx = (
+    mpsc::Sender<Inbound>,
+    mpsc::UnboundedSender<transport::TransportError>,
+    usize,
+);
+
+/// Resolves `HOST:PORT` (a registrar or an outbound proxy).
+async fn resolve(trunk: &str, host: &str, port: u16) -> Result<std::net::SocketAddr> {
+    tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| Error::io(format!("[[trunk]] {trunk}: resolving {host}"), e))?
+        .next()
+        .ok_or_else(|| Error::Usage(format!("[[trunk]] {trunk}: {host} has no address")))
+}
+
 async fn trunk_registrations(
     cfg: &Config,
     bound: &[ListenSpec],
+    transports: &Arc<transport::Transports>,
+    dial_ctx: DialCtx,
 ) -> Result<Vec<crate::sip::outbound::TrunkRegistration>> {
     use crate::sip::outbound::{Outbound, OutboundConfig, TrunkRegistration};
-    use crate::sip::transport::{Flow, Protocol};
+    use crate::sip::transport::{Dial, Flow, Protocol};
     let mut out = Vec::new();
     for t in &cfg.trunks {
         let Some(hp) = t.registrar_host_port() else {
             continue;
         };
         let (host, port) = hp.map_err(|e| Error::Usage(format!("[[trunk]] {}: {e}", t.name)))?;
-        let remote = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| Error::io(format!("[[trunk]] {}: resolving {host}", t.name), e))?
-            .next()
-            .ok_or_else(|| Error::Usage(format!("[[trunk]] {}: {host} has no address", t.name)))?;
+        let protocol = t.registrar_transport();
+        // REGISTERs go to the outbound proxy when there is one.
+        let remote = match &t.proxy {
+            Some(p) => {
+                let (ph, pp) = match p.trim().rsplit_once(':') {
+                    Some((h, n)) => (
+                        h.trim_matches(['[', ']']).to_string(),
+                        n.parse::<u16>().map_err(|e| {
+                            Error::Usage(format!("[[trunk]] {}: proxy {p:?}: port: {e}", t.name))
+                        })?,
+                    ),
+                    None => (p.trim().to_string(), 5060),
+                };
+                resolve(&t.name, &ph, pp).await?
+            }
+            None => resolve(&t.name, &host, port).await?,
+        };
+        // Our address in Via and Contact: the listener of that transport,
+        // else the UDP one (a connection we open has an ephemeral port).
         let local = bound
             .iter()
-            .find(|b| b.protocol == Protocol::Udp && b.addr.is_ipv4() == remote.is_ipv4())
+            .find(|b| b.protocol == protocol && b.addr.is_ipv4() == remote.is_ipv4())
+            .or_else(|| {
+                bound
+                    .iter()
+                    .find(|b| b.protocol == Protocol::Udp && b.addr.is_ipv4() == remote.is_ipv4())
+            })
             .map(|b| b.addr)
             .ok_or_else(|| {
                 Error::Usage(format!(
-                    "[[trunk]] {} registers over UDP: [sip] listen needs a udp: listener",
+                    "[[trunk]] {} registers from our {protocol} or udp listener: [sip] listen has neither",
                     t.name
                 ))
             })?;
+        if protocol != Protocol::Udp {
+            let tls =
+                match protocol {
+                    Protocol::Tls => {
+                        let ca = t
+                            .tls_ca
+                            .clone()
+                            .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+                        Some(crate::tls::connector(&ca).map_err(|e| {
+                            Error::Usage(format!("[[trunk]] {}: tls_ca: {e}", t.name))
+                        })?)
+                    }
+                    _ => None,
+                };
+            transports.allow_dial(
+                remote,
+                protocol,
+                Dial {
+                    server_name: host.clone(),
+                    tls,
+                },
+                dial_ctx.0.clone(),
+                dial_ctx.1.clone(),
+                dial_ctx.2,
+            );
+        }
         let oc = OutboundConfig {
             trunk: t.name.clone(),
             domain: t.domain.clone().unwrap_or_else(|| {
@@ -605,11 +679,11 @@ async fn trunk_registrations(
             expires: t.expires,
             retry: Duration::from_secs(t.retry_s.max(1)),
         };
-        tracing::info!(trunk = %t.name, registrar = %remote, "registering to the provider");
+        tracing::info!(trunk = %t.name, registrar = %remote, transport = %protocol, "registering to the provider");
         out.push(TrunkRegistration {
             reg: Outbound::new(oc, Instant::now(), rand::random()),
             flow: Flow {
-                protocol: Protocol::Udp,
+                protocol,
                 local,
                 remote,
                 conn: 0,

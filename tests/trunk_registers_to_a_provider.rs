@@ -220,3 +220,95 @@ fn dialroom_registers_to_its_provider_takes_its_calls_and_recovers_after_a_resta
     wait_state(&d, &token, "prov", "registered", 30);
     assert!(provider_bindings(&p).contains("acct"));
 }
+
+#[test]
+fn a_trunk_registers_over_tls_and_an_untrusted_certificate_is_reported() {
+    // The provider takes SIP over TLS with a certificate from its CA; one
+    // of our trunks trusts that CA, the other trusts only another one.
+    let ca = tempfile::tempdir().unwrap();
+    common::make_certificate(ca.path());
+    let other_ca = tempfile::tempdir().unwrap();
+    common::make_certificate(other_ca.path());
+    // Two TLS listeners: one connection per trunk (connections are per
+    // address, and these two trunks trust different CAs).
+    let (ptls, ptls2) = (free_port(), free_port());
+    let mut p = Server::with_listeners(
+        &[
+            &format!("tls:127.0.0.1:{ptls}"),
+            &format!("tls:127.0.0.1:{ptls2}"),
+        ],
+        &format!(
+            "tls_cert = {:?}\ntls_key = {:?}",
+            ca.path().join("server.pem").to_str().unwrap(),
+            ca.path().join("server.key").to_str().unwrap()
+        ),
+        "",
+    );
+    p.add_user("acct", "secret");
+    p.add_user("acct2", "secret2");
+    p.start();
+    let trunks = format!(
+        "[[trunk]]\nname = \"sprov\"\nregistrar = \"sips:127.0.0.1:{ptls}\"\nusername = \"acct\"\npassword = \"secret\"\n\
+         tls_ca = {:?}\n\
+         [[trunk]]\nname = \"untrusted\"\nregistrar = \"sips:127.0.0.1:{ptls2}\"\nusername = \"acct2\"\npassword = \"secret2\"\n\
+         tls_ca = {:?}\nretry_s = 1\n{LOOPBACK}",
+        ca.path().join("ca.pem").to_str().unwrap(),
+        other_ca.path().join("ca.pem").to_str().unwrap(),
+    );
+    let mut d = Server::with("", &trunks);
+    d.start();
+    let token = api_token(&d, "ops", "admin");
+    // A call in a room all along: nothing below touches it.
+    let mut local = Baresip::start("bob", 1000, "pcmu", "");
+    local.dial(&format!("sip:4321@127.0.0.1:{}", d.sip_port));
+
+    // Registered over TLS: the provider has the binding, over TLS.
+    wait_state(&d, &token, "sprov", "registered", 15);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let b = loop {
+        let b = provider_bindings(&p);
+        if b.contains("acct") || Instant::now() > deadline {
+            break b;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(b.contains("acct") && b.contains("transport=tls"), "{b}");
+    // The untrusted certificate: failed, saying why, in the API and the log.
+    let bad = wait_state(&d, &token, "untrusted", "failed", 15);
+    let reason = bad["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("TLS handshake with") && reason.contains("certificate"),
+        "{bad}"
+    );
+    assert!(
+        d.log().contains("connection failed: TLS handshake with"),
+        "{}",
+        d.log()
+    );
+    // The trunks page says so too.
+    d.add_admin("ann", "correct horse", "admin");
+    let out = std::process::Command::new("node")
+        .arg(common::root().join("tests/browser/admin_trunks.mjs"))
+        .arg(format!("http://127.0.0.1:{}", d.web_port))
+        .args(["ann", "correct horse"])
+        .arg(d.dir.path().join("trunks-tls.png"))
+        .args(["sprov=registered until", "untrusted=TLS handshake with"])
+        .output()
+        .expect("node (scripts/deps.sh test installs it)");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It is retried (and fails again), and the call is still up.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(registration(&d, &token, "untrusted")["state"], "failed");
+    assert_eq!(registration(&d, &token, "sprov")["state"], "registered");
+    let (_, rooms) = d.http("GET", "/api/v1/rooms", Some(&token), None);
+    assert!(
+        rooms.contains("room-4321") && rooms.contains("\"kind\":\"phone\""),
+        "{rooms}"
+    );
+    local.stop();
+}

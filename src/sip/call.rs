@@ -40,6 +40,11 @@ pub struct CallConfig {
     pub min_se: u32,
     /// The SFU, when browser softphones' WebRTC media can be answered.
     pub webrtc: Option<super::webrtc::WebrtcConfig>,
+    /// `[sip] public_ip`: the address in our Via and Contact (behind NAT).
+    pub public_ip: Option<IpAddr>,
+    /// `[media] public_ip`: the address in our SDP (sockets still bind to
+    /// `media_ip` or the SIP socket's address).
+    pub media_public_ip: Option<IpAddr>,
     /// Dialplan clock offset from UTC, minutes.
     pub timezone_offset_minutes: i32,
     /// Our UDP listen address, used to ring registered users.
@@ -108,7 +113,18 @@ impl Default for CallConfig {
             udp_local: None,
             stream_local: Vec::new(),
             webrtc: None,
+            public_ip: None,
+            media_public_ip: None,
         }
+    }
+}
+
+impl CallConfig {
+    /// What we write as our address in Via and Contact for a socket bound
+    /// to `local`: `[sip] public_ip` with its port, else `local`.
+    pub(super) fn sent_by(&self, local: SocketAddr) -> SocketAddr {
+        self.public_ip
+            .map_or(local, |ip| SocketAddr::new(ip, local.port()))
     }
 }
 
@@ -1009,7 +1025,11 @@ impl Endpoint {
     }
 
     pub(super) fn our_contact(&self, flow: &Flow) -> String {
-        format!("<sip:dialroom@{}{}>", flow.local, flow.protocol.uri_param())
+        format!(
+            "<sip:dialroom@{}{}>",
+            self.calls.cfg.sent_by(flow.local),
+            flow.protocol.uri_param()
+        )
     }
 
     /// Our media description for a new leg on `flow` with RTP port `port`:
@@ -1017,6 +1037,7 @@ impl Endpoint {
     pub(super) fn local_media(&mut self, flow: &Flow, port: u16) -> LocalMedia {
         LocalMedia {
             ip: self.calls.cfg.media_ip.unwrap_or(flow.local.ip()),
+            advertise: self.calls.cfg.media_public_ip,
             port,
             session_id: self.next() >> 12,
             version: 1,
@@ -1627,7 +1648,7 @@ impl Endpoint {
             c.local_cseq += 1;
             // Branches unique across space and time (RFC 3261 §8.1.1.7).
             let branch = format!("z9hG4bK{salt:x}{leg:x}{:x}", c.local_cseq);
-            let bye = build_bye(c, &branch);
+            let bye = build_bye(c, &branch, self.calls.cfg.sent_by(c.flow.local));
             let flow = c.flow;
             let key = TxKey::new(&branch, "", "BYE");
             let o =
@@ -1727,7 +1748,7 @@ pub(super) fn leg_spec(local: &LocalMedia, neg: Negotiated) -> LegSpec {
 }
 
 /// A BYE inside the dialog, from our side.
-pub(super) fn build_bye(c: &Call, branch: &str) -> Vec<u8> {
+pub(super) fn build_bye(c: &Call, branch: &str, sent_by: SocketAddr) -> Vec<u8> {
     let proto = c.flow.protocol.token();
     let mut s = format!(
         "BYE {} SIP/2.0\r\nVia: SIP/2.0/{proto} {};branch={branch};rport\r\nMax-Forwards: 70\r\n",
@@ -1736,7 +1757,7 @@ pub(super) fn build_bye(c: &Call, branch: &str) -> Vec<u8> {
         } else {
             &c.remote_target
         },
-        c.flow.local
+        sent_by
     );
     // Our side of the dialog is the INVITE's To, with our tag; theirs is its From.
     s.push_str(&format!(

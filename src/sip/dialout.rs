@@ -174,7 +174,7 @@ impl Endpoint {
         let via = format!(
             "SIP/2.0/{} {};branch={branch};rport",
             flow.protocol.token(),
-            flow.local
+            self.calls.cfg.sent_by(flow.local)
         );
         let key = TxKey::new(&branch, "", "INVITE");
         let mut call = Call::outgoing(
@@ -298,7 +298,7 @@ impl Endpoint {
             c.peer,
             c.call_id,
             d.cseq,
-            flow.local,
+            self.calls.cfg.sent_by(flow.local),
             super::endpoint::ALLOW,
             super::message::SERVER,
         );
@@ -409,12 +409,16 @@ impl Endpoint {
                 next.key = TxKey::new(&branch, "", "INVITE");
                 next.cseq += 1;
                 next.authed = true;
-                if let Some(c) = self.calls.calls.get_mut(&leg) {
+                let sent_by = self
+                    .calls
+                    .calls
+                    .get(&leg)
+                    .map(|c| self.calls.cfg.sent_by(c.flow.local));
+                if let (Some(c), Some(sent_by)) = (self.calls.calls.get_mut(&leg), sent_by) {
                     let flow: Flow = c.flow;
                     let via = format!(
-                        "SIP/2.0/{} {};branch={branch};rport",
+                        "SIP/2.0/{} {sent_by};branch={branch};rport",
                         flow.protocol.token(),
-                        flow.local
                     );
                     c.invite_reply.vias = vec![via];
                     c.invite_reply.cseq = format!("{} INVITE", next.cseq);

@@ -296,7 +296,7 @@ impl Endpoint {
                 "OPTIONS {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-ka-{n:x};rport\r\n\
                  Max-Forwards: 70\r\nFrom: <sip:dialroom@{domain}>;tag={n:x}\r\nTo: <{contact}>\r\n\
                  Call-ID: {call_id}\r\nCSeq: {} OPTIONS\r\nUser-Agent: {}\r\nContent-Length: 0\r\n\r\n",
-                flow.local,
+                self.calls.cfg.sent_by(flow.local),
                 n % 1_000_000 + 1,
                 super::message::SERVER
             );
@@ -760,6 +760,68 @@ Contact: <sip:alice@10.0.0.5:5070>\r\n{a}{extra}Max-Forwards: 70\r\nContent-Leng
                 _ => None,
             })
             .expect("a response was sent")
+    }
+
+    #[test]
+    fn behind_nat_our_contact_and_sdp_carry_the_public_addresses() {
+        let mut c = cfg();
+        c.calls.public_ip = Some("203.0.113.5".parse().unwrap());
+        c.calls.media_public_ip = Some("198.51.100.7".parse().unwrap());
+        c.calls.set_trunks(&[crate::config::TrunkConfig::by_sources(
+            "t".into(),
+            vec!["192.0.2.0/24".into()],
+        )]);
+        let mut e = Endpoint::new(c, [3; 32]);
+        e.set_dialplan(std::sync::Arc::new(
+            crate::dialplan::parse_str(
+                "d.toml",
+                "[[route]]\naction = \"conference\"\nroom = \"r\"\n",
+            )
+            .unwrap(),
+        ));
+        let sdp = "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n\
+                   m=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n";
+        let invite = format!(
+            "INVITE sip:1234@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bKnat1\r\n\
+             From: <sip:bob@example.com>;tag=b\r\nTo: <sip:1234@example.com>\r\nCall-ID: nat1\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:bob@192.0.2.9:5070>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        let mut out = Vec::new();
+        e.on_inbound(
+            now(1000),
+            Inbound {
+                flow: flow(),
+                message: parse(invite.as_bytes()),
+            },
+            &mut out,
+        );
+        let ok = out
+            .iter()
+            .find_map(|a| match a {
+                Action::Send(_, b) if b.starts_with(b"SIP/2.0 200") => {
+                    Some(String::from_utf8_lossy(b).into_owned())
+                }
+                _ => None,
+            })
+            .expect("a 200");
+        assert!(
+            ok.contains("Contact: <sip:dialroom@203.0.113.5:5060>"),
+            "{ok}"
+        );
+        assert!(ok.contains("c=IN IP4 198.51.100.7"), "{ok}");
+        // The media socket still binds to the local address.
+        let bound = out.iter().find_map(|a| match a {
+            Action::Media(crate::media::engine::MediaCommand::Open { spec, .. }) => {
+                Some(spec.local)
+            }
+            _ => None,
+        });
+        assert_eq!(
+            bound.map(|a| a.ip().to_string()).as_deref(),
+            Some("127.0.0.1")
+        );
     }
 
     fn digest_for(challenge: &str, alg: Algorithm, pw: &str) -> String {

@@ -145,7 +145,7 @@ impl Endpoint {
         // One INVITE per contact, each with its own media leg and our full offer.
         let mut fork = Fork::default();
         for (contact, bflow) in contacts {
-            let ours = bflow.local;
+            let ours = self.calls.cfg.sent_by(bflow.local);
             let Some(port) = self.calls.ports.take() else {
                 break;
             };
@@ -325,7 +325,7 @@ impl Endpoint {
             "ACK {target} SIP/2.0\r\nVia: SIP/2.0/{} {};branch=z9hG4bK{:x}a{cseq};rport\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\n\
              To: {to}\r\nCall-ID: {}\r\nCSeq: {cseq} ACK\r\n",
             c.flow.protocol.token(),
-            c.flow.local,
+            self.calls.cfg.sent_by(c.flow.local),
             callee,
             c.us,
             c.local_tag,

@@ -609,13 +609,28 @@ pub struct TrunkRegistration {
 pub const BRANCH_PREFIX: &str = "z9hG4bK-reg-";
 
 /// Builds one REGISTER.
-fn register_bytes(p: &RegisterParts, branch: &str, flow: &Flow, user: &str) -> Vec<u8> {
+fn register_bytes(
+    p: &RegisterParts,
+    branch: &str,
+    flow: &Flow,
+    sent_by: std::net::SocketAddr,
+    user: &str,
+) -> Vec<u8> {
     let proto = flow.protocol.token();
     let mut s = format!(
         "REGISTER {} SIP/2.0\r\nVia: SIP/2.0/{proto} {};branch={branch};rport\r\nMax-Forwards: 70\r\n\
          From: <{}>;tag={}\r\nTo: <{}>\r\nCall-ID: {}\r\nCSeq: {} REGISTER\r\n\
-         Contact: <sip:{user}@{}>\r\nExpires: {}\r\n",
-        p.uri, flow.local, p.aor, p.tag, p.aor, p.call_id, p.cseq, flow.local, p.expires
+         Contact: <sip:{user}@{}{}>\r\nExpires: {}\r\n",
+        p.uri,
+        sent_by,
+        p.aor,
+        p.tag,
+        p.aor,
+        p.call_id,
+        p.cseq,
+        sent_by,
+        flow.protocol.uri_param(),
+        p.expires
     );
     if let Some((h, v)) = &p.auth {
         s.push_str(&format!("{h}: {v}\r\n"));
@@ -629,8 +644,8 @@ fn register_bytes(p: &RegisterParts, branch: &str, flow: &Flow, user: &str) -> V
 
 /// The expiry a 200 to our REGISTER gave our own Contact (`expires`
 /// parameter), else its Expires header.
-fn granted_expiry(resp: &Response, flow: &Flow) -> Option<u32> {
-    let ours = format!("@{}", flow.local);
+fn granted_expiry(resp: &Response, sent_by: std::net::SocketAddr) -> Option<u32> {
+    let ours = format!("@{sent_by}");
     let from_contact = resp.header_list("Contact").iter().find_map(|c| {
         if !c.contains(&ours) {
             return None;
@@ -704,7 +719,15 @@ impl Endpoint {
             let Some(send) = t.reg.poll(now.mono, salt) else {
                 continue;
             };
-            let bytes = register_bytes(&send.request, &send.branch, &t.flow, t.reg.username());
+            let sent_by = self.calls.cfg.sent_by(t.flow.local);
+            let t = &self.outbound[i];
+            let bytes = register_bytes(
+                &send.request,
+                &send.branch,
+                &t.flow,
+                sent_by,
+                t.reg.username(),
+            );
             let key = TxKey::new(&send.branch, "", "REGISTER");
             let flow = t.flow;
             tracing::debug!(
@@ -750,12 +773,29 @@ impl Endpoint {
         let min = resp
             .header("Min-Expires")
             .and_then(|v| v.trim().parse().ok());
-        let granted = granted_expiry(resp, &t.flow);
+        let granted = granted_expiry(resp, self.calls.cfg.sent_by(t.flow.local));
         let before = t.reg.state().clone();
         t.reg
             .on_response(now.mono, now.unix, code, granted, challenge, min);
         log_change(t.reg.trunk(), &before, t.reg.state());
         self.poll_outbound(now, out);
+    }
+
+    /// A connection to a registrar could not be opened (refused, or its TLS
+    /// handshake failed): the registration waiting for it fails with why.
+    pub fn on_transport_error(&mut self, now: Now, e: &super::transport::TransportError) {
+        for t in self
+            .outbound
+            .iter_mut()
+            .filter(|t| t.flow.remote == e.remote && t.flow.protocol == e.protocol)
+        {
+            if t.reg.pending().is_none() {
+                continue;
+            }
+            let before = t.reg.state().clone();
+            t.reg.on_send_error(now.mono, now.unix, e.reason.clone());
+            log_change(t.reg.trunk(), &before, t.reg.state());
+        }
     }
 
     /// A client transaction of ours timed out: a REGISTER's is a failure.

@@ -372,8 +372,10 @@ pub struct Negotiated {
 /// What we put in an SDP we write.
 #[derive(Debug, Clone)]
 pub struct LocalMedia {
-    /// Our address in c= and o=.
+    /// Our media address (the sockets bind to it).
     pub ip: IpAddr,
+    /// The address written in c= and o= instead (`[media] public_ip`).
+    pub advertise: Option<IpAddr>,
     /// Our RTP port.
     pub port: u16,
     /// o= session id (stable per call).
@@ -503,12 +505,11 @@ pub fn answer(
 }
 
 fn header(local: &LocalMedia) -> String {
-    let fam = if local.ip.is_ipv4() { "IP4" } else { "IP6" };
+    let ip = local.advertise.unwrap_or(local.ip);
+    let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
     format!(
         "v=0\r\no=dialroom {} {} IN {fam} {ip}\r\ns=dialroom\r\nc=IN {fam} {ip}\r\nt=0 0\r\n",
-        local.session_id,
-        local.version,
-        ip = local.ip
+        local.session_id, local.version,
     )
 }
 
@@ -781,6 +782,7 @@ a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\nm=video 5000 RTP/AVP 96\r\na=
             session_id: 7,
             version: 1,
             key: None,
+            advertise: None,
         }
     }
 

@@ -144,6 +144,45 @@ pub struct Inbound {
 /// An open connection: its peer, its protocol, and its writer's queue.
 type Conn = (SocketAddr, Protocol, mpsc::Sender<Arc<[u8]>>);
 
+/// A connection we may open ourselves (to a provider's registrar), and
+/// what it needs.
+#[derive(Clone)]
+pub struct Dial {
+    /// The name its TLS certificate must carry (the registrar's host).
+    pub server_name: String,
+    /// TLS settings; `None` for plain TCP.
+    pub tls: Option<crate::tls::TlsConnector>,
+}
+
+impl fmt::Debug for Dial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dial({}, tls: {})", self.server_name, self.tls.is_some())
+    }
+}
+
+/// A connection we opened could not be made: the endpoint is told (a
+/// registration over it fails with this reason).
+#[derive(Debug, Clone)]
+pub struct TransportError {
+    /// The peer.
+    pub remote: SocketAddr,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// Why, in words (a refused connection, a TLS handshake failure).
+    pub reason: String,
+}
+
+/// A peer we open connections to: its address and protocol.
+type DialKey = (SocketAddr, Protocol);
+
+/// What connections we open ourselves need: where their messages go.
+#[derive(Debug)]
+struct DialCtx {
+    inbound: mpsc::Sender<Inbound>,
+    errors: mpsc::UnboundedSender<TransportError>,
+    max: usize,
+}
+
 /// The sending half of every transport, shared by the endpoint task.
 #[derive(Debug, Default)]
 pub struct Transports {
@@ -151,6 +190,13 @@ pub struct Transports {
     /// Open connections by id.
     conns: Mutex<HashMap<u64, Conn>>,
     next_conn: AtomicU64,
+    /// Peers we open connections to when there is none (registrars over TCP/TLS).
+    dials: Mutex<HashMap<DialKey, Dial>>,
+    /// What waits for a connection being opened.
+    waiting: Mutex<HashMap<DialKey, Vec<Arc<[u8]>>>>,
+    dial_ctx: OnceLock<DialCtx>,
+    /// Itself, for the tasks of connections it opens.
+    me: OnceLock<std::sync::Weak<Transports>>,
 }
 
 impl Transports {
@@ -187,6 +233,7 @@ impl Transports {
                             tracing::debug!(remote = %flow.remote, "tcp send queue full or closed");
                         }
                     }
+                    None if flow.conn == 0 => self.dial(flow, bytes),
                     None => tracing::debug!(remote = %flow.remote, "tcp connection is gone"),
                 }
             }
@@ -195,6 +242,129 @@ impl Transports {
 }
 
 impl Transports {
+    /// Lets the endpoint open a connection to `remote` over `protocol`
+    /// (TCP or TLS) when it sends there and none is open; failures are
+    /// reported on `errors`, messages read on it go to `inbound`.
+    pub fn allow_dial(
+        &self,
+        remote: SocketAddr,
+        protocol: Protocol,
+        dial: Dial,
+        inbound: mpsc::Sender<Inbound>,
+        errors: mpsc::UnboundedSender<TransportError>,
+        max: usize,
+    ) {
+        let _ = self.dial_ctx.set(DialCtx {
+            inbound,
+            errors,
+            max,
+        });
+        self.dials
+            .lock()
+            .expect("dial table lock is never poisoned")
+            .insert((remote, protocol), dial);
+    }
+
+    fn me(&self) -> Option<Arc<Transports>> {
+        self.me.get()?.upgrade()
+    }
+
+    /// Opens a connection to `flow.remote` (if we may) with `bytes` as its
+    /// first message; later sends wait for it.
+    fn dial(self: &Transports, flow: &Flow, bytes: Arc<[u8]>) {
+        let key = (flow.remote, flow.protocol);
+        let Some(dial) = self
+            .dials
+            .lock()
+            .expect("dial table lock is never poisoned")
+            .get(&key)
+            .cloned()
+        else {
+            tracing::debug!(remote = %flow.remote, "no connection to {} and none to open", flow.remote);
+            return;
+        };
+        let Some(ctx) = self.dial_ctx.get() else {
+            return;
+        };
+        {
+            let mut waiting = self.waiting.lock().expect("waiting lock is never poisoned");
+            if let Some(q) = waiting.get_mut(&key) {
+                q.push(bytes);
+                return;
+            }
+            waiting.insert(key, vec![bytes]);
+        }
+        let Some(me) = self.me() else {
+            return;
+        };
+        let (inbound, errors, max) = (ctx.inbound.clone(), ctx.errors.clone(), ctx.max);
+        let protocol = flow.protocol;
+        let remote = flow.remote;
+        tokio::spawn(async move {
+            let fail = |reason: String| {
+                me.waiting
+                    .lock()
+                    .expect("waiting lock is never poisoned")
+                    .remove(&key);
+                tracing::warn!(%remote, transport = %protocol, "connection failed: {reason}");
+                let _ = errors.send(TransportError {
+                    remote,
+                    protocol,
+                    reason,
+                });
+            };
+            let connect = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                tokio::net::TcpStream::connect(remote),
+            );
+            let stream = match connect.await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return fail(format!("connecting to {remote}: {e}")),
+                Err(_) => return fail(format!("connecting to {remote}: timed out")),
+            };
+            let _ = stream.set_nodelay(true);
+            let Ok(local) = stream.local_addr() else {
+                return fail("no local address".into());
+            };
+            let conn = me.next_conn.fetch_add(1, Ordering::Relaxed);
+            let flow = Flow {
+                protocol,
+                local,
+                remote,
+                conn,
+            };
+            match dial.tls {
+                None => {
+                    tcp_connection(stream, flow, me.clone(), max, inbound, Some(key)).await;
+                }
+                Some(connector) => {
+                    let name =
+                        match rustls_pki_types::ServerName::try_from(dial.server_name.clone()) {
+                            Ok(n) => n,
+                            Err(e) => {
+                                return fail(format!(
+                                    "{:?} is not a server name: {e}",
+                                    dial.server_name
+                                ));
+                            }
+                        };
+                    let handshake = tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        connector.connect(name, stream),
+                    );
+                    match handshake.await {
+                        Ok(Ok(tls)) => {
+                            tracing::info!(%remote, "TLS connection to the provider up");
+                            tcp_connection(tls, flow, me.clone(), max, inbound, Some(key)).await;
+                        }
+                        Ok(Err(e)) => fail(format!("TLS handshake with {remote} failed: {e}")),
+                        Err(_) => fail(format!("TLS handshake with {remote} timed out")),
+                    }
+                }
+            }
+        });
+    }
+
     /// Registers a connection a shell outside this module accepted (a
     /// WebSocket on the web port): its id, for the flow of what it reads.
     pub fn register(
@@ -289,7 +459,9 @@ pub async fn bind(
         udp: udp.iter().cloned().collect(),
         conns: Mutex::new(HashMap::new()),
         next_conn: AtomicU64::new(1),
+        ..Default::default()
     });
+    let _ = transports.me.set(Arc::downgrade(&transports));
     for (addr, sock) in udp.into_iter().chain(readers) {
         tokio::spawn(udp_loop(
             addr,
@@ -443,7 +615,7 @@ async fn tcp_accept_loop(
                 let (transports, inbound) = (transports.clone(), inbound.clone());
                 match tls.clone() {
                     None => {
-                        tokio::spawn(tcp_connection(stream, flow, transports, max, inbound));
+                        tokio::spawn(tcp_connection(stream, flow, transports, max, inbound, None));
                     }
                     Some(acceptor) => {
                         tokio::spawn(async move {
@@ -454,7 +626,7 @@ async fn tcp_accept_loop(
                             );
                             match handshake.await {
                                 Ok(Ok(tls)) => {
-                                    tcp_connection(tls, flow, transports, max, inbound).await;
+                                    tcp_connection(tls, flow, transports, max, inbound, None).await;
                                 }
                                 Ok(Err(e)) => {
                                     tracing::info!(%remote, "SIP TLS handshake failed: {e}");
@@ -478,12 +650,15 @@ async fn tcp_accept_loop(
 /// A connection that sends nothing complete for this long is closed.
 const TCP_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// Reads and writes one connection until it closes. `dialed`: we opened
+/// it, and what waited for it goes out first.
 async fn tcp_connection<S>(
     stream: S,
     flow: Flow,
     transports: Arc<Transports>,
     max: usize,
     inbound: mpsc::Sender<Inbound>,
+    dialed: Option<DialKey>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
@@ -494,6 +669,17 @@ async fn tcp_connection<S>(
         .lock()
         .expect("connection table lock is never poisoned")
         .insert(flow.conn, (flow.remote, flow.protocol, tx.clone()));
+    if let Some(key) = dialed {
+        let queued = transports
+            .waiting
+            .lock()
+            .expect("waiting lock is never poisoned")
+            .remove(&key)
+            .unwrap_or_default();
+        for b in queued {
+            let _ = tx.try_send(b);
+        }
+    }
     let writer = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             if wr.write_all(&bytes).await.is_err() {
