@@ -244,6 +244,10 @@ pub struct TrunkConfig {
     /// MD5(username:realm:password) in hex, instead of the password.
     #[serde(default)]
     pub ha1: Option<String>,
+    /// SHA-256(username:realm:password) in hex, for SHA-256 challenges
+    /// (RFC 7616), with or instead of `ha1`.
+    #[serde(default)]
+    pub ha1_sha256: Option<String>,
     /// The realm `ha1` is for.
     #[serde(default)]
     pub realm: Option<String>,
@@ -283,6 +287,7 @@ impl TrunkConfig {
             username: None,
             password: None,
             ha1: None,
+            ha1_sha256: None,
             realm: None,
             expires: default_reg_expires(),
             retry_s: default_reg_retry(),

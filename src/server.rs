@@ -179,8 +179,9 @@ pub async fn start(cfg: Config) -> Result<Running> {
     // Connections we open (registrars over TCP/TLS) report failures here.
     let (conn_err_tx, conn_err_rx) = mpsc::unbounded_channel();
     let dial_ctx = (ws_inbound.clone(), conn_err_tx, cfg.sip.max_message_size);
-    endpoint
-        .set_trunk_registrations(trunk_registrations(&cfg, &bound, &transports, dial_ctx).await?);
+    endpoint.set_trunk_registrations(
+        trunk_registrations(&cfg.trunks, &bound, &transports, &dial_ctx).await?,
+    );
     let _ = stateless.set(endpoint.stateless());
     let mut ignored = Vec::new();
     let users: HashMap<_, _> = store.user_credentials().await?.into_iter().collect();
@@ -278,7 +279,12 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let (users_tx, users_rx) = mpsc::channel(4);
     let poller = tokio::spawn(users_poller(store.clone(), users_tx));
     let (trunks_tx, trunks_rx) = mpsc::channel(4);
-    let trunk_poller = tokio::spawn(trunks_poller(store.clone(), cfg.trunks.clone(), trunks_tx));
+    let trunk_poller = tokio::spawn(trunks_poller(
+        store.clone(),
+        cfg.trunks.clone(),
+        trunks_tx,
+        (bound.clone(), transports.clone(), dial_ctx.clone()),
+    ));
 
     let store_for_loop = store.clone();
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -403,7 +409,7 @@ struct Io {
     inbound: mpsc::Receiver<Inbound>,
     users: mpsc::Receiver<HashMap<String, crate::sip::auth::Credentials>>,
     /// The trunks (config and database), whenever the database's change.
-    trunks: mpsc::Receiver<Vec<crate::config::TrunkConfig>>,
+    trunks: mpsc::Receiver<TrunksUpdate>,
     plans: tokio::sync::watch::Receiver<Arc<Dialplan>>,
     media_events: mpsc::UnboundedReceiver<MediaEvent>,
     stop: oneshot::Receiver<()>,
@@ -502,7 +508,10 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             r = io.admin.recv() => if let Some(r) = r { ep.admin(now(), r, &mut out) },
             Some(e) = io.recorder_ended.recv() => ep.on_recording_ended(&e.room, &e.id, &mut out),
             u = io.users.recv() => if let Some(u) = u { ep.set_users(u, &mut out) },
-            t = io.trunks.recv() => if let Some(t) = t { ep.set_trunks(&t) },
+            t = io.trunks.recv() => if let Some(t) = t {
+                ep.set_trunks(&t.all);
+                ep.set_trunk_registrations(t.regs);
+            },
             Some(e) = io.conn_errors.recv() => ep.on_transport_error(now(), &e),
             Ok(()) = io.plans.changed() => {
                 let plan = io.plans.borrow_and_update().clone();
@@ -589,18 +598,37 @@ async fn resolve(trunk: &str, host: &str, port: u16) -> Result<std::net::SocketA
         .ok_or_else(|| Error::Usage(format!("[[trunk]] {trunk}: {host} has no address")))
 }
 
+/// The registrations of the trunks that register (the config file's
+/// checked at start: a mistake there stops the server).
 async fn trunk_registrations(
-    cfg: &Config,
+    trunks: &[crate::config::TrunkConfig],
     bound: &[ListenSpec],
     transports: &Arc<transport::Transports>,
-    dial_ctx: DialCtx,
+    dial_ctx: &DialCtx,
 ) -> Result<Vec<crate::sip::outbound::TrunkRegistration>> {
+    let mut out = Vec::new();
+    for t in trunks {
+        if let Some(r) = trunk_registration(t, bound, transports, dial_ctx).await? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// One trunk's registration (None: it does not register): its registrar
+/// (or proxy) resolved, the flow from our listener, a connection allowed
+/// for TCP/TLS.
+async fn trunk_registration(
+    t: &crate::config::TrunkConfig,
+    bound: &[ListenSpec],
+    transports: &Arc<transport::Transports>,
+    dial_ctx: &DialCtx,
+) -> Result<Option<crate::sip::outbound::TrunkRegistration>> {
     use crate::sip::outbound::{Outbound, OutboundConfig, TrunkRegistration};
     use crate::sip::transport::{Dial, Flow, Protocol};
-    let mut out = Vec::new();
-    for t in &cfg.trunks {
+    {
         let Some(hp) = t.registrar_host_port() else {
-            continue;
+            return Ok(None);
         };
         let (host, port) = hp.map_err(|e| Error::Usage(format!("[[trunk]] {}: {e}", t.name)))?;
         let protocol = t.registrar_transport();
@@ -675,12 +703,12 @@ async fn trunk_registrations(
             username: t.username.clone().unwrap_or_default(),
             password: t.password.clone(),
             ha1: t.ha1.clone(),
+            ha1_sha256: t.ha1_sha256.clone(),
             realm: t.realm.clone(),
             expires: t.expires,
             retry: Duration::from_secs(t.retry_s.max(1)),
         };
-        tracing::info!(trunk = %t.name, registrar = %remote, transport = %protocol, "registering to the provider");
-        out.push(TrunkRegistration {
+        Ok(Some(TrunkRegistration {
             reg: Outbound::new(oc, Instant::now(), rand::random()),
             flow: Flow {
                 protocol,
@@ -688,9 +716,8 @@ async fn trunk_registrations(
                 remote,
                 conn: 0,
             },
-        });
+        }))
     }
-    Ok(out)
 }
 
 fn publish(ep: &Endpoint, status: &Status) {
@@ -769,9 +796,10 @@ async fn location_writer(store: Store, mut rx: mpsc::UnboundedReceiver<Change>, 
 async fn trunks_poller(
     store: Store,
     config: Vec<crate::config::TrunkConfig>,
-    tx: mpsc::Sender<Vec<crate::config::TrunkConfig>>,
+    tx: mpsc::Sender<TrunksUpdate>,
+    dial: (Vec<ListenSpec>, Arc<transport::Transports>, DialCtx),
 ) {
-    let mut seen: Option<Vec<(String, Vec<String>)>> = None;
+    let mut seen: Option<String> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
@@ -782,10 +810,7 @@ async fn trunks_poller(
                 continue;
             }
         };
-        let key: Vec<(String, Vec<String>)> = stored
-            .iter()
-            .map(|t| (t.name.clone(), t.sources.clone()))
-            .collect();
+        let key = format!("{stored:?}");
         if seen.as_ref() == Some(&key) {
             continue;
         }
@@ -793,11 +818,28 @@ async fn trunks_poller(
         if seen.is_some() {
             tracing::info!(trunks = all.len(), "trunks reloaded");
         }
-        if tx.send(all).await.is_err() {
+        // Registrations of every registering trunk; the endpoint keeps the
+        // ones that did not change as they are.
+        let mut regs = Vec::new();
+        for t in &all {
+            match trunk_registration(t, &dial.0, &dial.1, &dial.2).await {
+                Ok(Some(r)) => regs.push(r),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(trunk = %t.name, "the trunk cannot register: {e}"),
+            }
+        }
+        if tx.send(TrunksUpdate { all, regs }).await.is_err() {
             return;
         }
         seen = Some(key);
     }
+}
+
+/// The trunks after a change in the database: all of them (source
+/// addresses) and the registrations of those that register.
+struct TrunksUpdate {
+    all: Vec<crate::config::TrunkConfig>,
+    regs: Vec<crate::sip::outbound::TrunkRegistration>,
 }
 
 async fn users_poller(

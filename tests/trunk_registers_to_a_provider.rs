@@ -219,6 +219,52 @@ fn dialroom_registers_to_its_provider_takes_its_calls_and_recovers_after_a_resta
     p.start();
     wait_state(&d, &token, "prov", "registered", 30);
     assert!(provider_bindings(&p).contains("acct"));
+
+    // A registering trunk added on the trunks page (kept in the database,
+    // its password only as digests): it registers too, and goes when removed.
+    let out = std::process::Command::new("node")
+        .arg(common::root().join("tests/browser/admin_trunks.mjs"))
+        .arg(format!("http://127.0.0.1:{}", d.web_port))
+        .args(["ann", "correct horse"])
+        .arg(d.dir.path().join("trunks-added.png"))
+        // (the provider's realm is its domain, "localhost")
+        .arg(format!(
+            "+uiprov=127.0.0.1:{}|acct2|right|localhost",
+            p.sip_port
+        ))
+        .arg("uiprov=registered until")
+        .output()
+        .expect("node (scripts/deps.sh test installs it)");
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
+    let b = provider_bindings(&p);
+    assert!(b.contains("acct2"), "{b}");
+    let (code, body) = d.http("DELETE", "/api/v1/trunks/uiprov", Some(&token), None);
+    assert_eq!(code, 204, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while d
+        .log()
+        .matches("no longer registering to the provider")
+        .count()
+        == 0
+    {
+        assert!(Instant::now() < deadline, "{}", d.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Bad input gets a clear answer, and nothing is stored.
+    let (code, body) = d.http(
+        "POST",
+        "/api/v1/trunks",
+        Some(&token),
+        Some("{\"name\": \"x\", \"registrar\": \"127.0.0.1:5060\", \"username\": \"u\"}"),
+    );
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("password"), "{body}");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::call::{Call, CallTimer, Membership, Phase, leg_spec};
 use super::endpoint::{Action, Endpoint, Now};
 use super::message::Response;
-use super::outbound::challenge_in;
+use super::outbound::challenges_in;
 use super::sdp::{self, Direction};
 use super::transaction::{Output, ResponseDisposition, TxKey};
 use super::transport::Flow;
@@ -394,8 +394,8 @@ impl Endpoint {
         let cnonce = format!("{:016x}", self.next());
         if !d.cancelled
             && !d.authed
-            && let Some((proxy, ch)) = challenge_in(resp)
             && let Some(t) = self.outbound.iter().find(|t| t.reg.trunk() == d.trunk)
+            && let Some((proxy, ch)) = t.reg.pick(challenges_in(resp))
             && let Some(v) = t.reg.answer(&ch, "INVITE", &d.request_uri, &cnonce)
         {
             {

@@ -27,8 +27,10 @@ pub struct OutboundConfig {
     pub username: String,
     /// The password, or none when `ha1` is given.
     pub password: Option<String>,
-    /// H(user:realm:password) for `realm`, instead of the password.
+    /// MD5(user:realm:password) for `realm`, instead of the password.
     pub ha1: Option<String>,
+    /// SHA-256(user:realm:password) for `realm`, instead of the password.
+    pub ha1_sha256: Option<String>,
     /// The realm `ha1` is for (a challenge for another realm is refused).
     pub realm: Option<String>,
     /// Asked-for expiry, seconds.
@@ -215,6 +217,11 @@ impl Outbound {
         &self.cfg.trunk
     }
 
+    /// Its settings.
+    pub fn config(&self) -> &OutboundConfig {
+        &self.cfg
+    }
+
     /// Its account (the user part of its Contact).
     pub fn username(&self) -> &str {
         &self.cfg.username
@@ -285,14 +292,27 @@ impl Outbound {
     }
 
     fn ha1_for(&self, realm: &str, alg: Algorithm) -> Option<String> {
-        if let Some(h) = &self.cfg.ha1 {
-            if self.cfg.realm.as_deref().is_some_and(|r| r != realm) {
-                return None;
-            }
-            return Some(h.to_ascii_lowercase());
+        if let Some(pw) = self.cfg.password.as_deref() {
+            return Some(ha1(alg, &self.cfg.username, realm, pw));
         }
-        let pw = self.cfg.password.as_deref()?;
-        Some(ha1(alg, &self.cfg.username, realm, pw))
+        if self.cfg.realm.as_deref().is_some_and(|r| r != realm) {
+            return None;
+        }
+        let h = match alg {
+            Algorithm::Md5 => self.cfg.ha1.as_ref(),
+            Algorithm::Sha256 => self.cfg.ha1_sha256.as_ref(),
+        }?;
+        Some(h.to_ascii_lowercase())
+    }
+
+    /// The first of `challenges` (in the server's order of preference)
+    /// these credentials can answer, else the first.
+    pub fn pick(&self, challenges: Vec<(bool, Challenge)>) -> Option<(bool, Challenge)> {
+        let i = challenges
+            .iter()
+            .position(|(_, c)| self.ha1_for(&c.realm, c.algorithm).is_some())
+            .unwrap_or(0);
+        challenges.into_iter().nth(i)
     }
 
     /// The account's answer to `ch` for `method uri` (the INVITE of a
@@ -450,6 +470,7 @@ mod tests {
             username: "acct".into(),
             password: Some("secret".into()),
             ha1: None,
+            ha1_sha256: None,
             realm: None,
             expires: 300,
             retry: Duration::from_secs(30),
@@ -461,6 +482,42 @@ mod tests {
             "Digest realm=\"sip.example.net\", nonce=\"{nonce}\", qop=\"auth\", algorithm=MD5, opaque=\"o\""
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn stored_digests_pick_the_challenge_of_their_algorithm() {
+        let sha = parse_challenge(
+            "Digest realm=\"sip.example.net\", nonce=\"n\", qop=\"auth\", algorithm=SHA-256",
+        )
+        .unwrap();
+        let both = vec![(false, sha.clone()), (false, ch("n"))];
+        // A password answers the server's first choice.
+        let o = Outbound::new(cfg(), Instant::now(), 1);
+        assert_eq!(o.pick(both.clone()).unwrap().1.algorithm, Algorithm::Sha256);
+        // Only the MD5 digest: the MD5 challenge, and its answer is right.
+        let md5 = OutboundConfig {
+            password: None,
+            ha1: Some(ha1(Algorithm::Md5, "acct", "sip.example.net", "secret")),
+            realm: Some("sip.example.net".into()),
+            ..cfg()
+        };
+        let o = Outbound::new(md5, Instant::now(), 1);
+        let picked = o.pick(both.clone()).unwrap().1;
+        assert_eq!(picked.algorithm, Algorithm::Md5);
+        let with_pw = Outbound::new(cfg(), Instant::now(), 1);
+        assert_eq!(
+            o.answer(&picked, "REGISTER", "sip:x", "c"),
+            with_pw.answer(&picked, "REGISTER", "sip:x", "c")
+        );
+        // Only the SHA-256 digest: the SHA-256 one.
+        let sha_only = OutboundConfig {
+            password: None,
+            ha1_sha256: Some(ha1(Algorithm::Sha256, "acct", "sip.example.net", "secret")),
+            realm: Some("sip.example.net".into()),
+            ..cfg()
+        };
+        let o = Outbound::new(sha_only, Instant::now(), 1);
+        assert_eq!(o.pick(both).unwrap().1.algorithm, Algorithm::Sha256);
     }
 
     #[test]
@@ -659,24 +716,48 @@ fn granted_expiry(resp: &Response, sent_by: std::net::SocketAddr) -> Option<u32>
     from_contact.or_else(|| resp.header("Expires").and_then(|v| v.trim().parse().ok()))
 }
 
-/// The Digest challenge of a 401 (`WWW-Authenticate`) or 407
-/// (`Proxy-Authenticate`, true) we can answer, if any.
-pub(super) fn challenge_in(resp: &Response) -> Option<(bool, Challenge)> {
+/// The Digest challenges of a 401 (`WWW-Authenticate`) or 407
+/// (`Proxy-Authenticate`, true) we can parse, in the server's order.
+pub(super) fn challenges_in(resp: &Response) -> Vec<(bool, Challenge)> {
     let (header, proxy) = match resp.code() {
         401 => ("WWW-Authenticate", false),
         407 => ("Proxy-Authenticate", true),
-        _ => return None,
+        _ => return Vec::new(),
     };
     resp.header_values(header)
         .iter()
-        .find_map(|v| parse_challenge(v))
+        .filter_map(|v| parse_challenge(v))
         .map(|c| (proxy, c))
+        .collect()
 }
 
 impl Endpoint {
-    /// Sets the trunks this endpoint registers to (replacing any).
+    /// Sets the trunks this endpoint registers to. A registration whose
+    /// trunk, settings and flow are unchanged is kept as it is (its state,
+    /// its refresh timer); new ones start at once; the others are dropped
+    /// (their bindings at the provider expire).
     pub fn set_trunk_registrations(&mut self, regs: Vec<TrunkRegistration>) {
-        self.outbound = regs;
+        let mut old = std::mem::take(&mut self.outbound);
+        for r in regs {
+            let same = old.iter().position(|o| {
+                o.reg.trunk() == r.reg.trunk()
+                    && o.reg.config() == r.reg.config()
+                    && o.flow == r.flow
+            });
+            match same {
+                Some(i) => self.outbound.push(old.swap_remove(i)),
+                None => {
+                    tracing::info!(trunk = r.reg.trunk(), registrar = %r.flow.remote, transport = %r.flow.protocol, "registering to the provider");
+                    self.outbound.push(r);
+                }
+            }
+        }
+        for o in old {
+            tracing::info!(
+                trunk = o.reg.trunk(),
+                "no longer registering to the provider"
+            );
+        }
     }
 
     /// Registers to at least one provider.
@@ -769,7 +850,7 @@ impl Endpoint {
             return;
         };
         let code = resp.code();
-        let challenge = challenge_in(resp);
+        let challenge = t.reg.pick(challenges_in(resp));
         let min = resp
             .header("Min-Expires")
             .and_then(|v| v.trim().parse().ok());

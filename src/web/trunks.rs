@@ -62,28 +62,25 @@ async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Response,
     principal(&s, &headers, false).await?;
     let stored = s.store.list_trunks().await.map_err(db)?;
     let regs = s.status.trunk_registrations();
+    let show = |t: &crate::config::TrunkConfig, origin: &str| {
+        let mut v = json!({"name": t.name, "sources": t.sources, "origin": origin});
+        if let Some(r) = &t.registrar {
+            let state = regs
+                .iter()
+                .find(|(n, _)| *n == t.name)
+                .map_or_else(|| json!({"state": "registering"}), |(_, st)| json!(st));
+            v["registrar"] = json!(r);
+            v["username"] = json!(t.username);
+            v["registration"] = state;
+        }
+        v
+    };
     let list: Vec<_> = s
         .admin
         .config_trunks
         .iter()
-        .map(|t| {
-            let mut v = json!({"name": t.name, "sources": t.sources, "origin": "config"});
-            if let Some(r) = &t.registrar {
-                let state = regs
-                    .iter()
-                    .find(|(n, _)| *n == t.name)
-                    .map_or_else(|| json!({"state": "registering"}), |(_, st)| json!(st));
-                v["registrar"] = json!(r);
-                v["username"] = json!(t.username);
-                v["registration"] = state;
-            }
-            v
-        })
-        .chain(
-            stored
-                .iter()
-                .map(|t| json!({"name": t.name, "sources": t.sources, "origin": "database"})),
-        )
+        .map(|t| show(t, "config"))
+        .chain(stored.iter().map(|t| show(t, "database")))
         .collect();
     Ok(Json(json!({ "trunks": list })).into_response())
 }
@@ -92,7 +89,110 @@ async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Response,
 #[serde(deny_unknown_fields)]
 struct NewTrunk {
     name: String,
+    #[serde(default)]
     sources: Vec<String>,
+    /// Register to this provider (`HOST[:PORT]`, `sip:`/`sips:` URI).
+    #[serde(default)]
+    registrar: Option<String>,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    /// Turned into HA1 digests for `realm`; never stored.
+    #[serde(default)]
+    password: Option<String>,
+    /// The realm the provider challenges with (default: the domain, else
+    /// the registrar's host).
+    #[serde(default)]
+    realm: Option<String>,
+    #[serde(default)]
+    proxy: Option<String>,
+    #[serde(default)]
+    expires: Option<u32>,
+}
+
+/// Printable text without spaces or control characters, 1 to 128 bytes.
+fn token_ok(s: &str) -> bool {
+    (1..=128).contains(&s.len()) && s.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// The trunk to store: sources and, with a registrar, the account with its
+/// password turned into HA1 digests for the realm.
+fn validate(t: NewTrunk) -> Result<crate::config::TrunkConfig, ApiError> {
+    if !valid_name(&t.name) {
+        return Err(unprocessable(
+            "a trunk name is 1 to 64 letters, digits, '.', '_' or '-'",
+        ));
+    }
+    if t.sources.len() > 64 || (t.sources.is_empty() && t.registrar.is_none()) {
+        return Err(unprocessable(
+            "a trunk needs 1 to 64 source address blocks, or a registrar to register to",
+        ));
+    }
+    for c in &t.sources {
+        if let Err(e) = crate::dialplan::parse_cidr(c) {
+            return Err(unprocessable(format!("source {c:?}: {e}")));
+        }
+    }
+    let mut out = crate::config::TrunkConfig::by_sources(t.name, t.sources);
+    let Some(registrar) = t.registrar else {
+        if t.username.is_some() || t.password.is_some() {
+            return Err(unprocessable("username and password go with a registrar"));
+        }
+        return Ok(out);
+    };
+    out.registrar = Some(registrar.trim().to_string());
+    let (host, port) = match out.registrar_host_port() {
+        Some(Ok(hp)) => hp,
+        Some(Err(e)) => return Err(unprocessable(e)),
+        None => return Err(unprocessable("registrar is empty")),
+    };
+    for (what, v) in [
+        ("registrar", out.registrar.as_deref()),
+        ("domain", t.domain.as_deref()),
+        ("realm", t.realm.as_deref()),
+        ("proxy", t.proxy.as_deref()),
+    ] {
+        if let Some(v) = v
+            && !token_ok(v)
+        {
+            return Err(unprocessable(format!(
+                "{what} must be 1 to 128 printable characters without spaces"
+            )));
+        }
+    }
+    let user = t.username.unwrap_or_default();
+    if crate::sip::registrar::Aor::parse(&user).is_err() || !token_ok(&user) {
+        return Err(unprocessable(
+            "a registering trunk needs a username (its account)",
+        ));
+    }
+    let Some(password) = t.password.filter(|p| !p.is_empty() && p.len() <= 256) else {
+        return Err(unprocessable(
+            "a registering trunk needs the account's password",
+        ));
+    };
+    let default_domain = if port == 5060 || port == 5061 {
+        host.clone()
+    } else {
+        format!("{host}:{port}")
+    };
+    let domain = t.domain.unwrap_or(default_domain);
+    let realm = t.realm.unwrap_or_else(|| host.clone());
+    use crate::sip::auth::{Algorithm, ha1};
+    out.ha1 = Some(ha1(Algorithm::Md5, &user, &realm, &password));
+    out.ha1_sha256 = Some(ha1(Algorithm::Sha256, &user, &realm, &password));
+    out.domain = Some(domain);
+    out.realm = Some(realm);
+    out.username = Some(user);
+    out.proxy = t.proxy;
+    if let Some(e) = t.expires {
+        if !(10..=86_400).contains(&e) {
+            return Err(unprocessable("expires must be 10 to 86400 seconds"));
+        }
+        out.expires = e;
+    }
+    Ok(out)
 }
 
 async fn add(
@@ -101,20 +201,7 @@ async fn add(
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     principal(&s, &headers, true).await?;
-    let t: NewTrunk = body(&bytes)?;
-    if !valid_name(&t.name) {
-        return Err(unprocessable(
-            "a trunk name is 1 to 64 letters, digits, '.', '_' or '-'",
-        ));
-    }
-    if t.sources.is_empty() || t.sources.len() > 64 {
-        return Err(unprocessable("a trunk needs 1 to 64 source address blocks"));
-    }
-    for c in &t.sources {
-        if let Err(e) = crate::dialplan::parse_cidr(c) {
-            return Err(unprocessable(format!("source {c:?}: {e}")));
-        }
-    }
+    let t = validate(body(&bytes)?)?;
     if s.admin.config_trunks.iter().any(|c| c.name == t.name) {
         return Err(ApiError(
             StatusCode::CONFLICT,
@@ -122,13 +209,15 @@ async fn add(
             format!("trunk {} is defined in the config file", t.name),
         ));
     }
-    s.store.add_trunk(&t.name, &t.sources).await.map_err(db)?;
-    tracing::info!(name = %t.name, sources = ?t.sources, "trunk added");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"name": t.name, "sources": t.sources, "origin": "database"})),
-    )
-        .into_response())
+    s.store.add_trunk(&t).await.map_err(db)?;
+    tracing::info!(name = %t.name, sources = ?t.sources, registrar = ?t.registrar, "trunk added");
+    let mut v = json!({"name": t.name, "sources": t.sources, "origin": "database"});
+    if let Some(r) = &t.registrar {
+        v["registrar"] = json!(r);
+        v["username"] = json!(t.username);
+        v["registration"] = json!({"state": "registering"});
+    }
+    Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
 async fn remove(
