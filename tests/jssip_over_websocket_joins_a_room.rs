@@ -6,32 +6,22 @@
 //! own, not an unused one) and the phone hears the browser's.
 
 mod common;
-use common::{
-    Baresip, Server, free_port, free_udp_port, make_certificate, root, tone_amplitude, tone_wav,
-    window,
-};
+use common::{Baresip, free_udp_port, root, tone_amplitude, tone_wav, window};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 #[test]
 fn jssip_over_websocket_and_a_phone_over_tls_with_srtp_hear_each_other() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certificate(dir.path());
-    let tls_port = free_port();
     let sfu_port = free_udp_port();
-    let mut s = Server::with_listeners(
-        &[&format!("tls:127.0.0.1:{tls_port}")],
-        &format!(
-            "tls_cert = {:?}\ntls_key = {:?}",
-            dir.path().join("server.pem").to_str().unwrap(),
-            dir.path().join("server.key").to_str().unwrap()
-        ),
+    let (mut s, dir, ports) = common::with_tls(
+        1,
         &format!(
             "[sfu]\nport = {sfu_port}\nlisten_ip = \"127.0.0.1\"\npublic_ip = \"127.0.0.1\"\n\
              [[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n"
         ),
     );
+    let tls_port = ports[0];
     s.add_user("alice", "s3cret");
     s.start();
     let mut bob = Baresip::start_trusting_with(

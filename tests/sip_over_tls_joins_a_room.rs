@@ -10,7 +10,7 @@
 //! connects whatever it is given, so that is not tested here.)
 
 mod common;
-use common::{Baresip, Server, free_port, make_certificate, tone_amplitude, window};
+use common::{Baresip, Server, free_port, tone_amplitude, window};
 use std::io::Write;
 use std::time::Duration;
 
@@ -18,18 +18,8 @@ const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]
 
 #[test]
 fn a_phone_over_tls_and_a_phone_over_udp_hear_each_other() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certificate(dir.path());
-    let tls_port = free_port();
-    let mut s = Server::with_listeners(
-        &[&format!("tls:127.0.0.1:{tls_port}")],
-        &format!(
-            "tls_cert = {:?}\ntls_key = {:?}",
-            dir.path().join("server.pem").to_str().unwrap(),
-            dir.path().join("server.key").to_str().unwrap()
-        ),
-        TRUNK,
-    );
+    let (mut s, dir, ports) = common::with_tls(1, TRUNK);
+    let tls_port = ports[0];
     s.start();
     let mut alice = Baresip::start_trusting("alice", 440, "pcmu", &dir.path().join("ca.pem"));
     let mut bob = Baresip::start("bob", 1000, "pcmu", "");
@@ -72,18 +62,8 @@ fn a_phone_over_tls_and_a_phone_over_udp_hear_each_other() {
 
 #[test]
 fn a_phone_over_tls_with_srtp_hears_the_room_and_sdes_in_clear_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    make_certificate(dir.path());
-    let tls_port = free_port();
-    let mut s = Server::with_listeners(
-        &[&format!("tls:127.0.0.1:{tls_port}")],
-        &format!(
-            "tls_cert = {:?}\ntls_key = {:?}",
-            dir.path().join("server.pem").to_str().unwrap(),
-            dir.path().join("server.key").to_str().unwrap()
-        ),
-        TRUNK,
-    );
+    let (mut s, dir, ports) = common::with_tls(1, TRUNK);
+    let tls_port = ports[0];
     s.start();
     let ca = dir.path().join("ca.pem");
     let mut alice = Baresip::start_trusting_with("alice", 440, "pcmu", &ca, ";mediaenc=srtp-mand");

@@ -49,6 +49,27 @@ fn wait_state(s: &Server, token: &str, trunk: &str, state: &str, secs: u64) -> V
     }
 }
 
+/// Runs tests/browser/admin_trunks.mjs as admin "ann" (adds the trunks given
+/// as `+NAME=...`, waits for each `TRUNK=TEXT`); what the page showed.
+fn trunks_page(d: &Server, shot: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("node")
+        .arg(common::root().join("tests/browser/admin_trunks.mjs"))
+        .arg(format!("http://127.0.0.1:{}", d.web_port))
+        .args(["ann", "correct horse"])
+        .arg(shot)
+        .args(args)
+        .output()
+        .expect("node (scripts/deps.sh test installs it)");
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn provider_bindings(p: &Server) -> String {
     String::from_utf8_lossy(&p.cli(&["registrations"]).stdout).into_owned()
 }
@@ -119,25 +140,16 @@ fn dialroom_registers_to_its_provider_takes_its_calls_and_recovers_after_a_resta
         Some(dir) => common::root().join(dir).join("admin-trunks.png"),
         None => d.dir.path().join("admin-trunks.png"),
     };
-    let out = std::process::Command::new("node")
-        .arg(common::root().join("tests/browser/admin_trunks.mjs"))
-        .arg(format!("http://127.0.0.1:{}", d.web_port))
-        .args(["ann", "correct horse"])
-        .arg(&shot)
-        .args([
+    let seen = trunks_page(
+        &d,
+        &shot,
+        &[
             "prov=registered until",
             "badprov=refused the credentials of acct2",
             "nowhere=no answer from the registrar",
-        ])
-        .output()
-        .expect("node (scripts/deps.sh test installs it)");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    eprintln!("trunks page: {}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("trunks page: {seen}");
     let log = d.log();
     assert!(log.contains("registration to the provider failed"), "{log}");
     assert!(log.contains("badprov"), "{log}");
@@ -222,25 +234,12 @@ fn dialroom_registers_to_its_provider_takes_its_calls_and_recovers_after_a_resta
 
     // A registering trunk added on the trunks page (kept in the database,
     // its password only as digests): it registers too, and goes when removed.
-    let out = std::process::Command::new("node")
-        .arg(common::root().join("tests/browser/admin_trunks.mjs"))
-        .arg(format!("http://127.0.0.1:{}", d.web_port))
-        .args(["ann", "correct horse"])
-        .arg(d.dir.path().join("trunks-added.png"))
-        // (the provider's realm is its domain, "localhost")
-        .arg(format!(
-            "+uiprov=127.0.0.1:{}|acct2|right|localhost",
-            p.sip_port
-        ))
-        .arg("uiprov=registered until")
-        .output()
-        .expect("node (scripts/deps.sh test installs it)");
-    assert!(
-        out.status.success(),
-        "{}\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        d.log()
+    // (the provider's realm is its domain, "localhost")
+    let add = format!("+uiprov=127.0.0.1:{}|acct2|right|localhost", p.sip_port);
+    trunks_page(
+        &d,
+        &d.dir.path().join("trunks-added.png"),
+        &[add.as_str(), "uiprov=registered until"],
     );
     let b = provider_bindings(&p);
     assert!(b.contains("acct2"), "{b}");
@@ -271,25 +270,12 @@ fn dialroom_registers_to_its_provider_takes_its_calls_and_recovers_after_a_resta
 fn a_trunk_registers_over_tls_and_an_untrusted_certificate_is_reported() {
     // The provider takes SIP over TLS with a certificate from its CA; one
     // of our trunks trusts that CA, the other trusts only another one.
-    let ca = tempfile::tempdir().unwrap();
-    common::make_certificate(ca.path());
     let other_ca = tempfile::tempdir().unwrap();
     common::make_certificate(other_ca.path());
     // Two TLS listeners: one connection per trunk (connections are per
     // address, and these two trunks trust different CAs).
-    let (ptls, ptls2) = (free_port(), free_port());
-    let mut p = Server::with_listeners(
-        &[
-            &format!("tls:127.0.0.1:{ptls}"),
-            &format!("tls:127.0.0.1:{ptls2}"),
-        ],
-        &format!(
-            "tls_cert = {:?}\ntls_key = {:?}",
-            ca.path().join("server.pem").to_str().unwrap(),
-            ca.path().join("server.key").to_str().unwrap()
-        ),
-        "",
-    );
+    let (mut p, ca, ports) = common::with_tls(2, "");
+    let (ptls, ptls2) = (ports[0], ports[1]);
     p.add_user("acct", "secret");
     p.add_user("acct2", "secret2");
     p.start();
@@ -333,19 +319,10 @@ fn a_trunk_registers_over_tls_and_an_untrusted_certificate_is_reported() {
     );
     // The trunks page says so too.
     d.add_admin("ann", "correct horse", "admin");
-    let out = std::process::Command::new("node")
-        .arg(common::root().join("tests/browser/admin_trunks.mjs"))
-        .arg(format!("http://127.0.0.1:{}", d.web_port))
-        .args(["ann", "correct horse"])
-        .arg(d.dir.path().join("trunks-tls.png"))
-        .args(["sprov=registered until", "untrusted=TLS handshake with"])
-        .output()
-        .expect("node (scripts/deps.sh test installs it)");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    trunks_page(
+        &d,
+        &d.dir.path().join("trunks-tls.png"),
+        &["sprov=registered until", "untrusted=TLS handshake with"],
     );
     // It is retried (and fails again), and the call is still up.
     std::thread::sleep(Duration::from_secs(2));

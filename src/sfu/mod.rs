@@ -115,11 +115,9 @@ impl BridgeShell {
     /// its audio goes to that leg's worker.
     fn command(&mut self, cmd: &Command) {
         match cmd {
-            Command::Add { ep, .. } if sip_leg_of(*ep).is_some() => {
-                if let Some(tx) = sip_leg_of(*ep).and_then(|leg| self.media.bridge_sender(leg)) {
-                    self.inboxes.insert(*ep, tx);
-                }
-            }
+            // A SIP call's leg can move to another worker (it joins a room
+            // placed elsewhere after a menu): its worker is looked up per packet.
+            Command::Add { ep, .. } if sip_leg_of(*ep).is_some() => {}
             Command::Add { ep, room, name, .. } => {
                 let leg = bridge_leg(*ep);
                 self.media.send(MediaCommand::OpenBridge {
@@ -142,7 +140,6 @@ impl BridgeShell {
     fn close(&mut self, ep: EndpointId) {
         if sip_leg_of(ep).is_some() {
             // Call control closes a SIP leg.
-            self.inboxes.remove(&ep);
             return;
         }
         if self.inboxes.remove(&ep).is_some() {
@@ -156,13 +153,11 @@ impl BridgeShell {
     fn forward(&mut self, core: &mut core::Core) {
         for a in core.take_bridge_audio() {
             let sip = sip_leg_of(a.ep);
-            if sip.is_some() && !self.inboxes.contains_key(&a.ep) {
-                // Placed after the SFU heard of it: look the worker up again.
-                if let Some(tx) = sip.and_then(|leg| self.media.bridge_sender(leg)) {
-                    self.inboxes.insert(a.ep, tx);
-                }
-            }
-            if let Some(tx) = self.inboxes.get(&a.ep) {
+            let tx = match sip {
+                Some(leg) => self.media.bridge_sender(leg),
+                None => self.inboxes.get(&a.ep).cloned(),
+            };
+            if let Some(tx) = tx {
                 let _ = tx.send(BrowserRtp {
                     leg: sip.unwrap_or_else(|| bridge_leg(a.ep)),
                     seq: a.seq,

@@ -231,35 +231,23 @@ impl Call {
         local: LocalMedia,
         display: String,
     ) -> Call {
-        Call {
+        // Our side is the INVITE's To, the peer's its From.
+        let mut c = Call::outgoing(
             flow,
-            call_id: req.core.call_id.clone(),
-            local_tag: local_tag.to_string(),
-            peer: req.core.reply.from.clone(),
-            us: req.core.reply.to.clone(),
-            remote_target: contact_uri(req.header("Contact").unwrap_or("")),
-            route_set: req.header_list("Record-Route"),
-            local_cseq: 1,
-            remote_cseq: req.core.cseq,
-            invite_key: key.clone(),
-            invite_reply: req.core.reply.clone(),
-            phase: Phase::Early,
+            req.core.call_id.clone(),
+            local_tag.to_string(),
+            req.core.reply.to.clone(),
+            req.core.reply.from.clone(),
+            contact_uri(req.header("Contact").unwrap_or("")),
+            key.clone(),
+            String::new(),
             local,
-            spec: None,
-            offer_in_2xx: false,
-            reinvite_pending: false,
-            membership: None,
-            pending_ok: None,
-            waiting_play: None,
-            stage: Stage::InRoom,
-            digits: String::new(),
-            star: false,
-            moderator: false,
             display,
-            session: None,
-            pair: None,
-            timers: [None; 4],
-        }
+        );
+        c.route_set = req.header_list("Record-Route");
+        c.remote_cseq = req.core.cseq;
+        c.invite_reply = req.core.reply.clone();
+        c
     }
 }
 
@@ -1651,12 +1639,7 @@ impl Endpoint {
             let bye = build_bye(c, &branch, self.calls.cfg.sent_by(c.flow.local));
             let flow = c.flow;
             let key = TxKey::new(&branch, "", "BYE");
-            let o =
-                self.txs
-                    .send_request(now.mono, key, "BYE", bye, flow.protocol.is_reliable(), flow);
-            if let Output::Transmit { dest, bytes } = o {
-                out.push(Action::Send(dest, bytes));
-            }
+            self.send_request(now, key, "BYE", bye, flow, out);
         }
         self.end_call(now, leg, out);
     }

@@ -310,17 +310,7 @@ impl Endpoint {
             d.body.len(),
             d.body
         ));
-        let o = self.txs.send_request(
-            now.mono,
-            d.key.clone(),
-            "INVITE",
-            s.into_bytes(),
-            flow.protocol.is_reliable(),
-            flow,
-        );
-        if let Output::Transmit { dest, bytes } = o {
-            out.push(Action::Send(dest, bytes));
-        }
+        self.send_request(now, d.key.clone(), "INVITE", s.into_bytes(), flow, out);
     }
 
     /// The dial-out whose INVITE transaction is `key`.
@@ -519,17 +509,7 @@ impl Endpoint {
         );
         let flow = c.flow;
         let key = TxKey::new(&d.key.branch, "", "CANCEL");
-        let o = self.txs.send_request(
-            now.mono,
-            key,
-            "CANCEL",
-            cancel.into_bytes(),
-            flow.protocol.is_reliable(),
-            flow,
-        );
-        if let Output::Transmit { dest, bytes } = o {
-            out.push(Action::Send(dest, bytes));
-        }
+        self.send_request(now, key, "CANCEL", cancel.into_bytes(), flow, out);
         tracing::info!(leg, "dial-out cancelled");
     }
 

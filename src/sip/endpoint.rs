@@ -231,6 +231,30 @@ impl Endpoint {
         .min()
     }
 
+    /// Starts a client transaction for `bytes` (a request of ours) on
+    /// `flow` and sends its first transmission.
+    pub(super) fn send_request(
+        &mut self,
+        now: Now,
+        key: TxKey,
+        method: &str,
+        bytes: Vec<u8>,
+        flow: Flow,
+        out: &mut Vec<Action>,
+    ) {
+        let o = self.txs.send_request(
+            now.mono,
+            key,
+            method,
+            bytes,
+            flow.protocol.is_reliable(),
+            flow,
+        );
+        if let Output::Transmit { dest, bytes } = o {
+            out.push(Action::Send(dest, bytes));
+        }
+    }
+
     /// Runs due transaction timers.
     pub fn handle_timeout(&mut self, now: Now, out: &mut Vec<Action>) {
         let mut outputs = Vec::new();

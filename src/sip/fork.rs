@@ -213,17 +213,14 @@ impl Endpoint {
                 .branches
                 .insert(branch.key.clone(), (caller, callee));
             self.calls.sent.insert(branch.key.clone(), branch.clone());
-            let o = self.txs.send_request(
-                now.mono,
+            self.send_request(
+                now,
                 branch.key.clone(),
                 "INVITE",
                 invite.into_bytes(),
-                bflow.protocol.is_reliable(),
                 bflow,
+                out,
             );
-            if let Output::Transmit { dest, bytes } = o {
-                out.push(Action::Send(dest, bytes));
-            }
             tracing::info!(caller, callee, %user, to = %bflow.remote, transport = %bflow.protocol, "ringing");
             fork.branches.push(branch);
         }
@@ -549,17 +546,7 @@ impl Endpoint {
                 b.request_uri, b.via, b.from, b.to, b.call_id
             );
             let key = TxKey::new(&b.key.branch, "", "CANCEL");
-            let o = self.txs.send_request(
-                now.mono,
-                key,
-                "CANCEL",
-                cancel.into_bytes(),
-                b.flow.protocol.is_reliable(),
-                b.flow,
-            );
-            if let Output::Transmit { dest, bytes } = o {
-                out.push(Action::Send(dest, bytes));
-            }
+            self.send_request(now, key, "CANCEL", cancel.into_bytes(), b.flow, out);
             // The branch's INVITE stays in `branches` so its 487 gets ACKed.
             self.forget_leg(b.leg);
         }

@@ -650,7 +650,7 @@ mod tests {
 
 use super::endpoint::{Action, Endpoint, Now};
 use super::message::Response;
-use super::transaction::{Output, TxKey};
+use super::transaction::TxKey;
 use super::transport::Flow;
 
 /// A trunk registration and the flow its REGISTERs go on.
@@ -816,16 +816,7 @@ impl Endpoint {
                 cseq = send.request.cseq,
                 "REGISTER to the provider"
             );
-            if let Output::Transmit { dest, bytes } = self.txs.send_request(
-                now.mono,
-                key,
-                "REGISTER",
-                bytes,
-                flow.protocol.is_reliable(),
-                flow,
-            ) {
-                out.push(Action::Send(dest, bytes));
-            }
+            self.send_request(now, key, "REGISTER", bytes, flow, out);
         }
     }
 

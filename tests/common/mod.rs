@@ -749,6 +749,28 @@ pub fn jingle_peer(s: &Server, command: &str, args: &[&str]) -> serde_json::Valu
     python_peer(s, "jingle_peer.py", command, args)
 }
 
+/// A server with `tls:` listeners on `n` free ports (besides the usual
+/// UDP and TCP ones), its certificate from a fresh test CA kept in the
+/// returned directory (`ca.pem` there, for clients to trust), and `more`
+/// config. Returns the server (not started), the directory and the ports.
+pub fn with_tls(n: usize, more: &str) -> (Server, tempfile::TempDir, Vec<u16>) {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificate(dir.path());
+    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let listen: Vec<String> = ports.iter().map(|p| format!("tls:127.0.0.1:{p}")).collect();
+    let listen: Vec<&str> = listen.iter().map(String::as_str).collect();
+    let s = Server::with_listeners(
+        &listen,
+        &format!(
+            "tls_cert = {:?}\ntls_key = {:?}",
+            dir.path().join("server.pem").to_str().unwrap(),
+            dir.path().join("server.key").to_str().unwrap()
+        ),
+        more,
+    );
+    (s, dir, ports)
+}
+
 /// A CA and a certificate for `localhost` (and 127.0.0.1) signed by it, as
 /// PEM files in `dir`: `ca.pem`, `server.pem`, `server.key`.
 pub fn make_certificate(dir: &Path) {
