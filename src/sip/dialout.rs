@@ -334,15 +334,7 @@ impl Endpoint {
         let code = resp.code();
         match disposition {
             ResponseDisposition::Stray => {}
-            ResponseDisposition::Absorbed(o) => {
-                if let Some(Output::Transmit { dest, bytes }) = o {
-                    out.push(Action::Send(dest, bytes));
-                }
-                // A retransmitted 2xx: our ACK got lost, send it again.
-                if (200..300).contains(&code) {
-                    self.ack_2xx(leg, resp, out);
-                }
-            }
+            ResponseDisposition::Absorbed(o) => self.absorbed(o, leg, resp, out),
             ResponseDisposition::DeliverNeedsAck => {
                 self.ack_dial_failure(leg, resp, out);
                 self.dial_failed(now, leg, resp, out);

@@ -262,15 +262,7 @@ impl Endpoint {
         let code = resp.code();
         match disposition {
             ResponseDisposition::Stray => {}
-            ResponseDisposition::Absorbed(o) => {
-                if let Some(Output::Transmit { dest, bytes }) = o {
-                    out.push(Action::Send(dest, bytes));
-                }
-                // A retransmitted 2xx: the ACK got lost, send it again.
-                if (200..300).contains(&code) {
-                    self.ack_2xx(callee, &resp, out);
-                }
-            }
+            ResponseDisposition::Absorbed(o) => self.absorbed(o, callee, &resp, out),
             ResponseDisposition::DeliverNeedsAck => {
                 self.branch_failed(now, caller, callee, code, out)
             }
@@ -304,6 +296,23 @@ impl Endpoint {
             c.local_tag.clone(),
         );
         self.send_answer_ctx(now, flow, &key, &ctx, Answer::new(180).tag(&tag), out);
+    }
+
+    /// A response our INVITE's transaction took (a retransmission): its
+    /// ACK again for a failure, and for a 2xx our ACK (it got lost).
+    pub(super) fn absorbed(
+        &mut self,
+        o: Option<Output<Flow>>,
+        leg: LegId,
+        resp: &Response,
+        out: &mut Vec<Action>,
+    ) {
+        if let Some(Output::Transmit { dest, bytes }) = o {
+            out.push(Action::Send(dest, bytes));
+        }
+        if (200..300).contains(&resp.code()) {
+            self.ack_2xx(leg, resp, out);
+        }
     }
 
     /// The ACK for a 2xx (its own transaction, to the remote target).
