@@ -86,6 +86,16 @@ fn jssip_over_websocket_and_a_phone_over_tls_with_srtp_hear_each_other() {
         hear > 1000.0 && hear > 5.0 * own.max(1.0),
         "{hear} {own}\n{diag}"
     );
+    // Hold and resume are answered (re-INVITEs on the WebRTC leg), the call
+    // leaves the mix and comes back, and the browser hears the phone again.
+    assert_eq!(v["hold"], "ok", "{diag}");
+    assert_eq!(v["resume"], "ok", "{diag}");
+    assert!(v["after_resume"].as_f64().unwrap_or(0.0) > 0.2, "{diag}");
+    assert!(
+        log.contains("direction=\"recvonly\" held=true")
+            && log.contains("direction=\"sendrecv\" held=false"),
+        "{diag}"
+    );
     // alice's call came over the WebSocket (she registered there first).
     assert!(
         log.lines().any(|l| l.contains("INVITE routed")

@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
                 pwd: "pw".into(),
                 ssrc: 1,
                 session_id: 1,
+                version: 1,
             };
             if let Ok((_, sdp)) = webrtc_answer(&offer, &w) {
                 assert!(parse(sdp.as_bytes()).is_ok(), "our WebRTC answer does not parse");

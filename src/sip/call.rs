@@ -218,6 +218,9 @@ pub(super) struct Call {
     pub(super) session: Option<Duration>,
     /// The other half of a two-party call (the `user` action).
     pub(super) pair: Option<LegId>,
+    /// A WebRTC leg (a browser softphone): our side of its answer and the
+    /// browser's ICE ufrag, for answering its re-offers (hold).
+    pub(super) webrtc: Option<(sdp::WebrtcLocal, String)>,
     pub(super) timers: [Option<Instant>; 4],
 }
 
@@ -300,6 +303,7 @@ impl Call {
             display,
             session: None,
             pair: None,
+            webrtc: None,
             timers: [None; 4],
         }
     }
@@ -1542,6 +1546,34 @@ impl Endpoint {
         } else {
             match sdp::parse(&req.inner.body) {
                 Err(e) => (Answer::new(400).warn(e.to_string()), None),
+                Ok(o) if c.webrtc.is_some() => match &c.webrtc {
+                    // A softphone's re-offer (hold, resume): same ICE and
+                    // DTLS, a new direction.
+                    Some((w, ufrag)) if sdp::is_webrtc(&o) => match sdp::webrtc_answer(
+                        &o,
+                        &sdp::WebrtcLocal {
+                            version: c.local.version,
+                            ..w.clone()
+                        },
+                    ) {
+                        Ok((r, _)) if r.ufrag != *ufrag => (
+                            Answer::new(488).warn("an ICE restart is not supported"),
+                            None,
+                        ),
+                        Ok((r, body)) => {
+                            let spec = c.spec.clone().map(|mut s| {
+                                s.direction = r.direction;
+                                s
+                            });
+                            (Answer::new(200).sdp(body), spec)
+                        }
+                        Err(e) => (Answer::new(488).warn(e.to_string()), None),
+                    },
+                    _ => (
+                        Answer::new(488).warn("a WebRTC call takes only WebRTC offers"),
+                        None,
+                    ),
+                },
                 Ok(o) => {
                     // Keep the current codec when it is still offered.
                     let mut order: Vec<&str> = Vec::new();
@@ -1559,7 +1591,9 @@ impl Endpoint {
             }
         };
         if let Some(spec) = new_spec {
-            let held = spec.direction != Direction::SendRecv || spec.remote.is_none();
+            // (a WebRTC leg has no address of its own: the SFU sends)
+            let held = spec.direction != Direction::SendRecv
+                || (spec.remote.is_none() && spec.sfu.is_none());
             tracing::info!(leg, direction = spec.direction.attr(), held, codec = %spec.codec.encoding, "session changed");
             c.spec = Some(spec.clone());
             self.media(out, MediaCommand::Update { leg, spec });

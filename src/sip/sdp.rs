@@ -680,6 +680,8 @@ pub struct WebrtcLocal {
     pub ssrc: u32,
     /// o= session id.
     pub session_id: u64,
+    /// o= version (bumped for each new answer).
+    pub version: u64,
 }
 
 /// What a WebRTC offer gave us.
@@ -733,9 +735,9 @@ pub fn webrtc_answer(
     let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
     let mid = m.webrtc.mid.clone().unwrap_or_else(|| "0".into());
     let mut sdp = format!(
-        "v=0\r\no=dialroom {} 1 IN {fam} {ip}\r\ns=dialroom\r\nt=0 0\r\na=ice-lite\r\n\
+        "v=0\r\no=dialroom {} {} IN {fam} {ip}\r\ns=dialroom\r\nt=0 0\r\na=ice-lite\r\n\
          a=group:BUNDLE {mid}\r\na=msid-semantic: WMS dialroom\r\n",
-        local.session_id
+        local.session_id, local.version
     );
     for (i, other) in offer.media.iter().enumerate() {
         if i != idx {
@@ -947,6 +949,7 @@ a=rtpmap:126 telephone-event/8000\r\na=ssrc:4242 cname:x\r\na=ssrc:4242 msid:s t
             pwd: "pw".into(),
             ssrc: 77,
             session_id: 5,
+            version: 1,
         };
         let (r, sdp) = webrtc_answer(&o, &w).unwrap();
         assert_eq!(

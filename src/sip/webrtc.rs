@@ -66,6 +66,7 @@ impl Endpoint {
             pwd: random_token(24),
             ssrc: rand::random::<u32>().max(1),
             session_id: self.next() >> 12,
+            version: 1,
         };
         let (remote, body) = sdp::webrtc_answer(offer, &local).map_err(|e| e.to_string())?;
         if remote.opus_pt != crate::xmpp::jingle::PT_OPUS {
@@ -105,11 +106,11 @@ impl Endpoint {
     /// the browser's audio and sends the leg's.
     pub(super) fn webrtc_start(&mut self, leg: LegId, s: WebrtcSetup, out: &mut Vec<Action>) {
         let ep = sip_ep(leg);
-        let display = self
-            .calls
-            .calls
-            .get(&leg)
-            .map_or_else(String::new, |c| c.display.clone());
+        let mut display = String::new();
+        if let Some(c) = self.calls.calls.get_mut(&leg) {
+            display = c.display.clone();
+            c.webrtc = Some((s.local.clone(), s.remote.ufrag.clone()));
+        }
         tracing::info!(
             leg,
             ep,

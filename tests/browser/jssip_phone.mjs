@@ -4,7 +4,7 @@
 // /sip-ws on the web port), calls ROOM with WebRTC media (ICE, DTLS-SRTP),
 // and measures what it hears with the meeting page's WebAudio Goertzel
 // (web/meet/audio.js): the level of PEER_HZ, of its own tone and of an
-// unused one. The script only observes and prints one JSON object on
+// unused one. Then it puts the call on hold and resumes it. The script only observes and prints one JSON object on
 // stdout; the Rust test asserts on it.
 //
 // usage: node jssip_phone.mjs BASE_URL USER PASSWORD ROOM WAV PEER_HZ OWN_HZ LISTEN_S
@@ -91,6 +91,19 @@ try {
       if (st.type === 'inbound-rtp' && st.kind === 'audio') r.inbound = { packets: st.packetsReceived, bytes: st.bytesReceived, level: st.audioLevel, emitted: st.jitterBufferEmittedCount, discarded: st.packetsDiscarded };
       if (st.type === 'outbound-rtp' && st.kind === 'audio') r.outbound = { packets: st.packetsSent };
     });
+    // Hold and resume (re-INVITEs with sendonly, then sendrecv): each is
+    // answered, and after the resume the peer's tone comes back.
+    const reinvite = (what) => new Promise((resolve) => {
+      const ok = () => resolve('ok');
+      session.once(what, ok);
+      setTimeout(() => resolve('no answer'), 5000);
+      if (what === 'hold') session.hold(); else session.unhold();
+    });
+    r.hold = await reinvite('hold');
+    await sleep(1000);
+    r.resume = await reinvite('unhold');
+    for (let i = 0; i < 20 && remote.toneLevel(peerHz) < 0.1; i++) await sleep(250);
+    r.after_resume = remote.toneLevel(peerHz);
     session.terminate();
     await sleep(500);
     ua.stop();
