@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
             port: 20000,
             session_id: 1,
             version: 1,
+            advertise: None,
             // Half the inputs as if on a TLS leg (SDES answered).
             key: (data.len() % 2 == 1).then(MasterKey::random),
         };
