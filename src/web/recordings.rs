@@ -66,6 +66,16 @@ async fn switch(
         reply,
     })
     .await??;
+    // The recorder writes the job's row on its own task: answer once it is
+    // there, so that a GET of the id that was just given finds it.
+    if recording && let Some(id) = &id {
+        for _ in 0..40 {
+            if s.store.recording(id).await.map_err(db)?.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
     Ok(Json(json!({"room": room, "recording": recording, "id": id})).into_response())
 }
 
