@@ -257,6 +257,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
     // Room actions (the admin API, browser moderators) to the endpoint task.
     let (admin_tx, admin_rx) = mpsc::channel(64);
     let (xmpp, xmpp_addr, sfu) = start_xmpp(&cfg, &store, bridge, admin_tx.clone()).await?;
+    endpoint.set_ws_local(web_addr);
     // Browser softphones' calls (WebRTC offers) are answered through the SFU.
     endpoint.set_webrtc(sfu.as_ref().map(|s| crate::sip::webrtc::WebrtcConfig {
         candidate: s.candidate,

@@ -3,7 +3,9 @@
 //! web port) with digest auth and calls room 4244 with WebRTC media (ICE,
 //! DTLS-SRTP, through the SFU's socket); a baresip calls the same room over
 //! TLS with SRTP (SDES keys). The browser hears the phone's tone (not its
-//! own, not an unused one) and the phone hears the browser's.
+//! own, not an unused one) and the phone hears the browser's. And a
+//! softphone registered over WebSocket is rung by a `user` route with a
+//! WebRTC offer, answers, and hears the desk phone that called it.
 
 mod common;
 use common::{Baresip, free_udp_port, root, tone_amplitude, tone_wav, window};
@@ -102,5 +104,82 @@ fn jssip_over_websocket_and_a_phone_over_tls_with_srtp_hear_each_other() {
             && l.contains("from=alice")
             && l.contains("transport=ws")),
         "{diag}"
+    );
+}
+
+#[test]
+fn a_softphone_registered_over_websocket_is_rung_by_a_user_route() {
+    let sfu_port = free_udp_port();
+    let mut s = common::Server::with(
+        "",
+        &format!(
+            "[sfu]\nport = {sfu_port}\nlisten_ip = \"127.0.0.1\"\npublic_ip = \"127.0.0.1\"\n\
+             [[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n"
+        ),
+    );
+    s.write_dialplan(
+        "[[route]]\nname = \"alice's number\"\nto = '^2000$'\naction = \"user\"\nuser = \"alice\"\ntimeout = 20\n",
+    );
+    s.add_user("alice", "s3cret");
+    s.start();
+    let wav = tone_wav(s.dir.path(), 440);
+    // The softphone registers and waits to be rung.
+    let page = Command::new("node")
+        .arg(root().join("tests/browser/jssip_phone.mjs"))
+        .arg(format!("http://127.0.0.1:{}", s.web_port))
+        .args(["alice", "s3cret", "-answer"])
+        .arg(&wav)
+        .args(["1000", "440", "3"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node (scripts/deps.sh test installs it)");
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while !String::from_utf8_lossy(&s.cli(&["registrations"]).stdout).contains("alice") {
+        assert!(
+            Instant::now() < deadline,
+            "alice never registered:\n{}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let regs = String::from_utf8_lossy(&s.cli(&["registrations"]).stdout).into_owned();
+    assert!(regs.contains("ws:"), "registered over WebSocket: {regs}");
+    // A desk phone dials alice's number: the server rings her over her
+    // WebSocket with a WebRTC offer.
+    let mut bob = Baresip::start("bob", 1000, "pcmu", "");
+    bob.dial(&format!("sip:2000@127.0.0.1:{}", s.sip_port));
+    let bob_start = Instant::now();
+    let o = page.wait_with_output().unwrap();
+    let browser_done = bob_start.elapsed().as_secs_f64();
+    bob.stop();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let log = s.log();
+    let diag = format!(
+        "page: {stdout}\n{}\n--- server log:\n{log}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {diag}"));
+    assert_eq!(v["errors"], serde_json::json!([]), "{diag}");
+    assert_eq!(v["call"], "confirmed", "{diag}");
+    let lv = |k: &str| v["levels"][k].as_f64().unwrap_or(f64::NAN);
+    eprintln!("softphone hears: {}", v["levels"]);
+    assert!(lv("peer") > 0.2, "{diag}");
+    assert!(lv("peer") > 20.0 * lv("own"), "{diag}");
+    let (x, rate) = bob.received();
+    let w = window(&x, rate, (browser_done - 4.5).max(0.5), browser_done - 2.0);
+    let (hear, own) = (
+        tone_amplitude(w, rate, 440.0),
+        tone_amplitude(w, rate, 1000.0),
+    );
+    eprintln!("bob hears the softphone: 440 Hz {hear:.0}, own 1000 Hz {own:.0}");
+    assert!(
+        hear > 1000.0 && hear > 5.0 * own.max(1.0),
+        "{hear} {own}\n{diag}"
+    );
+    assert!(
+        log.contains("transport=ws"),
+        "rung over the WebSocket: {diag}"
     );
 }

@@ -40,6 +40,8 @@ pub struct CallConfig {
     pub min_se: u32,
     /// The SFU, when browser softphones' WebRTC media can be answered.
     pub webrtc: Option<super::webrtc::WebrtcConfig>,
+    /// The web server's address (SIP over WebSocket connections' local side).
+    pub ws_local: Option<SocketAddr>,
     /// `[sip] public_ip`: the address in our Via and Contact (behind NAT).
     pub public_ip: Option<IpAddr>,
     /// `[media] public_ip`: the address in our SDP (sockets still bind to
@@ -66,10 +68,12 @@ impl CallConfig {
             "udp" => Protocol::Udp,
             "tcp" => Protocol::Tcp,
             "tls" => Protocol::Tls,
+            "ws" => Protocol::Ws,
             _ => return None,
         };
         let local = match protocol {
             Protocol::Udp => self.udp_local,
+            Protocol::Ws => self.ws_local,
             p => self
                 .stream_local
                 .iter()
@@ -113,6 +117,7 @@ impl Default for CallConfig {
             udp_local: None,
             stream_local: Vec::new(),
             webrtc: None,
+            ws_local: None,
             public_ip: None,
             media_public_ip: None,
         }

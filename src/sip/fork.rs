@@ -146,6 +146,18 @@ impl Endpoint {
         let mut fork = Fork::default();
         for (contact, bflow) in contacts {
             let ours = self.calls.cfg.sent_by(bflow.local);
+            // A softphone registered over WebSocket is offered WebRTC media
+            // through the SFU.
+            let webrtc = match bflow.protocol {
+                super::transport::Protocol::Ws => match self.webrtc_local() {
+                    Some(w) => Some(w),
+                    None => {
+                        tracing::info!(%contact, "not ringing a WebSocket contact: WebRTC media needs the SFU");
+                        continue;
+                    }
+                },
+                _ => None,
+            };
             let Some(port) = self.calls.ports.take() else {
                 break;
             };
@@ -179,7 +191,10 @@ impl Endpoint {
                 answered: false,
                 done: false,
             };
-            let body = sdp::offer(&prefs, &local, Direction::SendRecv);
+            let body = match &webrtc {
+                Some(w) => sdp::webrtc_offer(w, crate::xmpp::jingle::PT_OPUS),
+                None => sdp::offer(&prefs, &local, Direction::SendRecv),
+            };
             let invite = format!(
                 "INVITE {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {};tag={tag}\r\nTo: {}\r\nCall-ID: {call_id}\r\n\
                  CSeq: 1 INVITE\r\nContact: <sip:dialroom@{ours}{}>\r\nAllow: {}\r\nUser-Agent: {}\r\n\
@@ -193,7 +208,7 @@ impl Endpoint {
                 super::message::SERVER,
                 body.len()
             );
-            let callee_call = Call::outgoing(
+            let mut callee_call = Call::outgoing(
                 bflow,
                 call_id,
                 tag.clone(),
@@ -205,6 +220,7 @@ impl Endpoint {
                 local,
                 user.to_string(),
             );
+            callee_call.webrtc = webrtc.map(|w| (w, String::new()));
             self.calls
                 .by_dialog
                 .insert((branch.call_id.clone(), tag), callee);
@@ -364,11 +380,7 @@ impl Endpoint {
             .forks
             .get(&caller)
             .is_none_or(|f| f.branches.iter().any(|b| b.answered));
-        let neg = self.calls.calls.get(&callee).and_then(|c| {
-            sdp::parse(&resp.inner.body)
-                .ok()
-                .and_then(|s| sdp::accept_answer(&s, &c.local).ok())
-        });
+        let neg = self.callee_answer(callee, resp);
         if answered_already || neg.is_none() || !self.calls.calls.contains_key(&caller) {
             // Too late (someone else answered, or the caller gave up) or unusable: hang this one up.
             let reason = if neg.is_none() {
@@ -393,14 +405,7 @@ impl Endpoint {
         self.calls.forks.remove(&caller);
         self.calls.branches.retain(|_, (c, _)| *c != caller);
         let room = format!("call-{caller}");
-        let callee_spec = {
-            let c = self
-                .calls
-                .calls
-                .get(&callee)
-                .expect("branch legs are calls");
-            leg_spec(&c.local, neg)
-        };
+        let (callee_spec, webrtc) = neg;
         self.confirm_callee(callee, resp, Some(callee_spec.clone()));
         // Both halves into one private room: the mixer bridges and transcodes.
         for (leg, other) in [(caller, callee), (callee, caller)] {
@@ -427,6 +432,9 @@ impl Endpoint {
                 );
             }
         }
+        if let Some(setup) = webrtc {
+            self.webrtc_start(callee, setup, out);
+        }
         let ok = self
             .calls
             .calls
@@ -436,6 +444,28 @@ impl Endpoint {
             self.calls.calls.get_mut(&caller).expect("present").timers
                 [CallTimer::RingTimeout as usize] = None;
             self.answer_2xx(now, caller, None, ok, out);
+        }
+    }
+
+    /// The callee's media from its 2xx: the leg's spec, and for a WebRTC
+    /// callee what the SFU must be told; `None` when the answer is unusable.
+    fn callee_answer(
+        &self,
+        callee: LegId,
+        resp: &Response,
+    ) -> Option<(LegSpec, Option<super::webrtc::WebrtcSetup>)> {
+        let c = self.calls.calls.get(&callee)?;
+        let s = sdp::parse(&resp.inner.body).ok()?;
+        match &c.webrtc {
+            Some((w, _)) => {
+                let (_, remote) = sdp::webrtc_remote(&s).ok()?;
+                let (spec, setup) = super::webrtc::answered(callee, w.clone(), remote);
+                Some((spec, Some(setup)))
+            }
+            None => {
+                let neg = sdp::accept_answer(&s, &c.local).ok()?;
+                Some((leg_spec(&c.local, neg), None))
+            }
         }
     }
 

@@ -701,6 +701,80 @@ pub struct WebrtcRemote {
     pub direction: Direction,
 }
 
+/// The WebRTC attributes of the first audio stream of an offer or an
+/// answer (ICE, DTLS, SSRC, Opus): index of that stream and what it says.
+/// The direction is ours (the mirror of its).
+pub fn webrtc_remote(sdp: &Session) -> Result<(usize, WebrtcRemote), SdpError> {
+    let bad = |what: &str| SdpError::Malformed(format!("WebRTC description without {what}"));
+    let idx = sdp
+        .media
+        .iter()
+        .position(|m| m.kind == "audio" && m.port != 0)
+        .ok_or(SdpError::NoCommonCodec)?;
+    let m = &sdp.media[idx];
+    let opus = m
+        .formats
+        .iter()
+        .find(|f| f.is("opus") && f.clock == 48000)
+        .ok_or(SdpError::NoCommonCodec)?;
+    let pick = |f: fn(&WebrtcAttrs) -> &Option<String>| {
+        f(&m.webrtc).clone().or_else(|| f(&sdp.webrtc).clone())
+    };
+    Ok((
+        idx,
+        WebrtcRemote {
+            ufrag: pick(|w| &w.ufrag).ok_or_else(|| bad("a=ice-ufrag"))?,
+            pwd: pick(|w| &w.pwd).ok_or_else(|| bad("a=ice-pwd"))?,
+            fingerprint: pick(|w| &w.fingerprint).ok_or_else(|| bad("a=fingerprint"))?,
+            ssrc: m.webrtc.ssrc.ok_or_else(|| bad("a=ssrc for its audio"))?,
+            opus_pt: opus.pt,
+            direction: m.direction.answer(),
+        },
+    ))
+}
+
+/// The session lines of a WebRTC description of ours (ICE-lite, one
+/// bundled stream `mid`).
+fn webrtc_session(local: &WebrtcLocal, mid: &str) -> String {
+    let ip = local.candidate.ip();
+    let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    format!(
+        "v=0\r\no=dialroom {} {} IN {fam} {ip}\r\ns=dialroom\r\nt=0 0\r\na=ice-lite\r\n\
+         a=group:BUNDLE {mid}\r\na=msid-semantic: WMS dialroom\r\n",
+        local.session_id, local.version
+    )
+}
+
+/// Our audio section: the SFU's candidate, our ICE and DTLS, Opus on `pt`,
+/// the SSRC we send with.
+fn webrtc_audio(
+    sdp: &mut String,
+    local: &WebrtcLocal,
+    proto: &str,
+    mid: &str,
+    setup: &str,
+    dir: Direction,
+    pt: u8,
+) {
+    let ip = local.candidate.ip();
+    let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let port = local.candidate.port();
+    let _ = write!(
+        sdp,
+        "m=audio {port} {proto} {pt}\r\nc=IN {fam} {ip}\r\na=rtcp:{port} IN {fam} {ip}\r\n\
+         a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=fingerprint:{}\r\na=setup:{setup}\r\n\
+         a=mid:{mid}\r\na={}\r\na=rtcp-mux\r\na=rtpmap:{pt} opus/48000/2\r\n\
+         a=fmtp:{pt} minptime=10;useinbandfec=1\r\n\
+         a=ssrc:{ssrc} cname:dialroom\r\na=ssrc:{ssrc} msid:dialroom room-audio\r\n\
+         a=candidate:1 1 udp 2130706431 {ip} {port} typ host\r\na=end-of-candidates\r\n",
+        local.ufrag,
+        local.pwd,
+        local.fingerprint,
+        dir.attr(),
+        ssrc = local.ssrc,
+    );
+}
+
 /// Answers a WebRTC offer: Opus only, ICE-lite on the SFU's address,
 /// DTLS as the passive side, RTCP multiplexed, one audio stream bundled;
 /// other streams are refused with port 0.
@@ -708,37 +782,13 @@ pub fn webrtc_answer(
     offer: &Session,
     local: &WebrtcLocal,
 ) -> Result<(WebrtcRemote, String), SdpError> {
-    let bad = |what: &str| SdpError::Malformed(format!("WebRTC offer without {what}"));
-    let idx = offer
-        .media
-        .iter()
-        .position(|m| m.kind == "audio" && m.port != 0)
-        .ok_or(SdpError::NoCommonCodec)?;
-    let m = &offer.media[idx];
-    let opus = m
-        .formats
-        .iter()
-        .find(|f| f.is("opus") && f.clock == 48000)
-        .ok_or(SdpError::NoCommonCodec)?;
-    let pick = |f: fn(&WebrtcAttrs) -> &Option<String>| {
-        f(&m.webrtc).clone().or_else(|| f(&offer.webrtc).clone())
-    };
-    let remote = WebrtcRemote {
-        ufrag: pick(|w| &w.ufrag).ok_or_else(|| bad("a=ice-ufrag"))?,
-        pwd: pick(|w| &w.pwd).ok_or_else(|| bad("a=ice-pwd"))?,
-        fingerprint: pick(|w| &w.fingerprint).ok_or_else(|| bad("a=fingerprint"))?,
-        ssrc: m.webrtc.ssrc.ok_or_else(|| bad("a=ssrc for its audio"))?,
-        opus_pt: opus.pt,
-        direction: m.direction.answer(),
-    };
-    let ip = local.candidate.ip();
-    let fam = if ip.is_ipv4() { "IP4" } else { "IP6" };
-    let mid = m.webrtc.mid.clone().unwrap_or_else(|| "0".into());
-    let mut sdp = format!(
-        "v=0\r\no=dialroom {} {} IN {fam} {ip}\r\ns=dialroom\r\nt=0 0\r\na=ice-lite\r\n\
-         a=group:BUNDLE {mid}\r\na=msid-semantic: WMS dialroom\r\n",
-        local.session_id, local.version
-    );
+    let (idx, remote) = webrtc_remote(offer)?;
+    let mid = offer.media[idx]
+        .webrtc
+        .mid
+        .clone()
+        .unwrap_or_else(|| "0".into());
+    let mut sdp = webrtc_session(local, &mid);
     for (i, other) in offer.media.iter().enumerate() {
         if i != idx {
             let first = other.formats.first().map(|f| f.pt).unwrap_or(0);
@@ -748,25 +798,34 @@ pub fn webrtc_answer(
             }
             continue;
         }
-        let port = local.candidate.port();
-        let _ = write!(
-            sdp,
-            "m=audio {port} {} {pt}\r\nc=IN {fam} {ip}\r\na=rtcp:{port} IN {fam} {ip}\r\n\
-             a=ice-ufrag:{}\r\na=ice-pwd:{}\r\na=fingerprint:{}\r\na=setup:passive\r\n\
-             a=mid:{mid}\r\na={}\r\na=rtcp-mux\r\na=rtpmap:{pt} opus/48000/2\r\n\
-             a=fmtp:{pt} minptime=10;useinbandfec=1\r\n\
-             a=ssrc:{ssrc} cname:dialroom\r\na=ssrc:{ssrc} msid:dialroom room-audio\r\n\
-             a=candidate:1 1 udp 2130706431 {ip} {port} typ host\r\na=end-of-candidates\r\n",
-            other.proto,
-            local.ufrag,
-            local.pwd,
-            local.fingerprint,
-            remote.direction.attr(),
-            pt = remote.opus_pt,
-            ssrc = local.ssrc,
+        webrtc_audio(
+            &mut sdp,
+            local,
+            &other.proto,
+            &mid,
+            "passive",
+            remote.direction,
+            remote.opus_pt,
         );
     }
     Ok((remote, sdp))
+}
+
+/// Our WebRTC offer (to a browser softphone we ring): Opus on `pt`, one
+/// bundled audio stream, ICE-lite, DTLS `actpass` (the browser takes the
+/// active side, as the SFU expects).
+pub fn webrtc_offer(local: &WebrtcLocal, pt: u8) -> String {
+    let mut sdp = webrtc_session(local, "0");
+    webrtc_audio(
+        &mut sdp,
+        local,
+        "UDP/TLS/RTP/SAVPF",
+        "0",
+        "actpass",
+        Direction::SendRecv,
+        pt,
+    );
+    sdp
 }
 
 #[cfg(test)]
@@ -989,6 +1048,15 @@ a=rtpmap:126 telephone-event/8000\r\na=ssrc:4242 cname:x\r\na=ssrc:4242 msid:s t
                 .ufrag,
             "sess"
         );
+        // Our own offer (to a softphone we ring) reads back as what it says.
+        let ours = parse(webrtc_offer(&w, 111).as_bytes()).unwrap();
+        assert!(is_webrtc(&ours));
+        let (_, back) = webrtc_remote(&ours).unwrap();
+        assert_eq!(
+            (back.ufrag.as_str(), back.ssrc, back.opus_pt),
+            ("uf", 77, 111)
+        );
+        assert!(webrtc_offer(&w, 111).contains("a=setup:actpass"));
         let no_ssrc = CHROME.replace("a=ssrc:4242 cname:x\r\na=ssrc:4242 msid:s t\r\n", "");
         assert!(webrtc_answer(&parse(no_ssrc.as_bytes()).unwrap(), &w).is_err());
     }

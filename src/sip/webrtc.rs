@@ -34,6 +34,38 @@ pub(super) struct WebrtcSetup {
     link: SfuLink,
 }
 
+/// Leg `leg`'s spec and SFU setup once both sides of a WebRTC
+/// offer/answer are known (ours `local`, the browser's `remote`).
+pub(super) fn answered(
+    leg: LegId,
+    local: WebrtcLocal,
+    remote: WebrtcRemote,
+) -> (LegSpec, WebrtcSetup) {
+    let mut codec = sdp::offer_format("opus").expect("opus is a known codec");
+    codec.pt = remote.opus_pt;
+    let link = SfuLink {
+        room: format!("sip-leg-{leg}"),
+        ssrc: local.ssrc,
+    };
+    let spec = LegSpec {
+        local: local.candidate,
+        remote: None,
+        codec,
+        dtmf_pt: None,
+        direction: remote.direction,
+        srtp: None,
+        sfu: Some(link.clone()),
+    };
+    (
+        spec,
+        WebrtcSetup {
+            local,
+            remote,
+            link,
+        },
+    )
+}
+
 fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     (0..len)
@@ -47,19 +79,17 @@ impl Endpoint {
         self.calls.cfg.webrtc = cfg;
     }
 
-    /// The answer to a WebRTC offer for leg `leg`: its spec, the SDP, and
-    /// what to tell the SFU once the leg is open; or why not (488).
-    pub(super) fn webrtc_answer(
-        &mut self,
-        offer: &Session,
-        leg: LegId,
-    ) -> Result<(LegSpec, String, WebrtcSetup), String> {
-        let Some(w) = self.calls.cfg.webrtc.clone() else {
-            return Err(
-                "WebRTC media (a browser softphone) needs the SFU: [xmpp] and [sfu] enabled".into(),
-            );
-        };
-        let local = WebrtcLocal {
+    /// The web server's address: softphones registered over WebSocket
+    /// (`/sip-ws`) are rung over their connection there.
+    pub fn set_ws_local(&mut self, addr: SocketAddr) {
+        self.calls.cfg.ws_local = Some(addr);
+    }
+
+    /// Our side of a new WebRTC leg (fresh ICE credentials and SSRC), if
+    /// the SFU runs.
+    pub(super) fn webrtc_local(&mut self) -> Option<WebrtcLocal> {
+        let w = self.calls.cfg.webrtc.clone()?;
+        Some(WebrtcLocal {
             candidate: w.candidate,
             fingerprint: w.fingerprint,
             ufrag: random_token(8),
@@ -67,6 +97,20 @@ impl Endpoint {
             ssrc: rand::random::<u32>().max(1),
             session_id: self.next() >> 12,
             version: 1,
+        })
+    }
+
+    /// The answer to a WebRTC offer for leg `leg`: its spec, the SDP, and
+    /// what to tell the SFU once the leg is open; or why not (488).
+    pub(super) fn webrtc_answer(
+        &mut self,
+        offer: &Session,
+        leg: LegId,
+    ) -> Result<(LegSpec, String, WebrtcSetup), String> {
+        let Some(local) = self.webrtc_local() else {
+            return Err(
+                "WebRTC media (a browser softphone) needs the SFU: [xmpp] and [sfu] enabled".into(),
+            );
         };
         let (remote, body) = sdp::webrtc_answer(offer, &local).map_err(|e| e.to_string())?;
         if remote.opus_pt != crate::xmpp::jingle::PT_OPUS {
@@ -76,30 +120,8 @@ impl Endpoint {
                 remote.opus_pt
             ));
         }
-        let mut codec = sdp::offer_format("opus").expect("opus is a known codec");
-        codec.pt = remote.opus_pt;
-        let link = SfuLink {
-            room: format!("sip-leg-{leg}"),
-            ssrc: local.ssrc,
-        };
-        let spec = LegSpec {
-            local: w.candidate,
-            remote: None,
-            codec,
-            dtmf_pt: None,
-            direction: remote.direction,
-            srtp: None,
-            sfu: Some(link.clone()),
-        };
-        Ok((
-            spec,
-            body,
-            WebrtcSetup {
-                local,
-                remote,
-                link,
-            },
-        ))
+        let (spec, setup) = answered(leg, local, remote);
+        Ok((spec, body, setup))
     }
 
     /// The leg is open: its SFU endpoint, alone in its SFU room, expects

@@ -7,7 +7,10 @@
 // unused one. Then it puts the call on hold and resumes it. The script only observes and prints one JSON object on
 // stdout; the Rust test asserts on it.
 //
-// usage: node jssip_phone.mjs BASE_URL USER PASSWORD ROOM WAV PEER_HZ OWN_HZ LISTEN_S
+// With ROOM "-answer" it waits to be rung instead (a `user` route to USER)
+// and answers.
+//
+// usage: node jssip_phone.mjs BASE_URL USER PASSWORD ROOM|-answer WAV PEER_HZ OWN_HZ LISTEN_S
 // exit: 0 when the run finished (whatever it observed), 2 when it crashed.
 import { fileURLToPath } from 'node:url';
 import esbuild from 'esbuild';
@@ -49,11 +52,16 @@ try {
       setTimeout(() => resolve(false), 10000);
     });
     if (!r.registered) return r;
-    const session = ua.call(`sip:${room}@${host}`, {
-      // No echo cancellation or noise suppression: they take a test tone for noise.
-      mediaConstraints: { audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false }, video: false },
-      pcConfig: { iceServers: [] },
-    });
+    // No echo cancellation or noise suppression: they take a test tone for noise.
+    const media = { mediaConstraints: { audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false }, video: false }, pcConfig: { iceServers: [] } };
+    // ROOM "-answer": wait to be rung (the server offers WebRTC) and answer.
+    const session = room === '-answer'
+      ? await new Promise((resolve) => {
+        ua.on('newRTCSession', (e) => { if (e.originator === 'remote') resolve(e.session); });
+        setTimeout(() => resolve(null), 20000);
+      })
+      : ua.call(`sip:${room}@${host}`, media);
+    if (!session) { r.call = 'never rung'; return r; }
     // Chrome renders remote WebRTC audio (and feeds WebAudio) only while an
     // element plays it, as the meeting page does.
     const attach = (track) => {
@@ -69,6 +77,7 @@ try {
     session.on('peerconnection', (e) => {
       e.peerconnection.addEventListener('track', (t) => attach(t.track));
     });
+    if (room === '-answer') session.answer(media);
     r.call = await new Promise((resolve) => {
       session.on('confirmed', () => resolve('confirmed'));
       session.on('failed', (e) => resolve(`failed: ${e.cause}`));
