@@ -13,6 +13,20 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+/// JsSIP in Chromium as alice (password s3cret) whose microphone plays
+/// `wav`, calling `target` (or `-answer`: waiting to be rung), listening for
+/// 1000 Hz for `listen_s` seconds (tests/browser/jssip_phone.mjs).
+fn softphone(s: &common::Server, target: &str, wav: &std::path::Path, listen_s: &str) -> Command {
+    let mut c = Command::new("node");
+    c.arg(root().join("tests/browser/jssip_phone.mjs"))
+        .arg(format!("http://127.0.0.1:{}", s.web_port))
+        .args(["alice", "s3cret", target])
+        .arg(wav)
+        .args(["1000", "440", listen_s])
+        .stdin(Stdio::null());
+    c
+}
+
 #[test]
 fn jssip_over_websocket_and_a_phone_over_tls_with_srtp_hear_each_other() {
     let sfu_port = free_udp_port();
@@ -36,13 +50,7 @@ fn jssip_over_websocket_and_a_phone_over_tls_with_srtp_hear_each_other() {
     bob.dial(&format!("sip:4244@127.0.0.1:{tls_port};transport=tls"));
     let bob_start = Instant::now();
     let wav = tone_wav(s.dir.path(), 440);
-    let o = Command::new("node")
-        .arg(root().join("tests/browser/jssip_phone.mjs"))
-        .arg(format!("http://127.0.0.1:{}", s.web_port))
-        .args(["alice", "s3cret", "4244"])
-        .arg(&wav)
-        .args(["1000", "440", "4"])
-        .stdin(Stdio::null())
+    let o = softphone(&s, "4244", &wav, "4")
         .output()
         .expect("node (scripts/deps.sh test installs it)");
     let browser_done = bob_start.elapsed().as_secs_f64();
@@ -124,13 +132,7 @@ fn a_softphone_registered_over_websocket_is_rung_by_a_user_route() {
     s.start();
     let wav = tone_wav(s.dir.path(), 440);
     // The softphone registers and waits to be rung.
-    let page = Command::new("node")
-        .arg(root().join("tests/browser/jssip_phone.mjs"))
-        .arg(format!("http://127.0.0.1:{}", s.web_port))
-        .args(["alice", "s3cret", "-answer"])
-        .arg(&wav)
-        .args(["1000", "440", "3"])
-        .stdin(Stdio::null())
+    let page = softphone(&s, "-answer", &wav, "3")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
