@@ -315,6 +315,15 @@ impl TrunkConfig {
         }
     }
 
+    /// The port a registrar has when none is written (5061 for TLS).
+    fn default_port(&self) -> u16 {
+        if self.registrar_transport() == crate::sip::transport::Protocol::Tls {
+            5061
+        } else {
+            5060
+        }
+    }
+
     /// The registrar's host and port, when the trunk registers.
     pub fn registrar_host_port(&self) -> Option<Result<(String, u16), String>> {
         let r = self.registrar.as_deref()?.trim();
@@ -323,17 +332,40 @@ impl TrunkConfig {
             .or_else(|| r.strip_prefix("sip:"))
             .unwrap_or(r);
         let r = r.split(';').next().unwrap_or(r);
-        Some(match r.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') || h.ends_with(']') => p
-                .parse::<u16>()
-                .map(|p| (h.trim_matches(['[', ']']).to_string(), p))
-                .map_err(|e| format!("registrar {r:?}: port: {e}")),
-            _ if r.is_empty() => Err("registrar is empty".into()),
-            _ if self.registrar_transport() == crate::sip::transport::Protocol::Tls => {
-                Ok((r.trim_matches(['[', ']']).to_string(), 5061))
-            }
-            _ => Ok((r.trim_matches(['[', ']']).to_string(), 5060)),
+        Some(host_port("registrar", r, self.default_port()))
+    }
+
+    /// The outbound proxy's host and port, when there is one.
+    pub fn proxy_host_port(&self) -> Option<Result<(String, u16), String>> {
+        let p = self.proxy.as_deref()?.trim();
+        Some(host_port("proxy", p, self.default_port()))
+    }
+
+    /// The account's domain: `domain`, else the registrar's host (with its
+    /// port unless it is the transport's usual one).
+    pub fn domain_or_default(&self) -> Option<String> {
+        if let Some(d) = &self.domain {
+            return Some(d.clone());
+        }
+        let (host, port) = self.registrar_host_port()?.ok()?;
+        Some(if port == self.default_port() {
+            host
+        } else {
+            format!("{host}:{port}")
         })
+    }
+}
+
+/// `HOST`, `HOST:PORT` or `[IPV6]:PORT` (`default_port` when none is
+/// written); `what` names it in errors.
+fn host_port(what: &str, s: &str, default_port: u16) -> Result<(String, u16), String> {
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => p
+            .parse::<u16>()
+            .map(|p| (h.trim_matches(['[', ']']).to_string(), p))
+            .map_err(|e| format!("{what} {s:?}: port: {e}")),
+        _ if s.is_empty() => Err(format!("{what} is empty")),
+        _ => Ok((s.trim_matches(['[', ']']).to_string(), default_port)),
     }
 }
 

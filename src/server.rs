@@ -179,9 +179,15 @@ pub async fn start(cfg: Config) -> Result<Running> {
     // Connections we open (registrars over TCP/TLS) report failures here.
     let (conn_err_tx, conn_err_rx) = mpsc::unbounded_channel();
     let dial_ctx = (ws_inbound.clone(), conn_err_tx, cfg.sip.max_message_size);
-    endpoint.set_trunk_registrations(
-        trunk_registrations(&cfg.trunks, &bound, &transports, &dial_ctx).await?,
-    );
+    // Trunks: the config file's (a mistake there stops the server) and the
+    // database's (a bad one is logged); the trunks poller takes changes in.
+    let stored_trunks = store.list_trunks().await?;
+    let trunks_seen = format!("{stored_trunks:?}");
+    let mut regs = trunk_registrations(&cfg.trunks, &bound, &transports, &dial_ctx).await?;
+    regs.extend(registrations_logged(&stored_trunks, &bound, &transports, &dial_ctx).await);
+    let all_trunks: Vec<_> = cfg.trunks.iter().cloned().chain(stored_trunks).collect();
+    endpoint.set_trunks(&all_trunks);
+    endpoint.set_trunk_registrations(regs);
     let _ = stateless.set(endpoint.stateless());
     let mut ignored = Vec::new();
     let users: HashMap<_, _> = store.user_credentials().await?.into_iter().collect();
@@ -283,6 +289,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
     let trunk_poller = tokio::spawn(trunks_poller(
         store.clone(),
         cfg.trunks.clone(),
+        trunks_seen,
         trunks_tx,
         (bound.clone(), transports.clone(), dial_ctx.clone()),
     ));
@@ -627,98 +634,79 @@ async fn trunk_registration(
 ) -> Result<Option<crate::sip::outbound::TrunkRegistration>> {
     use crate::sip::outbound::{Outbound, OutboundConfig, TrunkRegistration};
     use crate::sip::transport::{Dial, Flow, Protocol};
-    {
-        let Some(hp) = t.registrar_host_port() else {
-            return Ok(None);
-        };
-        let (host, port) = hp.map_err(|e| Error::Usage(format!("[[trunk]] {}: {e}", t.name)))?;
-        let protocol = t.registrar_transport();
-        // REGISTERs go to the outbound proxy when there is one.
-        let remote = match &t.proxy {
-            Some(p) => {
-                let (ph, pp) = match p.trim().rsplit_once(':') {
-                    Some((h, n)) => (
-                        h.trim_matches(['[', ']']).to_string(),
-                        n.parse::<u16>().map_err(|e| {
-                            Error::Usage(format!("[[trunk]] {}: proxy {p:?}: port: {e}", t.name))
-                        })?,
-                    ),
-                    None => (p.trim().to_string(), 5060),
-                };
-                resolve(&t.name, &ph, pp).await?
-            }
-            None => resolve(&t.name, &host, port).await?,
-        };
-        // Our address in Via and Contact: the listener of that transport,
-        // else the UDP one (a connection we open has an ephemeral port).
-        let local = bound
-            .iter()
-            .find(|b| b.protocol == protocol && b.addr.is_ipv4() == remote.is_ipv4())
-            .or_else(|| {
-                bound
-                    .iter()
-                    .find(|b| b.protocol == Protocol::Udp && b.addr.is_ipv4() == remote.is_ipv4())
-            })
-            .map(|b| b.addr)
-            .ok_or_else(|| {
-                Error::Usage(format!(
-                    "[[trunk]] {} registers from our {protocol} or udp listener: [sip] listen has neither",
-                    t.name
-                ))
-            })?;
-        if protocol != Protocol::Udp {
-            let tls =
-                match protocol {
-                    Protocol::Tls => {
-                        let ca = t
-                            .tls_ca
-                            .clone()
-                            .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
-                        Some(crate::tls::connector(&ca).map_err(|e| {
-                            Error::Usage(format!("[[trunk]] {}: tls_ca: {e}", t.name))
-                        })?)
-                    }
-                    _ => None,
-                };
-            transports.allow_dial(
-                remote,
-                protocol,
-                Dial {
-                    server_name: host.clone(),
-                    tls,
-                },
-                dial_ctx.0.clone(),
-                dial_ctx.1.clone(),
-                dial_ctx.2,
-            );
+    let usage = |e: String| Error::Usage(format!("[[trunk]] {}: {e}", t.name));
+    let Some(hp) = t.registrar_host_port() else {
+        return Ok(None);
+    };
+    let (host, port) = hp.map_err(usage)?;
+    let protocol = t.registrar_transport();
+    // REGISTERs go to the outbound proxy when there is one.
+    let remote = match t.proxy_host_port() {
+        Some(p) => {
+            let (ph, pp) = p.map_err(usage)?;
+            resolve(&t.name, &ph, pp).await?
         }
-        let oc = OutboundConfig {
-            trunk: t.name.clone(),
-            domain: t.domain.clone().unwrap_or_else(|| {
-                if port == 5060 {
-                    host.clone()
-                } else {
-                    format!("{host}:{port}")
-                }
-            }),
-            username: t.username.clone().unwrap_or_default(),
-            password: t.password.clone(),
-            ha1: t.ha1.clone(),
-            ha1_sha256: t.ha1_sha256.clone(),
-            realm: t.realm.clone(),
-            expires: t.expires,
-            retry: Duration::from_secs(t.retry_s.max(1)),
+        None => resolve(&t.name, &host, port).await?,
+    };
+    // Our address in Via and Contact: the listener of that transport,
+    // else the UDP one (a connection we open has an ephemeral port).
+    let local = bound
+        .iter()
+        .find(|b| b.protocol == protocol && b.addr.is_ipv4() == remote.is_ipv4())
+        .or_else(|| {
+            bound
+                .iter()
+                .find(|b| b.protocol == Protocol::Udp && b.addr.is_ipv4() == remote.is_ipv4())
+        })
+        .map(|b| b.addr)
+        .ok_or_else(|| {
+            usage(format!(
+                "registers from our {protocol} or udp listener: [sip] listen has neither"
+            ))
+        })?;
+    if protocol != Protocol::Udp {
+        let tls = match protocol {
+            Protocol::Tls => {
+                let ca = t
+                    .tls_ca
+                    .clone()
+                    .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+                Some(crate::tls::connector(&ca).map_err(|e| usage(format!("tls_ca: {e}")))?)
+            }
+            _ => None,
         };
-        Ok(Some(TrunkRegistration {
-            reg: Outbound::new(oc, Instant::now(), rand::random()),
-            flow: Flow {
-                protocol,
-                local,
-                remote,
-                conn: 0,
+        transports.allow_dial(
+            remote,
+            protocol,
+            Dial {
+                server_name: host.clone(),
+                tls,
             },
-        }))
+            dial_ctx.0.clone(),
+            dial_ctx.1.clone(),
+            dial_ctx.2,
+        );
     }
+    let oc = OutboundConfig {
+        trunk: t.name.clone(),
+        domain: t.domain_or_default().unwrap_or(host),
+        username: t.username.clone().unwrap_or_default(),
+        password: t.password.clone(),
+        ha1: t.ha1.clone(),
+        ha1_sha256: t.ha1_sha256.clone(),
+        realm: t.realm.clone(),
+        expires: t.expires,
+        retry: Duration::from_secs(t.retry_s.max(1)),
+    };
+    Ok(Some(TrunkRegistration {
+        reg: Outbound::new(oc, Instant::now(), rand::random()),
+        flow: Flow {
+            protocol,
+            local,
+            remote,
+            conn: 0,
+        },
+    }))
 }
 
 fn publish(ep: &Endpoint, status: &Status) {
@@ -792,15 +780,36 @@ async fn location_writer(store: Store, mut rx: mpsc::UnboundedReceiver<Change>, 
 }
 
 /// Reloads the user directory when another process changed it.
-/// Reads the `trunks` table every second and, when it changed, hands the
-/// endpoint task the config file's trunks and the database's together.
+/// The registrations of `trunks` that register; a trunk that cannot is
+/// logged and left out.
+async fn registrations_logged(
+    trunks: &[crate::config::TrunkConfig],
+    bound: &[ListenSpec],
+    transports: &Arc<transport::Transports>,
+    dial_ctx: &DialCtx,
+) -> Vec<crate::sip::outbound::TrunkRegistration> {
+    let mut regs = Vec::new();
+    for t in trunks {
+        match trunk_registration(t, bound, transports, dial_ctx).await {
+            Ok(Some(r)) => regs.push(r),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(trunk = %t.name, "the trunk cannot register: {e}"),
+        }
+    }
+    regs
+}
+
+/// Reads the `trunks` table every second and, when it changed from `seen`
+/// (what the server started with), hands the endpoint task the config
+/// file's trunks and the database's together.
 async fn trunks_poller(
     store: Store,
     config: Vec<crate::config::TrunkConfig>,
+    seen: String,
     tx: mpsc::Sender<TrunksUpdate>,
     dial: (Vec<ListenSpec>, Arc<transport::Transports>, DialCtx),
 ) {
-    let mut seen: Option<String> = None;
+    let mut seen = seen;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
@@ -812,27 +821,18 @@ async fn trunks_poller(
             }
         };
         let key = format!("{stored:?}");
-        if seen.as_ref() == Some(&key) {
+        if seen == key {
             continue;
         }
         let all: Vec<_> = config.iter().cloned().chain(stored).collect();
-        if seen.is_some() {
-            tracing::info!(trunks = all.len(), "trunks reloaded");
-        }
+        tracing::info!(trunks = all.len(), "trunks reloaded");
         // Registrations of every registering trunk; the endpoint keeps the
         // ones that did not change as they are.
-        let mut regs = Vec::new();
-        for t in &all {
-            match trunk_registration(t, &dial.0, &dial.1, &dial.2).await {
-                Ok(Some(r)) => regs.push(r),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(trunk = %t.name, "the trunk cannot register: {e}"),
-            }
-        }
+        let regs = registrations_logged(&all, &dial.0, &dial.1, &dial.2).await;
         if tx.send(TrunksUpdate { all, regs }).await.is_err() {
             return;
         }
-        seen = Some(key);
+        seen = key;
     }
 }
 

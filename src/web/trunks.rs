@@ -58,29 +58,36 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// A trunk as the API shows it; a registering one with its state among
+/// `regs` (`registering` until the SIP core reports one).
+fn trunk_json(
+    t: &crate::config::TrunkConfig,
+    origin: &str,
+    regs: &[(String, crate::sip::outbound::RegState)],
+) -> serde_json::Value {
+    let mut v = json!({"name": t.name, "sources": t.sources, "origin": origin});
+    if let Some(r) = &t.registrar {
+        let state = regs
+            .iter()
+            .find(|(n, _)| *n == t.name)
+            .map_or_else(|| json!({"state": "registering"}), |(_, st)| json!(st));
+        v["registrar"] = json!(r);
+        v["username"] = json!(t.username);
+        v["registration"] = state;
+    }
+    v
+}
+
 async fn list(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     principal(&s, &headers, false).await?;
     let stored = s.store.list_trunks().await.map_err(db)?;
     let regs = s.status.trunk_registrations();
-    let show = |t: &crate::config::TrunkConfig, origin: &str| {
-        let mut v = json!({"name": t.name, "sources": t.sources, "origin": origin});
-        if let Some(r) = &t.registrar {
-            let state = regs
-                .iter()
-                .find(|(n, _)| *n == t.name)
-                .map_or_else(|| json!({"state": "registering"}), |(_, st)| json!(st));
-            v["registrar"] = json!(r);
-            v["username"] = json!(t.username);
-            v["registration"] = state;
-        }
-        v
-    };
     let list: Vec<_> = s
         .admin
         .config_trunks
         .iter()
-        .map(|t| show(t, "config"))
-        .chain(stored.iter().map(|t| show(t, "database")))
+        .map(|t| trunk_json(t, "config", &regs))
+        .chain(stored.iter().map(|t| trunk_json(t, "database", &regs)))
         .collect();
     Ok(Json(json!({ "trunks": list })).into_response())
 }
@@ -101,8 +108,7 @@ struct NewTrunk {
     /// Turned into HA1 digests for `realm`; never stored.
     #[serde(default)]
     password: Option<String>,
-    /// The realm the provider challenges with (default: the domain, else
-    /// the registrar's host).
+    /// The realm the provider challenges with (default: the registrar's host).
     #[serde(default)]
     realm: Option<String>,
     #[serde(default)]
@@ -142,7 +148,7 @@ fn validate(t: NewTrunk) -> Result<crate::config::TrunkConfig, ApiError> {
         return Ok(out);
     };
     out.registrar = Some(registrar.trim().to_string());
-    let (host, port) = match out.registrar_host_port() {
+    let (host, _) = match out.registrar_host_port() {
         Some(Ok(hp)) => hp,
         Some(Err(e)) => return Err(unprocessable(e)),
         None => return Err(unprocessable("registrar is empty")),
@@ -172,20 +178,18 @@ fn validate(t: NewTrunk) -> Result<crate::config::TrunkConfig, ApiError> {
             "a registering trunk needs the account's password",
         ));
     };
-    let default_domain = if port == 5060 || port == 5061 {
-        host.clone()
-    } else {
-        format!("{host}:{port}")
-    };
-    let domain = t.domain.unwrap_or(default_domain);
-    let realm = t.realm.unwrap_or_else(|| host.clone());
+    out.domain = t.domain;
+    out.proxy = t.proxy;
+    if let Some(Err(e)) = out.proxy_host_port() {
+        return Err(unprocessable(e));
+    }
+    out.domain = out.domain_or_default();
+    let realm = t.realm.unwrap_or(host);
     use crate::sip::auth::{Algorithm, ha1};
     out.ha1 = Some(ha1(Algorithm::Md5, &user, &realm, &password));
     out.ha1_sha256 = Some(ha1(Algorithm::Sha256, &user, &realm, &password));
-    out.domain = Some(domain);
     out.realm = Some(realm);
     out.username = Some(user);
-    out.proxy = t.proxy;
     if let Some(e) = t.expires {
         if !(10..=86_400).contains(&e) {
             return Err(unprocessable("expires must be 10 to 86400 seconds"));
@@ -211,12 +215,7 @@ async fn add(
     }
     s.store.add_trunk(&t).await.map_err(db)?;
     tracing::info!(name = %t.name, sources = ?t.sources, registrar = ?t.registrar, "trunk added");
-    let mut v = json!({"name": t.name, "sources": t.sources, "origin": "database"});
-    if let Some(r) = &t.registrar {
-        v["registrar"] = json!(r);
-        v["username"] = json!(t.username);
-        v["registration"] = json!({"state": "registering"});
-    }
+    let v = trunk_json(&t, "database", &[]);
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
