@@ -1551,33 +1551,9 @@ impl Endpoint {
         } else {
             match sdp::parse(&req.inner.body) {
                 Err(e) => (Answer::new(400).warn(e.to_string()), None),
-                Ok(o) if c.webrtc.is_some() => match &c.webrtc {
-                    // A softphone's re-offer (hold, resume): same ICE and
-                    // DTLS, a new direction.
-                    Some((w, ufrag)) if sdp::is_webrtc(&o) => match sdp::webrtc_answer(
-                        &o,
-                        &sdp::WebrtcLocal {
-                            version: c.local.version,
-                            ..w.clone()
-                        },
-                    ) {
-                        Ok((r, _)) if r.ufrag != *ufrag => (
-                            Answer::new(488).warn("an ICE restart is not supported"),
-                            None,
-                        ),
-                        Ok((r, body)) => {
-                            let spec = c.spec.clone().map(|mut s| {
-                                s.direction = r.direction;
-                                s
-                            });
-                            (Answer::new(200).sdp(body), spec)
-                        }
-                        Err(e) => (Answer::new(488).warn(e.to_string()), None),
-                    },
-                    _ => (
-                        Answer::new(488).warn("a WebRTC call takes only WebRTC offers"),
-                        None,
-                    ),
+                Ok(o) if c.webrtc.is_some() => match super::webrtc::reanswer(c, &o) {
+                    Ok((body, spec)) => (Answer::new(200).sdp(body), spec),
+                    Err(why) => (Answer::new(488).warn(why), None),
                 },
                 Ok(o) => {
                     // Keep the current codec when it is still offered.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::call::{Call, CallTimer, Membership, Phase, leg_spec};
+use super::call::{Call, CallTimer, Membership, Phase};
 use super::endpoint::{Action, Endpoint, Now};
 use super::message::Response;
 use super::outbound::challenges_in;
@@ -71,15 +71,14 @@ pub enum DialOutError {
     NoPorts,
 }
 
-/// An INVITE of ours that has no final answer yet.
+/// A dial-out's own state; its INVITE (transaction key, CSeq, Via,
+/// Request-URI) is the call's (`invite_key`, `local_cseq`,
+/// `invite_reply`, `remote_target`).
 #[derive(Debug, Clone)]
 pub(super) struct Dialing {
-    /// The trunk (an index into the endpoint's registrations).
+    /// The trunk's name.
     trunk: String,
     number: String,
-    request_uri: String,
-    key: TxKey,
-    cseq: u32,
     /// The SDP offer (sent again with credentials).
     body: String,
     /// Credentials were sent: a second challenge is a refusal.
@@ -176,15 +175,14 @@ impl Endpoint {
             flow.protocol.token(),
             self.calls.cfg.sent_by(flow.local)
         );
-        let key = TxKey::new(&branch, "", "INVITE");
         let mut call = Call::outgoing(
             flow,
             call_id.clone(),
             tag.clone(),
             from,
             to,
-            request_uri.clone(),
-            key.clone(),
+            request_uri,
+            TxKey::new(&branch, "", "INVITE"),
             via,
             local,
             masked_phone(&number),
@@ -202,9 +200,6 @@ impl Endpoint {
         let d = Dialing {
             trunk: trunk.clone(),
             number: number.clone(),
-            request_uri,
-            key,
-            cseq: 1,
             body,
             authed: false,
             ringing: false,
@@ -285,19 +280,19 @@ impl Endpoint {
         let Some(c) = self.calls.calls.get(&leg) else {
             return;
         };
-        let flow = c.flow;
+        let (flow, key) = (c.flow, c.invite_key.clone());
         let transport = flow.protocol.uri_param();
         let user = super::call::user_of(&c.us);
         let mut s = format!(
             "INVITE {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\n\
              CSeq: {} INVITE\r\nContact: <sip:{user}@{}{transport}>\r\nAllow: {}\r\nSupported: timer\r\nUser-Agent: {}\r\n",
-            d.request_uri,
+            c.remote_target,
             c.invite_reply.vias[0],
             c.us,
             c.local_tag,
             c.peer,
             c.call_id,
-            d.cseq,
+            c.local_cseq,
             self.calls.cfg.sent_by(flow.local),
             super::endpoint::ALLOW,
             super::message::SERVER,
@@ -310,16 +305,21 @@ impl Endpoint {
             d.body.len(),
             d.body
         ));
-        self.send_request(now, d.key.clone(), "INVITE", s.into_bytes(), flow, out);
+        self.send_request(now, key, "INVITE", s.into_bytes(), flow, out);
     }
 
     /// The dial-out whose INVITE transaction is `key`.
     pub(super) fn dialing_leg(&self, key: &TxKey) -> Option<LegId> {
         self.calls
             .dialing
-            .iter()
-            .find(|(_, d)| d.key == *key)
-            .map(|(leg, _)| *leg)
+            .keys()
+            .find(|leg| {
+                self.calls
+                    .calls
+                    .get(leg)
+                    .is_some_and(|c| c.invite_key == *key)
+            })
+            .copied()
     }
 
     /// A response to a dial-out's INVITE.
@@ -354,15 +354,17 @@ impl Endpoint {
 
     /// The ACK for a failure (same branch and CSeq number, RFC 3261 §17.1.1.3).
     fn ack_dial_failure(&mut self, leg: LegId, resp: &Response, out: &mut Vec<Action>) {
-        let (Some(d), Some(c)) = (self.calls.dialing.get(&leg), self.calls.calls.get(&leg)) else {
+        let Some(c) = self.calls.calls.get(&leg) else {
             return;
         };
         let to = resp.header("To").unwrap_or(&c.peer);
         let ack = format!(
             "ACK {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\nContent-Length: 0\r\n\r\n",
-            d.request_uri, c.invite_reply.vias[0], c.us, c.local_tag, c.call_id, d.cseq
+            c.remote_target, c.invite_reply.vias[0], c.us, c.local_tag, c.call_id, c.local_cseq
         );
-        if let Some(Output::Transmit { dest, bytes }) = self.txs.ack(&d.key, ack.into_bytes()) {
+        if let Some(Output::Transmit { dest, bytes }) =
+            self.txs.ack(&c.invite_key, ack.into_bytes())
+        {
             out.push(Action::Send(dest, bytes));
         }
     }
@@ -374,44 +376,34 @@ impl Endpoint {
         };
         // A challenge: answer it once with the trunk's account.
         let cnonce = format!("{:016x}", self.next());
+        let branch = format!("{BRANCH_PREFIX}{:x}", self.next());
         if !d.cancelled
             && !d.authed
             && let Some(t) = self.outbound.iter().find(|t| t.reg.trunk() == d.trunk)
             && let Some((proxy, ch)) = t.reg.pick(challenges_in(resp))
-            && let Some(v) = t.reg.answer(&ch, "INVITE", &d.request_uri, &cnonce)
+            && let Some(c) = self.calls.calls.get_mut(&leg)
+            && let Some(v) = t.reg.answer(&ch, "INVITE", &c.remote_target, &cnonce)
         {
-            {
-                let branch = format!("{BRANCH_PREFIX}{:x}", self.next());
-                let header = if proxy {
-                    "Proxy-Authorization"
-                } else {
-                    "Authorization"
-                };
-                let mut next = d.clone();
-                next.key = TxKey::new(&branch, "", "INVITE");
-                next.cseq += 1;
-                next.authed = true;
-                let sent_by = self
-                    .calls
-                    .calls
-                    .get(&leg)
-                    .map(|c| self.calls.cfg.sent_by(c.flow.local));
-                if let (Some(c), Some(sent_by)) = (self.calls.calls.get_mut(&leg), sent_by) {
-                    let flow: Flow = c.flow;
-                    let via = format!(
-                        "SIP/2.0/{} {sent_by};branch={branch};rport",
-                        flow.protocol.token(),
-                    );
-                    c.invite_reply.vias = vec![via];
-                    c.invite_reply.cseq = format!("{} INVITE", next.cseq);
-                    c.invite_key = next.key.clone();
-                    c.local_cseq = next.cseq;
-                }
-                tracing::info!(leg, code, "dial-out challenged: sending credentials");
-                self.send_dial_invite(now, leg, &next, Some((header, v)), out);
-                self.calls.dialing.insert(leg, next);
-                return;
-            }
+            // The same INVITE again as a new transaction: new branch, CSeq + 1.
+            let header = if proxy {
+                "Proxy-Authorization"
+            } else {
+                "Authorization"
+            };
+            let sent_by = self.calls.cfg.sent_by(c.flow.local);
+            c.local_cseq += 1;
+            c.invite_key = TxKey::new(&branch, "", "INVITE");
+            c.invite_reply.vias = vec![format!(
+                "SIP/2.0/{} {sent_by};branch={branch};rport",
+                c.flow.protocol.token()
+            )];
+            c.invite_reply.cseq = format!("{} INVITE", c.local_cseq);
+            let mut next = d;
+            next.authed = true;
+            tracing::info!(leg, code, "dial-out challenged: sending credentials");
+            self.send_dial_invite(now, leg, &next, Some((header, v)), out);
+            self.calls.dialing.insert(leg, next);
+            return;
         }
         let why = match code {
             401 | 407 if d.authed => format!("{code}: the trunk refused the credentials"),
@@ -448,12 +440,8 @@ impl Endpoint {
         }
         d.answered = true;
         let d = d.clone();
-        let neg = self.calls.calls.get(&leg).and_then(|c| {
-            sdp::parse(&resp.inner.body)
-                .ok()
-                .and_then(|s| sdp::accept_answer(&s, &c.local).ok())
-        });
-        let Some(neg) = neg.filter(|_| !d.cancelled) else {
+        let answer = self.callee_answer(leg, resp);
+        let Some((spec, _)) = answer.filter(|_| !d.cancelled) else {
             let why = if d.cancelled {
                 "answered after the hang-up"
             } else {
@@ -470,7 +458,6 @@ impl Endpoint {
         let Some(c) = self.calls.calls.get(&leg) else {
             return;
         };
-        let spec = leg_spec(&c.local, neg);
         let room = c.membership.as_ref().map(|m| m.room.clone());
         self.confirm_callee(leg, resp, Some(spec.clone()));
         if let Some(c) = self.calls.calls.get_mut(&leg) {
@@ -491,16 +478,21 @@ impl Endpoint {
             return;
         }
         d.cancelled = true;
-        let d = d.clone();
         let Some(c) = self.calls.calls.get(&leg) else {
             return;
         };
         let cancel = format!(
             "CANCEL {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} CANCEL\r\nContent-Length: 0\r\n\r\n",
-            d.request_uri, c.invite_reply.vias[0], c.us, c.local_tag, c.peer, c.call_id, d.cseq
+            c.remote_target,
+            c.invite_reply.vias[0],
+            c.us,
+            c.local_tag,
+            c.peer,
+            c.call_id,
+            c.local_cseq
         );
         let flow = c.flow;
-        let key = TxKey::new(&d.key.branch, "", "CANCEL");
+        let key = TxKey::new(&c.invite_key.branch, "", "CANCEL");
         self.send_request(now, key, "CANCEL", cancel.into_bytes(), flow, out);
         tracing::info!(leg, "dial-out cancelled");
     }

@@ -449,7 +449,7 @@ impl Endpoint {
 
     /// The callee's media from its 2xx: the leg's spec, and for a WebRTC
     /// callee what the SFU must be told; `None` when the answer is unusable.
-    fn callee_answer(
+    pub(super) fn callee_answer(
         &self,
         callee: LegId,
         resp: &Response,

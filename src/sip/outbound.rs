@@ -739,11 +739,9 @@ impl Endpoint {
     pub fn set_trunk_registrations(&mut self, regs: Vec<TrunkRegistration>) {
         let mut old = std::mem::take(&mut self.outbound);
         for r in regs {
-            let same = old.iter().position(|o| {
-                o.reg.trunk() == r.reg.trunk()
-                    && o.reg.config() == r.reg.config()
-                    && o.flow == r.flow
-            });
+            let same = old
+                .iter()
+                .position(|o| o.reg.config() == r.reg.config() && o.flow == r.flow);
             match same {
                 Some(i) => self.outbound.push(old.swap_remove(i)),
                 None => {
@@ -801,7 +799,6 @@ impl Endpoint {
                 continue;
             };
             let sent_by = self.calls.cfg.sent_by(t.flow.local);
-            let t = &self.outbound[i];
             let bytes = register_bytes(
                 &send.request,
                 &send.branch,

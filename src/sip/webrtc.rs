@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 
+use super::call::Call;
 use super::endpoint::{Action, Endpoint};
 use super::sdp::{self, Session, WebrtcLocal, WebrtcRemote};
 use crate::bridge::sip_ep;
@@ -32,6 +33,31 @@ pub(super) struct WebrtcSetup {
     local: WebrtcLocal,
     remote: WebrtcRemote,
     link: SfuLink,
+}
+
+/// The answer to a softphone's re-offer (hold, resume) on call `c`: the
+/// same ICE and DTLS, the offer's direction; an ICE restart or an offer
+/// that is not WebRTC is refused (the reason, for a 488).
+pub(super) fn reanswer(c: &Call, offer: &Session) -> Result<(String, Option<LegSpec>), String> {
+    let Some((w, ufrag)) = &c.webrtc else {
+        return Err("not a WebRTC call".into());
+    };
+    if !sdp::is_webrtc(offer) {
+        return Err("a WebRTC call takes only WebRTC offers".into());
+    }
+    let local = WebrtcLocal {
+        version: c.local.version,
+        ..w.clone()
+    };
+    let (r, body) = sdp::webrtc_answer(offer, &local).map_err(|e| e.to_string())?;
+    if r.ufrag != *ufrag {
+        return Err("an ICE restart is not supported".into());
+    }
+    let spec = c.spec.clone().map(|mut s| {
+        s.direction = r.direction;
+        s
+    });
+    Ok((body, spec))
 }
 
 /// Leg `leg`'s spec and SFU setup once both sides of a WebRTC
