@@ -67,6 +67,17 @@ pub fn phone_ssrc(leg: LegId) -> u32 {
     s.max(1)
 }
 
+/// A phone leg's occupant nick in its MUC room (also what a Rayo `<ref>`
+/// names, so that a `<hangup>` finds the call).
+pub fn phone_nick(leg: LegId) -> String {
+    format!("phone-{leg}")
+}
+
+/// The leg a [`phone_nick`] is for.
+pub fn leg_of_phone_nick(nick: &str) -> Option<LegId> {
+    nick.strip_prefix("phone-")?.parse().ok()
+}
+
 /// The MUC room node (and the media room of browsers) for a SIP room name.
 pub fn muc_node(room: &str) -> String {
     room.to_lowercase()

@@ -153,9 +153,13 @@ impl BridgeShell {
     fn forward(&mut self, core: &mut core::Core) {
         for a in core.take_bridge_audio() {
             let sip = sip_leg_of(a.ep);
+            let looked_up;
             let tx = match sip {
-                Some(leg) => self.media.bridge_sender(leg),
-                None => self.inboxes.get(&a.ep).cloned(),
+                Some(leg) => {
+                    looked_up = self.media.bridge_sender(leg);
+                    looked_up.as_ref()
+                }
+                None => self.inboxes.get(&a.ep),
             };
             if let Some(tx) = tx {
                 let _ = tx.send(BrowserRtp {

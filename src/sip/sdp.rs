@@ -479,7 +479,6 @@ pub fn answer(
                     .map_or(8000, |f| f.clock);
                 (pt, clock)
             });
-            let crypto = neg.srtp.as_ref().zip(tag).map(|(k, t)| (t, k));
             write_audio(
                 &mut sdp,
                 local.port,
@@ -488,13 +487,8 @@ pub fn answer(
                 dtmf,
                 neg.direction,
             );
-            if let Some((t, k)) = crypto {
-                let _ = write!(
-                    sdp,
-                    "a=crypto:{t} {} inline:{}\r\n",
-                    k.suite.name(),
-                    k.ours.inline()
-                );
+            if let (Some(k), Some(t)) = (&neg.srtp, tag) {
+                write_crypto(&mut sdp, t, k.suite, &k.ours);
             }
         } else {
             let first = m.formats.first().map(|f| f.pt).unwrap_or(0);
@@ -511,6 +505,16 @@ fn header(local: &LocalMedia) -> String {
         "v=0\r\no=dialroom {} {} IN {fam} {ip}\r\ns=dialroom\r\nc=IN {fam} {ip}\r\nt=0 0\r\n",
         local.session_id, local.version,
     )
+}
+
+/// `a=crypto:TAG SUITE inline:KEY` (RFC 4568) with our key.
+fn write_crypto(sdp: &mut String, tag: u32, suite: Suite, key: &MasterKey) {
+    let _ = write!(
+        sdp,
+        "a=crypto:{tag} {} inline:{}\r\n",
+        suite.name(),
+        key.inline()
+    );
 }
 
 fn write_audio(
@@ -601,12 +605,7 @@ pub fn offer(prefs: &[&str], local: &LocalMedia, direction: Direction) -> String
     sdp.push_str("a=rtpmap:102 telephone-event/48000\r\na=fmtp:102 0-16\r\n");
     let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", direction.attr());
     if let Some(k) = &local.key {
-        let _ = write!(
-            sdp,
-            "a=crypto:1 {} inline:{}\r\n",
-            Suite::AesCm128HmacSha1_80.name(),
-            k.inline()
-        );
+        write_crypto(&mut sdp, 1, Suite::AesCm128HmacSha1_80, k);
     }
     sdp
 }

@@ -204,8 +204,7 @@ async fn dial(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
-    let p = super::auth::principal(&s, &headers, true).await?;
-    let by = format!("{}:{}", if p.session { "admin" } else { "api" }, p.name);
+    let by = super::auth::principal(&s, &headers, true).await?.by();
     let DialBody { number } = body(&bytes)?;
     let started = ask(&s, |reply| AdminRequest::DialOut {
         room,

@@ -62,6 +62,13 @@ impl Principal {
             format!("token:{}", self.name)
         }
     }
+
+    /// How room actions (recordings, dial-outs) name who asked:
+    /// `admin:NAME` for the admin UI, `api:TOKEN` for scripts.
+    pub(super) fn by(&self) -> String {
+        let kind = if self.session { "admin" } else { "api" };
+        format!("{kind}:{}", self.name)
+    }
 }
 
 /// Failed logins per source address in fixed windows (sans-IO: the caller

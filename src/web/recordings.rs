@@ -55,7 +55,7 @@ async fn switch(
 ) -> Result<Response, ApiError> {
     // Who: `api:TOKEN` for scripts, `admin:NAME` for the admin UI.
     let p = crate::web::auth::principal(&s, &headers, true).await?;
-    let by = format!("{}:{}", if p.session { "admin" } else { "api" }, p.name);
+    let by = p.by();
     let SwitchBody { recording, tracks } = body(&bytes)?;
     let r = room.clone();
     let id = ask(&s, |reply| AdminRequest::Record {

@@ -221,12 +221,7 @@ impl Hub {
         if !self.is_moderator(&room, &sender) {
             return refuse(&iq, o, "auth", "forbidden");
         }
-        let leg = to
-            .resource()
-            .as_str()
-            .strip_prefix("phone-")
-            .and_then(|n| n.parse().ok());
-        let Some(leg) = leg else {
+        let Some(leg) = crate::bridge::leg_of_phone_nick(to.resource().as_str()) else {
             return refuse(&iq, o, "cancel", "item-not-found");
         };
         self.requests.push(crate::bridge::RoomRequest::Kick {
@@ -328,10 +323,10 @@ impl Hub {
                         .phone_leave(&p.key, &p.nick, &mut o, &mut self.events);
                 }
                 let node = crate::bridge::muc_node(&room);
-                let nick = format!("phone-{leg}");
+                let nick = crate::bridge::phone_nick(leg);
                 let (Ok(jid), Ok(real)) = (
                     jid::BareJid::new(&format!("{node}@{}", self.focus.muc_domain)),
-                    FullJid::new(&format!("phone-{leg}@{}/phone", self.domain)),
+                    FullJid::new(&format!("{nick}@{}/phone", self.domain)),
                 ) else {
                     tracing::info!(%room, "xmpp: room name is not a JID node; its phone callers are not shown to browsers");
                     return;
@@ -539,7 +534,7 @@ impl Hub {
             }
             (Kind::Message, true, _) => self.rooms.message(&to, el, &mut o),
             (Kind::Iq, true, Ok(full))
-                if full.resource().as_str().starts_with("phone-")
+                if crate::bridge::leg_of_phone_nick(full.resource().as_str()).is_some()
                     && stanza::payload(&el).is_some_and(|p| p.is("hangup", NS_RAYO)) =>
             {
                 let full = full.clone();

@@ -160,24 +160,24 @@ fn to_calls(
                 iq,
                 to,
             } => {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                let req = AdminRequest::DialOut {
+                let answer = ask(&calls, |reply| AdminRequest::DialOut {
                     room,
                     number,
                     by: format!("xmpp:{by}"),
                     reply,
-                };
-                if calls.send(req).await.is_err() {
-                    return;
-                }
-                let el = match answer.await {
-                    Ok(Ok(d)) => {
+                })
+                .await;
+                let el = answer.map(|a| match a {
+                    Ok(d) => {
                         let r = minidom::Element::builder("ref", hub::NS_RAYO)
-                            .attr(stanza::n("uri"), format!("xmpp:{room_jid}/phone-{}", d.id))
+                            .attr(
+                                stanza::n("uri"),
+                                format!("xmpp:{room_jid}/{}", crate::bridge::phone_nick(d.id)),
+                            )
                             .build();
                         Some(stanza::iq_result(&iq, Some(r)))
                     }
-                    Ok(Err(e)) => {
+                    Err(e) => {
                         use crate::sip::dialout::DialOutError;
                         tracing::info!("xmpp: dial-out refused: {e}");
                         let (t, cond) = match &e {
@@ -190,12 +190,8 @@ fn to_calls(
                         };
                         stanza::error_reply_text(&iq, t, cond, &e.to_string())
                     }
-                    Err(_) => stanza::error_reply(&iq, "wait", "internal-server-error"),
-                };
-                if let Some(el) = el {
-                    let _ = hub.send(HubInput::Send { to, el }).await;
-                }
-                return;
+                });
+                return answer_iq(&hub, &iq, to, el).await;
             }
             RoomRequest::Record {
                 room,
@@ -204,36 +200,29 @@ fn to_calls(
                 iq,
                 to,
             } => {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                let req = AdminRequest::Record {
+                let answer = ask(&calls, |reply| AdminRequest::Record {
                     room,
                     on,
                     by: format!("xmpp:{by}"),
                     tracks: None,
                     reply,
-                };
-                if calls.send(req).await.is_err() {
-                    return;
-                }
-                let el = match answer.await {
-                    Ok(Ok(id)) => {
-                        let child = (on).then(|| {
+                })
+                .await;
+                let el = answer.map(|a| match a {
+                    Ok(id) => {
+                        let child = on.then(|| {
                             minidom::Element::builder("jibri", hub::NS_JIBRI)
                                 .attr(stanza::n("session_id"), id.unwrap_or_default())
                                 .build()
                         });
                         Some(stanza::iq_result(&iq, child))
                     }
-                    Ok(Err(e)) => {
+                    Err(e) => {
                         tracing::info!("xmpp: recording request refused: {e}");
                         stanza::error_reply(&iq, "cancel", "item-not-found")
                     }
-                    Err(_) => stanza::error_reply(&iq, "wait", "internal-server-error"),
-                };
-                if let Some(el) = el {
-                    let _ = hub.send(HubInput::Send { to, el }).await;
-                }
-                return;
+                });
+                return answer_iq(&hub, &iq, to, el).await;
             }
         };
         if calls.send(req).await.is_err() {
@@ -247,6 +236,31 @@ fn to_calls(
             }
         }
     });
+}
+
+/// Sends call control a request and waits for its answer (`None`: call
+/// control is gone or dropped it).
+async fn ask<T>(
+    calls: &mpsc::Sender<crate::sip::admin::AdminRequest>,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> crate::sip::admin::AdminRequest,
+) -> Option<T> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    calls.send(make(reply)).await.ok()?;
+    answer.await.ok()
+}
+
+/// Answers `iq` (to `to`) with `el`; no answer from call control is an
+/// `internal-server-error` to wait on.
+async fn answer_iq(
+    hub: &mpsc::Sender<HubInput>,
+    iq: &minidom::Element,
+    to: String,
+    el: Option<Option<minidom::Element>>,
+) {
+    let el = el.unwrap_or_else(|| stanza::error_reply(iq, "wait", "internal-server-error"));
+    if let Some(el) = el {
+        let _ = hub.send(HubInput::Send { to, el }).await;
+    }
 }
 
 async fn hub_loop(
