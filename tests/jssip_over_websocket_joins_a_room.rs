@@ -27,6 +27,23 @@ fn softphone(s: &common::Server, target: &str, wav: &std::path::Path, listen_s: 
     c
 }
 
+/// bob (1000 Hz) heard the browser's 440 Hz, not his own tone, while it
+/// listened: the 2.5 s before the last 2 s of the browser's run, which
+/// ended `browser_done` seconds into bob's call.
+fn assert_bob_hears_the_browser(bob: &Baresip, browser_done: f64, diag: &str) {
+    let (x, rate) = bob.received();
+    let w = window(&x, rate, (browser_done - 4.5).max(0.5), browser_done - 2.0);
+    let (hear, own) = (
+        tone_amplitude(w, rate, 440.0),
+        tone_amplitude(w, rate, 1000.0),
+    );
+    eprintln!("bob hears the browser: 440 Hz {hear:.0}, own 1000 Hz {own:.0}");
+    assert!(
+        hear > 1000.0 && hear > 5.0 * own.max(1.0),
+        "{hear} {own}\n{diag}"
+    );
+}
+
 #[test]
 fn jssip_over_websocket_and_a_phone_over_tls_with_srtp_hear_each_other() {
     let sfu_port = free_udp_port();
@@ -85,20 +102,18 @@ fn jssip_over_websocket_and_a_phone_over_tls_with_srtp_hear_each_other() {
     assert!(lv("peer") > 20.0 * lv("own"), "{diag}");
     assert!(lv("peer") > 20.0 * lv("other"), "{diag}");
     // The phone heard the browser while it listened.
-    let (x, rate) = bob.received();
-    let w = window(&x, rate, browser_done - 4.5, browser_done - 2.0);
-    let (hear, own) = (
-        tone_amplitude(w, rate, 440.0),
-        tone_amplitude(w, rate, 1000.0),
-    );
-    eprintln!("bob (TLS+SRTP) hears the browser: 440 Hz {hear:.0}, own 1000 Hz {own:.0}");
-    assert!(
-        hear > 1000.0 && hear > 5.0 * own.max(1.0),
-        "{hear} {own}\n{diag}"
-    );
+    assert_bob_hears_the_browser(&bob, browser_done, &diag);
     // Hold and resume are answered (re-INVITEs on the WebRTC leg), the call
     // leaves the mix and comes back, and the browser hears the phone again.
     assert_eq!(v["hold"], "ok", "{diag}");
+    eprintln!(
+        "on hold the browser hears RMS {}, after the resume 1000 Hz at {}",
+        v["held_rms"], v["after_resume"]
+    );
+    assert!(
+        v["held_rms"].as_f64().is_some_and(|x| x < 0.01),
+        "silence on hold: {diag}"
+    );
     assert_eq!(v["resume"], "ok", "{diag}");
     assert!(v["after_resume"].as_f64().unwrap_or(0.0) > 0.2, "{diag}");
     assert!(
@@ -169,17 +184,7 @@ fn a_softphone_registered_over_websocket_is_rung_by_a_user_route() {
     eprintln!("softphone hears: {}", v["levels"]);
     assert!(lv("peer") > 0.2, "{diag}");
     assert!(lv("peer") > 20.0 * lv("own"), "{diag}");
-    let (x, rate) = bob.received();
-    let w = window(&x, rate, (browser_done - 4.5).max(0.5), browser_done - 2.0);
-    let (hear, own) = (
-        tone_amplitude(w, rate, 440.0),
-        tone_amplitude(w, rate, 1000.0),
-    );
-    eprintln!("bob hears the softphone: 440 Hz {hear:.0}, own 1000 Hz {own:.0}");
-    assert!(
-        hear > 1000.0 && hear > 5.0 * own.max(1.0),
-        "{hear} {own}\n{diag}"
-    );
+    assert_bob_hears_the_browser(&bob, browser_done, &diag);
     assert!(
         log.contains("transport=ws"),
         "rung over the WebSocket: {diag}"

@@ -100,18 +100,22 @@ try {
       if (st.type === 'inbound-rtp' && st.kind === 'audio') r.inbound = { packets: st.packetsReceived, bytes: st.bytesReceived, level: st.audioLevel, emitted: st.jitterBufferEmittedCount, discarded: st.packetsDiscarded };
       if (st.type === 'outbound-rtp' && st.kind === 'audio') r.outbound = { packets: st.packetsSent };
     });
-    // Hold and resume (re-INVITEs with sendonly, then sendrecv): each is
-    // answered, and after the resume the peer's tone comes back.
+    // Hold and resume (re-INVITEs with sendonly, then sendrecv). JsSIP
+    // emits "hold"/"unhold" before it sends them; its `done` callback runs
+    // once the server's 2xx is applied. On hold the server sends nothing
+    // (silence after the analyser's 0.68 s window); after the resume the
+    // peer's tone comes back.
     const reinvite = (what) => new Promise((resolve) => {
-      const ok = () => resolve('ok');
-      session.once(what, ok);
       setTimeout(() => resolve('no answer'), 5000);
-      if (what === 'hold') session.hold(); else session.unhold();
+      const done = () => resolve('ok');
+      const sent = what === 'hold' ? session.hold({}, done) : session.unhold({}, done);
+      if (!sent) resolve('not sent');
     });
     r.hold = await reinvite('hold');
-    await sleep(1000);
+    await sleep(1500);
+    r.held_rms = remote.levels().get('call') ?? null;
     r.resume = await reinvite('unhold');
-    for (let i = 0; i < 20 && remote.toneLevel(peerHz) < 0.1; i++) await sleep(250);
+    await sleep(1500);
     r.after_resume = remote.toneLevel(peerHz);
     session.terminate();
     await sleep(500);
