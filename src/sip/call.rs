@@ -314,6 +314,24 @@ impl Call {
     }
 }
 
+impl Call {
+    /// The first lines of a request of our INVITE's transaction (the
+    /// INVITE itself, its CANCEL, the ACK of a failure): Request-URI, the
+    /// INVITE's Via and CSeq number, `to` as To; the rest is the caller's.
+    pub(super) fn invite_head(&self, method: &str, to: &str) -> String {
+        format!(
+            "{method} {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {to}\r\n\
+             Call-ID: {}\r\nCSeq: {} {method}\r\n",
+            self.remote_target,
+            self.invite_reply.vias[0],
+            self.us,
+            self.local_tag,
+            self.call_id,
+            self.local_cseq
+        )
+    }
+}
+
 fn slot(t: CallTimer) -> usize {
     t as usize
 }

@@ -283,20 +283,13 @@ impl Endpoint {
         let (flow, key) = (c.flow, c.invite_key.clone());
         let transport = flow.protocol.uri_param();
         let user = super::call::user_of(&c.us);
-        let mut s = format!(
-            "INVITE {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\n\
-             CSeq: {} INVITE\r\nContact: <sip:{user}@{}{transport}>\r\nAllow: {}\r\nSupported: timer\r\nUser-Agent: {}\r\n",
-            c.remote_target,
-            c.invite_reply.vias[0],
-            c.us,
-            c.local_tag,
-            c.peer,
-            c.call_id,
-            c.local_cseq,
+        let mut s = c.invite_head("INVITE", &c.peer);
+        s.push_str(&format!(
+            "Contact: <sip:{user}@{}{transport}>\r\nAllow: {}\r\nSupported: timer\r\nUser-Agent: {}\r\n",
             self.calls.cfg.sent_by(flow.local),
             super::endpoint::ALLOW,
             super::message::SERVER,
-        );
+        ));
         if let Some((h, v)) = auth {
             s.push_str(&format!("{h}: {v}\r\n"));
         }
@@ -358,10 +351,7 @@ impl Endpoint {
             return;
         };
         let to = resp.header("To").unwrap_or(&c.peer);
-        let ack = format!(
-            "ACK {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} ACK\r\nContent-Length: 0\r\n\r\n",
-            c.remote_target, c.invite_reply.vias[0], c.us, c.local_tag, c.call_id, c.local_cseq
-        );
+        let ack = c.invite_head("ACK", to) + "Content-Length: 0\r\n\r\n";
         if let Some(Output::Transmit { dest, bytes }) =
             self.txs.ack(&c.invite_key, ack.into_bytes())
         {
@@ -481,16 +471,7 @@ impl Endpoint {
         let Some(c) = self.calls.calls.get(&leg) else {
             return;
         };
-        let cancel = format!(
-            "CANCEL {} SIP/2.0\r\nVia: {}\r\nMax-Forwards: 70\r\nFrom: {};tag={}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} CANCEL\r\nContent-Length: 0\r\n\r\n",
-            c.remote_target,
-            c.invite_reply.vias[0],
-            c.us,
-            c.local_tag,
-            c.peer,
-            c.call_id,
-            c.local_cseq
-        );
+        let cancel = c.invite_head("CANCEL", &c.peer) + "Content-Length: 0\r\n\r\n";
         let flow = c.flow;
         let key = TxKey::new(&c.invite_key.branch, "", "CANCEL");
         self.send_request(now, key, "CANCEL", cancel.into_bytes(), flow, out);
