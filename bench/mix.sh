@@ -54,7 +54,13 @@
 #   trial that fails while others used more than that is repeated (at most
 #   BENCH_RETRIES = 1 time).  The generator runs on the same 2 cores and its
 #   CPU is reported: at high counts it competes with the server, and its
-#   own send lateness (gen_send_late_p99) shows whether it kept time.
+#   own send lateness (gen_send_late_p99, and the number of send slots over
+#   1 ms late) shows whether it kept time.  It stands in for phones on other
+#   machines, so its media threads run SCHED_FIFO when allowed (root or
+#   CAP_SYS_NICE): their send times are then the phones' clocks rather than
+#   whatever the server's threads leave them; they wake once a millisecond,
+#   send the legs due in that slot and take everything that arrived in one
+#   sweep (the kernel's receive timestamps keep arrival times exact).
 #
 # SIDE BY SIDE
 #   The issue names no peer for the mixer; the design names Janus
@@ -86,8 +92,8 @@
 #   BENCH_WORKERS ([media] workers, 2), BENCH_GEN_THREADS (2),
 #   BENCH_KEEP=1 (keep the work directory).
 #
-# Needs: cargo, libopus-dev and pkg-config (audiopus), awk; optional: janus
-# (side by side), perf (BENCH_PERF=1).
+# Needs: cargo, libopus-dev and pkg-config (audiopus), awk, janus (side by
+# side): `scripts/deps.sh bench` installs them; perf for BENCH_PERF=1.
 
 set -euo pipefail
 
@@ -561,12 +567,12 @@ row_of() { # $1 = run kind, $2 = result file, $3 = legs shown
     loss="seq gaps $(val seq_lost "$f"), rx $(val rx_pct_of_expected "$f") %"
     [[ $(val target "$f") == dialroom ]] &&
         loss+=", concealed $(val server_frames_concealed "$f"), skipped ticks $(val ticks_missing "$f")"
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s %% | %s | %s | %s | %s / %s ms | %s | server %s %%, generator %s %%, others %s %%, steal %s %% of a core; %s s window |\n' \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s %% | %s | %s | %s | %s / %s ms | %s | server %s %%, generator %s %%, others %s %%, steal %s %% of a core; generator send lateness p99 %s µs, max %s µs; %s s window |\n' \
         "$(date -u +%F)" "$(uname -m)" "$(nproc)" "${cpu:-?}" "$1" "$(val target "$f")" "$(val codec "$f")" \
         "$3" "$(val verdict "$f")" "$(val server_cpu_pct_per_leg "$f")" "$(val server_us_per_leg_frame "$f")" \
         "$lat" "$work" "$(val delay_p50_ms "$f")" "$(val delay_p99_ms "$f")" "$loss" \
         "$(val server_cpu_pct "$f")" "$(val gen_cpu_pct "$f")" "$(val others_cpu_pct "$f")" \
-        "$(val host_steal_pct "$f")" "$(val window_s "$f")"
+        "$(val host_steal_pct "$f")" "$(val gen_send_late_p99_us "$f")" "$(val gen_send_late_max_us "$f")" "$(val window_s "$f")"
 }
 
 record() {

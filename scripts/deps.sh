@@ -11,7 +11,8 @@ build_pkgs=(build-essential pkg-config libopus-dev ca-certificates curl)
 # openssl: the TLS tests make their certificates with it; opus-tools: opusdec
 # decodes the recordings in the recorder tests.
 test_pkgs=(sip-tester baresip-core opus-tools postgresql python3 python3-venv python3-pip chromium openssl)
-bench_pkgs=(kamailio)
+# kamailio: bench/register.sh's reference; janus: bench/mix.sh's (AudioBridge).
+bench_pkgs=(kamailio janus)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$what" = test ] || [ "$what" = bench ]; then

@@ -9,6 +9,15 @@
 const SLOTS: usize = 32;
 /// Largest payload kept (bigger ones are dropped).
 pub const MAX_PAYLOAD: usize = 1500;
+/// A stream starts playing at the first tick whose read of its socket comes
+/// at least this long after its first frame arrived (arrival times from the
+/// kernel; see `media::udp`). A stream whose packets land just before the
+/// read would otherwise make it on one tick and miss it by a little on the
+/// next (the moment a worker reads a socket moves by up to a few hundred
+/// microseconds from tick to tick, a phone's packets by as much): a
+/// concealed frame each time. This keeps every stream at least this far
+/// from the moment it is read, at the cost of up to this much delay.
+pub const GUARD_MS: f64 = 2.0;
 /// Deepest playout target, in frames.
 const MAX_DEPTH: usize = 10;
 /// Frames above the target that are tolerated without draining.
@@ -52,6 +61,8 @@ pub struct JitterStats {
 #[derive(Clone)]
 struct Slot {
     seq: Option<u16>,
+    /// When it arrived (the caller's millisecond clock).
+    arrival_ms: f64,
     len: usize,
     data: Box<[u8; MAX_PAYLOAD]>,
 }
@@ -93,6 +104,7 @@ impl JitterBuffer {
             slots: vec![
                 Slot {
                     seq: None,
+                    arrival_ms: 0.0,
                     len: 0,
                     data: Box::new([0; MAX_PAYLOAD]),
                 };
@@ -166,6 +178,7 @@ impl JitterBuffer {
             return;
         }
         slot.seq = Some(seq);
+        slot.arrival_ms = arrival_ms;
         slot.len = payload.len();
         slot.data[..payload.len()].copy_from_slice(payload);
         self.stats.received += 1;
@@ -182,11 +195,20 @@ impl JitterBuffer {
     /// target. An empty buffer never skips, so a pause (silence suppression,
     /// hold) resumes without loss; after a second of nothing the stream is idle.
     pub fn pop(&mut self) -> Pop<'_> {
+        self.pop_at(f64::INFINITY)
+    }
+
+    /// [`pop`](Self::pop) for the tick scheduled at `tick_ms` (the clock of
+    /// [`push`](Self::push)): a stream that has not started yet starts only
+    /// once its first frame arrived at least [`GUARD_MS`] before the tick.
+    pub fn pop_at(&mut self, tick_ms: f64) -> Pop<'_> {
         let Some(mut next) = self.next else {
             return Pop::Idle;
         };
         if !self.started {
-            if self.buffered() < self.target {
+            let head = &self.slots[usize::from(next) % SLOTS];
+            let fresh = head.seq == Some(next) && head.arrival_ms > tick_ms - GUARD_MS;
+            if self.buffered() < self.target || fresh {
                 return Pop::Idle;
             }
             self.started = true;
@@ -383,5 +405,46 @@ mod tests {
         }
         assert_eq!(b.pop(), Pop::Idle);
         assert_eq!(b.pop(), Pop::Idle);
+    }
+
+    /// Packets that land 0.3 ms before each tick, give or take 0.5 ms (a
+    /// phone whose clock sits right at the mixer's tick), read at each tick.
+    fn run_at_the_tick_boundary(guarded: bool) -> (u64, usize) {
+        let mut b = JitterBuffer::new(8000);
+        let arrival = |i: u16| 20.0 * f64::from(i + 1) - 0.3 + if i % 2 == 1 { 0.5 } else { 0.0 };
+        let (mut sent, mut played) = (0u16, 0usize);
+        for k in 1..=500u16 {
+            let tick = 20.0 * f64::from(k);
+            while arrival(sent) <= tick {
+                b.push(arrival(sent), sent, u32::from(sent) * 160, &[0]);
+                sent += 1;
+            }
+            let at = if guarded { tick } else { f64::INFINITY };
+            if let Pop::Frame(_) = b.pop_at(at) {
+                played += 1;
+            }
+        }
+        (b.stats().concealed + b.stats().lost, played)
+    }
+
+    #[test]
+    fn a_stream_at_the_tick_boundary_starts_a_tick_later_and_is_never_concealed() {
+        let (glitches, played) = run_at_the_tick_boundary(true);
+        assert_eq!(glitches, 0);
+        assert_eq!(
+            played, 499,
+            "one tick waited at the start, then a frame every tick"
+        );
+        // Without the guard the same stream starts at once and its late
+        // packet costs a concealed frame.
+        let (glitches, _) = run_at_the_tick_boundary(false);
+        assert!(glitches > 0);
+    }
+
+    #[test]
+    fn a_frame_that_arrived_well_before_the_tick_starts_at_once() {
+        let mut b = JitterBuffer::new(8000);
+        b.push(5.0, 7, 0, &[7]);
+        assert_eq!(b.pop_at(20.0), Pop::Frame(&[7]));
     }
 }

@@ -12,4 +12,5 @@ pub mod rtp;
 pub mod srtp;
 pub mod stats;
 pub mod tones;
+pub mod udp;
 pub mod worker;

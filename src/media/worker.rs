@@ -703,6 +703,7 @@ struct Worker {
     rooms: HashMap<String, RoomState>,
     buf: Vec<u8>,
     pkt: Vec<u8>,
+    reader: super::udp::Reader,
     tick: u64,
     epoch: Instant,
     /// Opens waiting for their port to be released.
@@ -730,6 +731,7 @@ impl Worker {
             rooms: HashMap::new(),
             buf: vec![0; 2048],
             pkt: vec![0; MAX_PACKET],
+            reader: super::udp::Reader::default(),
             tick: 0,
             epoch: Instant::now(),
             pending: Vec::new(),
@@ -765,7 +767,7 @@ impl Worker {
             for (leg, spec, room, tries) in std::mem::take(&mut self.pending) {
                 self.open(leg, spec, room, tries);
             }
-            self.receive();
+            self.receive_from_sfu();
             self.mix_and_send();
             self.tick += 1;
             let now = Instant::now();
@@ -897,6 +899,10 @@ impl Worker {
         let bind = |addr: SocketAddr| -> std::io::Result<UdpSocket> {
             let s = UdpSocket::bind(addr)?;
             s.set_nonblocking(true)?;
+            if let Err(e) = super::udp::stamp_arrivals(&s) {
+                // Playout then goes by the tick the packet was read in.
+                tracing::debug!(%addr, "no kernel receive timestamps: {e}");
+            }
             Ok(s)
         };
         let sock = match bind(spec.local) {
@@ -1170,13 +1176,10 @@ impl Worker {
         }
     }
 
-    /// Drains every socket into the jitter buffers and DTMF receivers.
-    fn receive(&mut self) {
-        let now_ms = self.epoch.elapsed().as_secs_f64() * 1000.0;
+    /// Takes what the SFU sent for browsers' legs into their jitter buffers.
+    fn receive_from_sfu(&mut self) {
         let now = Instant::now();
-        let timeout = self.cfg.rtp_timeout;
-        let tick = self.tick;
-        let mut events = Vec::new();
+        let now_ms = self.ms_since_epoch(now);
         while let Ok(b) = self.bridge_rx.try_recv() {
             let Some(l) = self.legs.get_mut(&b.leg) else {
                 continue;
@@ -1191,67 +1194,85 @@ impl Worker {
                 .rtp_in
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        for l in self.legs.values_mut() {
-            let Some(sock) = &l.sock else {
-                // A bridge leg: fed above; a browser that mutes sends
-                // nothing, which is not a timeout.
+    }
+
+    fn ms_since_epoch(&self, t: Instant) -> f64 {
+        t.saturating_duration_since(self.epoch).as_secs_f64() * 1000.0
+    }
+
+    /// Drains one leg's sockets into its jitter buffer and DTMF receiver,
+    /// right before the leg's room is mixed (so that what arrived while
+    /// earlier rooms were mixed still makes this tick); returns when that
+    /// was, in ms since `epoch`.
+    fn receive_leg(l: &mut Leg, io: &mut ReceiveCtx<'_>) -> f64 {
+        let now = Instant::now();
+        let now_ms = now.saturating_duration_since(io.epoch).as_secs_f64() * 1000.0;
+        let Some(sock) = &l.sock else {
+            // A bridge leg: fed by receive_from_sfu; a browser that mutes
+            // sends nothing, which is not a timeout.
+            return now_ms;
+        };
+        while let Some(d) = io.reader.recv(sock, io.buf) {
+            let (n, src) = (d.len, d.src);
+            if rtp::is_rtcp(&io.buf[..n]) {
+                continue;
+            }
+            let arrival_ms = match d.arrived.map(|t| t.duration_since(std::time::UNIX_EPOCH)) {
+                Some(Ok(wall)) => (wall.as_secs_f64() * 1000.0 - io.wall_offset_ms).min(now_ms),
+                _ => now_ms,
+            };
+            let n = match &mut l.srtp {
+                // Unauthenticated or replayed: dropped, and no latching onto its source.
+                Some(s) => match s.unprotect_rtp(&mut io.buf[..n]) {
+                    Ok(m) => m,
+                    Err(_) => continue,
+                },
+                None => n,
+            };
+            let pkt = &io.buf[..n];
+            let Some((h, payload)) = rtp::parse(pkt) else {
                 continue;
             };
-            while let Ok((n, src)) = sock.recv_from(&mut self.buf) {
-                if rtp::is_rtcp(&self.buf[..n]) {
-                    continue;
-                }
-                let n = match &mut l.srtp {
-                    // Unauthenticated or replayed: dropped, and no latching onto its source.
-                    Some(s) => match s.unprotect_rtp(&mut self.buf[..n]) {
-                        Ok(m) => m,
-                        Err(_) => continue,
-                    },
-                    None => n,
-                };
-                let pkt = &self.buf[..n];
-                let Some((h, payload)) = rtp::parse(pkt) else {
-                    continue;
-                };
-                // Symmetric RTP: answer where the media really comes from.
-                if !l.latched || l.remote != Some(src) {
-                    l.remote = Some(src);
-                    l.latched = true;
-                }
-                l.last_rtp = now;
-                l.timed_out = false;
-                let payload = &pkt[payload];
-                if Some(h.pt) == l.spec.dtmf_pt {
-                    tracing::trace!(leg = l.id, ts = h.ts, marker = h.marker, payload = ?payload, "telephone-event");
-                    if let Some(d) = l.dtmf.push(h.ts, h.marker, payload) {
-                        events.push(MediaEvent::Dtmf {
-                            leg: l.id,
-                            digit: d,
-                        });
-                    }
-                } else if h.pt == l.spec.codec.pt {
-                    l.rx_stats.packet(h.ssrc, h.seq);
-                    l.jitter.push(now_ms, h.seq, h.ts, payload);
-                    self.cfg
-                        .stats
-                        .rtp_in
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
+            // Symmetric RTP: answer where the media really comes from.
+            if !l.latched || l.remote != Some(src) {
+                l.remote = Some(src);
+                l.latched = true;
             }
-            Self::rtcp(l, tick, &mut self.buf, &mut self.pkt);
-            if l.receiving() && !l.timed_out && now.duration_since(l.last_rtp) > timeout {
-                l.timed_out = true;
-                events.push(MediaEvent::RtpTimeout { leg: l.id });
+            l.last_rtp = now;
+            l.timed_out = false;
+            let payload = &pkt[payload];
+            if Some(h.pt) == l.spec.dtmf_pt {
+                tracing::trace!(leg = l.id, ts = h.ts, marker = h.marker, payload = ?payload, "telephone-event");
+                if let Some(d) = l.dtmf.push(h.ts, h.marker, payload) {
+                    io.events.push(MediaEvent::Dtmf {
+                        leg: l.id,
+                        digit: d,
+                    });
+                }
+            } else if h.pt == l.spec.codec.pt {
+                l.rx_stats.packet(h.ssrc, h.seq);
+                l.jitter.push(arrival_ms, h.seq, h.ts, payload);
+                io.stats
+                    .rtp_in
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        for e in events {
-            self.event(e);
+        Self::rtcp(l, io.tick, io.buf, io.pkt);
+        if l.receiving() && !l.timed_out && now.duration_since(l.last_rtp) > io.timeout {
+            l.timed_out = true;
+            io.events.push(MediaEvent::RtpTimeout { leg: l.id });
         }
+        now_ms
     }
 
     /// Pops and decodes one frame for a leg into `l.native` (at the codec's
     /// rate) and takes its level; runs in-band DTMF.
-    fn pull(l: &mut Leg, events: &mut Vec<MediaEvent>, stats: &super::stats::MediaStats) {
+    fn pull(
+        l: &mut Leg,
+        read_ms: f64,
+        events: &mut Vec<MediaEvent>,
+        stats: &super::stats::MediaStats,
+    ) {
         l.has_frame = false;
         l.level = 0;
         if l.sock.is_none() && l.browser_level > BROWSER_QUIET_DBOV {
@@ -1267,7 +1288,14 @@ impl Worker {
         // decode whole packets into a FIFO and take one 20 ms frame a tick.
         let need = l.native.len();
         while l.fifo.len() < need {
-            let n = match l.jitter.pop() {
+            // Phone legs' packets carry kernel arrival times: their start is
+            // kept off the moment we read them. The SFU's are stamped when read.
+            let at = if l.sock.is_some() {
+                read_ms
+            } else {
+                f64::INFINITY
+            };
+            let n = match l.jitter.pop_at(at) {
                 Pop::Frame(p) => l.dec.decode(p, &mut l.decoded).unwrap_or(0),
                 Pop::Lost => {
                     stats
@@ -1349,12 +1377,31 @@ impl Worker {
         let tick = self.tick;
         let complexity = self.cfg.opus_complexity;
         let mut events = Vec::new();
-        for l in self.legs.values_mut() {
-            Self::pull(l, &mut events, &stats);
-        }
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let wall_offset_ms = wall.as_secs_f64() * 1000.0 - self.ms_since_epoch(Instant::now());
+        let mut io = ReceiveCtx {
+            reader: &mut self.reader,
+            buf: &mut self.buf[..],
+            pkt: &mut self.pkt[..],
+            epoch: self.epoch,
+            wall_offset_ms,
+            tick,
+            timeout: self.cfg.rtp_timeout,
+            stats: &stats,
+            events: &mut events,
+        };
         let legs = &mut self.legs;
-        let pkt = &mut self.pkt[..];
         for r in self.rooms.values_mut() {
+            for id in &r.legs {
+                if let Some(l) = legs.get_mut(id) {
+                    let read_ms = Self::receive_leg(l, &mut io);
+                    Self::pull(l, read_ms, io.events, &stats);
+                }
+            }
+            let pkt = &mut *io.pkt;
+            let events = &mut *io.events;
             let n = r
                 .mixer
                 .select(
@@ -1428,7 +1475,7 @@ impl Worker {
                     complexity,
                     stats: &stats,
                     pkt: &mut *pkt,
-                    events: &mut events,
+                    events: &mut *events,
                     to_sfu: self.cfg.to_browsers.as_ref(),
                 };
                 Self::send_leg(l, r.mixer.output(hears), shared, out);
@@ -1436,12 +1483,14 @@ impl Worker {
         }
         let silence = [0i16; FRAME];
         for l in legs.values_mut().filter(|l| l.room.is_none()) {
+            let read_ms = Self::receive_leg(l, &mut io);
+            Self::pull(l, read_ms, io.events, &stats);
             let out = SendCtx {
                 tick,
                 complexity,
                 stats: &stats,
-                pkt: &mut *pkt,
-                events: &mut events,
+                pkt: &mut *io.pkt,
+                events: &mut *io.events,
                 to_sfu: self.cfg.to_browsers.as_ref(),
             };
             // Alone (in the IVR, between prompts): keep RTP flowing with silence.
@@ -1558,6 +1607,21 @@ impl Worker {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         l.sent_octets += plen as u64;
     }
+}
+
+/// What [`Worker::receive_leg`] needs besides the leg.
+struct ReceiveCtx<'a> {
+    reader: &'a mut super::udp::Reader,
+    buf: &'a mut [u8],
+    /// For RTCP reports.
+    pkt: &'a mut [u8],
+    epoch: Instant,
+    /// Wall-clock ms minus ms since `epoch` (kernel stamps are wall-clock).
+    wall_offset_ms: f64,
+    tick: u64,
+    timeout: Duration,
+    stats: &'a super::stats::MediaStats,
+    events: &'a mut Vec<MediaEvent>,
 }
 
 /// What [`Worker::send_leg`] needs besides the leg.

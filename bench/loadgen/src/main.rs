@@ -171,7 +171,7 @@ fn quantile(sorted: &[i64], q: f64) -> f64 {
 
 fn fmt_bound(b: Option<f64>) -> String {
     match b {
-        Some(v) if v == 0.0 => "n/a".into(),
+        Some(0.0) => "n/a".into(),
         Some(v) => format!("<= {} ms", v * 1000.0),
         None => "> 100 ms".into(),
     }
@@ -275,7 +275,7 @@ fn main() {
             let (c, s) = (content.clone(), shared.clone());
             std::thread::Builder::new()
                 .name(format!("rtp-{i}"))
-                .spawn(move || media::run(socks, c, s, sip::rand_u64() ^ (i as u64 + 1) * 0x9e37))
+                .spawn(move || media::run(socks, c, s, sip::rand_u64() ^ ((i as u64 + 1) * 0x9e37)))
                 .expect("thread")
         })
         .collect();
@@ -575,8 +575,12 @@ fn report(
     // not make ticks up: there the shortfall in the tick count says it (one
     // per worker is window edge).
     let skipped = d("dialroom_mixer_ticks_skipped_total");
-    let short = (expected_ticks - lat_n - 2.0 * a.workers as f64).max(0.0).round();
-    let has_counter = s1.metrics.contains_key("dialroom_mixer_ticks_skipped_total");
+    let short = (expected_ticks - lat_n - 2.0 * a.workers as f64)
+        .max(0.0)
+        .round();
+    let has_counter = s1
+        .metrics
+        .contains_key("dialroom_mixer_ticks_skipped_total");
     let missing_ticks = if has_counter { skipped } else { short };
     put("ticks_missing", na(format!("{missing_ticks:.0}")));
     put("ticks_short", na(format!("{short:.0}")));
@@ -656,6 +660,12 @@ fn report(
         } else {
             format!("<={gen_late99}")
         },
+    );
+    // Slots (each a 20th of a thread's legs) that went out over 1 ms late:
+    // their packets may miss the tick they were meant for.
+    put(
+        "gen_send_slots_late_over_1ms",
+        lh[4..].iter().sum::<u64>().to_string(),
     );
     put(
         "gen_send_late_max_us",

@@ -171,6 +171,23 @@ pub fn prepare_socket(sock: &UdpSocket) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The generator stands in for phones on other machines: its media threads
+/// ask for SCHED_FIFO so that their send times are the phones' clocks, not
+/// the leftovers of the two cores the server also runs on. Without the
+/// privilege (not root, no CAP_SYS_NICE) they run as ordinary threads; the
+/// send lateness in the report shows the difference.
+fn realtime_priority() {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: sets this thread's scheduling policy from a plain struct.
+    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if r != 0 {
+        eprintln!(
+            "loadgen: SCHED_FIFO refused ({}); media threads run at normal priority",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 pub struct Content {
     pub codec: Codec,
     pub clicker: Vec<Vec<u8>>,
@@ -189,6 +206,7 @@ pub fn run(
 ) -> ThreadStats {
     let codec = content.codec;
     let spf = codec.samples();
+    realtime_priority();
     // SAFETY: plain epoll set-up on fds this thread owns.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     assert!(ep >= 0, "epoll_create1");
@@ -247,6 +265,7 @@ pub fn run(
     let mut next_slot = start + Duration::from_millis(1);
     let mut rx_at_start: Vec<u64> = vec![0; legs.len()];
     let mut was_measuring = false;
+    let mut drained = false;
     while !shared.stop.load(Ordering::Relaxed) {
         let phase = shared.phase.load(Ordering::Relaxed);
         let measuring = phase == PHASE_MEASURE;
@@ -314,11 +333,18 @@ pub fn run(
             next_slot += Duration::from_millis(1);
             now = Instant::now();
         }
-        let wait_ms = (next_slot.saturating_duration_since(now).as_micros() as i32 + 999) / 1000;
-        // SAFETY: events has room for events.len() entries.
-        let n = unsafe {
-            libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, wait_ms.max(0))
+        // Sleep to the next slot and then take everything that arrived in
+        // one sweep: phones do not wake per packet either, and the kernel's
+        // receive timestamps keep the arrival times exact.
+        let n = if drained {
+            std::thread::sleep(next_slot.saturating_duration_since(now));
+            drained = false;
+            continue;
+        } else {
+            // SAFETY: events has room for events.len() entries.
+            unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, 0) }
         };
+        drained = (n.max(0) as usize) < events.len();
         for e in events.iter().take(n.max(0) as usize) {
             if e.u64 & RTCP_TOKEN != 0 {
                 let l = &legs[(e.u64 & !RTCP_TOKEN) as usize];
