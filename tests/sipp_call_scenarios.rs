@@ -304,6 +304,52 @@ fn the_scenarios_fail_when_the_server_does_not_do_what_they_expect() {
     );
 }
 
+/// While a caller plays audio into a room, the rooms API shows what the
+/// server received from it: packets, loss, jitter and concealment, and
+/// what it sent back.
+#[test]
+fn a_callers_receive_counts_show_in_the_rooms_api() {
+    let s = server();
+    let viewer = common::api_token(&s, "wallboard", "viewer");
+    let port = s.sip_port;
+    let caller =
+        std::thread::spawn(move || sipp_traced("call_room_pcap.xml", "udp", port, &["-s", "1234"]));
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let rtp = loop {
+        let (code, body) = s.http("GET", "/api/v1/rooms", Some(&viewer), None);
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let rtp = v["rooms"][0]["participants"][0]["rtp"].clone();
+        if rtp["received"].as_u64().unwrap_or(0) > 100 {
+            break rtp;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no receive counts in the API: {body}\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    // SIPp replays the pcap on loopback: nothing lost, little jitter; the
+    // server answers every tick.
+    assert_eq!(
+        (rtp["lost"].as_u64(), rtp["late"].as_u64()),
+        (Some(0), Some(0)),
+        "{rtp}"
+    );
+    let jitter = rtp["jitter_us"].as_u64().unwrap();
+    assert!(jitter < 20_000, "{rtp}");
+    assert!(rtp["buffer_ms"].as_u64().unwrap() >= 20, "{rtp}");
+    assert!(rtp["sent"].as_u64().unwrap() > 100, "{rtp}");
+    assert!(rtp["concealed"].as_u64().is_some(), "{rtp}");
+    let r = caller.join().unwrap();
+    assert!(r.ok, "{r}\n{}", s.log());
+    no_calls_left(&s);
+    // A closed leg's counts are gone with it.
+    let (_, body) = s.http("GET", "/api/v1/rooms", Some(&viewer), None);
+    assert!(!body.contains("\"rtp\""), "{body}");
+}
+
 /// g711a.pcap sends 30 ms packets (240 bytes of PCMA each) while the server
 /// plays one packet per 20 ms tick and decodes at most 160 samples of it:
 /// the last 10 ms of every packet are dropped and a third of the ticks are

@@ -21,7 +21,7 @@ pub const GUARD_MS: f64 = 2.0;
 /// Deepest playout target, in frames.
 const MAX_DEPTH: usize = 10;
 /// Frames above the target that are tolerated without draining.
-const DRAIN_SLACK: usize = 2;
+const DRAIN_SLACK: usize = 1;
 /// Ticks in a row with more than `target + DRAIN_SLACK` frames waiting
 /// before one frame is dropped (so an excess drains at 4 % speed-up).
 const DRAIN_AFTER: u32 = 25;
@@ -185,6 +185,26 @@ impl JitterBuffer {
         if self.next.is_none() {
             self.next = Some(seq);
         }
+    }
+
+    /// Drops the oldest waiting frames down to the target at once (the
+    /// caller skipped ticks, whose frames would otherwise stay as delay);
+    /// returns how many. Counted as drained.
+    pub fn catch_up(&mut self) -> u64 {
+        let mut dropped = 0;
+        while let Some(next) = self.next
+            && self.started
+            && self.buffered() > self.target
+        {
+            let slot = &mut self.slots[usize::from(next) % SLOTS];
+            if slot.seq == Some(next) {
+                slot.seq = None;
+                dropped += 1;
+            }
+            self.next = Some(next.wrapping_add(1));
+        }
+        self.stats.drained += dropped;
+        dropped
     }
 
     /// The frame for this tick.
@@ -384,11 +404,11 @@ mod tests {
     }
 
     #[test]
-    fn a_steady_stream_is_never_drained() {
+    fn a_steady_stream_with_a_frame_of_margin_is_never_drained() {
         let mut b = JitterBuffer::new(8000);
         for i in 0..1000u16 {
             b.push(f64::from(i) * 20.0, i, u32::from(i) * 160, &[0]);
-            if i >= 2 {
+            if i >= 1 {
                 assert!(frame(&mut b).is_some());
             }
         }
@@ -446,5 +466,31 @@ mod tests {
         let mut b = JitterBuffer::new(8000);
         b.push(5.0, 7, 0, &[7]);
         assert_eq!(b.pop_at(20.0), Pop::Frame(&[7]));
+    }
+
+    #[test]
+    fn catching_up_drops_the_backlog_down_to_the_target() {
+        let mut b = JitterBuffer::new(8000);
+        b.push(0.0, 0, 0, &[0]);
+        assert_eq!(frame(&mut b), Some(0));
+        // Ten ticks skipped: their frames come in at once.
+        for i in 1..=10u16 {
+            b.push(200.0, i, u32::from(i) * 160, &[i as u8]);
+        }
+        // The burst raised the jitter estimate: what stays is its target.
+        let target = b.stats().depth;
+        assert!((1..10).contains(&target), "{:?}", b.stats());
+        let dropped = b.catch_up();
+        assert_eq!(dropped as usize, 10 - target);
+        assert_eq!(b.buffered(), target);
+        assert_eq!(
+            frame(&mut b),
+            Some(dropped as u8 + 1),
+            "the oldest kept frame plays next"
+        );
+        assert_eq!(b.stats().drained, dropped);
+        assert_eq!((b.stats().lost, b.stats().concealed), (0, 0));
+        // Nothing more to catch up on.
+        assert_eq!(b.catch_up(), 0);
     }
 }

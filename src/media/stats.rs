@@ -67,6 +67,28 @@ impl Histogram {
     }
 }
 
+/// One phone leg's receive and send counts, as the admin API shows them
+/// (each worker publishes its legs' once a second).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LegRtp {
+    /// RTP packets of the leg's codec taken into its jitter buffer.
+    pub received: u64,
+    /// Frames that never came (skipped as lost).
+    pub lost: u64,
+    /// Packets that came after their frame was played (dropped).
+    pub late: u64,
+    /// Frames concealed (missing when due: Opus PLC, G.711 fade).
+    pub concealed: u64,
+    /// Frames dropped to bring built-up delay down.
+    pub drained: u64,
+    /// RFC 3550 interarrival jitter, microseconds.
+    pub jitter_us: u64,
+    /// The jitter buffer's playout target, milliseconds.
+    pub buffer_ms: u64,
+    /// RTP packets sent to the leg.
+    pub sent: u64,
+}
+
 /// Everything the media workers count.
 #[derive(Debug, Default)]
 pub struct MediaStats {
@@ -107,6 +129,9 @@ pub struct MediaStats {
     /// every 10 ticks: one lock per 200 ms, never per packet).
     pub talking:
         std::sync::Mutex<std::collections::HashMap<crate::conference::LegId, std::time::Instant>>,
+    /// Phone legs' RTP counts (each worker writes its legs' once a second
+    /// and removes a leg it closes).
+    pub leg_rtp: std::sync::Mutex<std::collections::HashMap<crate::conference::LegId, LegRtp>>,
 }
 
 impl MediaStats {
@@ -124,6 +149,32 @@ impl MediaStats {
             t.insert(leg, now);
         }
         t.retain(|_, at| now.saturating_duration_since(*at) < Duration::from_secs(2));
+    }
+
+    /// Publishes phone legs' counts (a worker, once a second).
+    pub fn set_leg_rtp(&self, legs: impl Iterator<Item = (crate::conference::LegId, LegRtp)>) {
+        let mut m = self
+            .leg_rtp
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.extend(legs);
+    }
+
+    /// Forgets a closed leg's counts.
+    pub fn forget_leg(&self, leg: crate::conference::LegId) {
+        self.leg_rtp
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&leg);
+    }
+
+    /// A phone leg's last published counts.
+    pub fn leg_rtp(&self, leg: crate::conference::LegId) -> Option<LegRtp> {
+        self.leg_rtp
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&leg)
+            .copied()
     }
 
     /// True when `leg` was among its room's mixed talkers in the last 0.6 s.

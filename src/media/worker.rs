@@ -389,6 +389,8 @@ struct Leg {
     codec: Codec,
     remote: Option<SocketAddr>,
     latched: bool,
+    /// The worker skipped ticks: drop what their frames left in the buffer.
+    catch_up: bool,
     room: Option<String>,
     muted: bool,
     jitter: JitterBuffer,
@@ -801,6 +803,12 @@ impl Worker {
                 due += TICK * skipped as u32;
                 // Tick numbers follow the schedule: a recording sees the gap.
                 self.tick += skipped;
+                // The frames of the skipped ticks are waiting in the sockets
+                // and will be read: left in the jitter buffers they would be
+                // delay that only the slow drain gives back.
+                for l in self.legs.values_mut() {
+                    l.catch_up = true;
+                }
             }
         }
     }
@@ -824,6 +832,25 @@ impl Worker {
         for ((gauge, n), was) in s.legs_by_codec.iter().zip(&now).zip(&self.reported_kinds) {
             gauge.fetch_add(n - was, Relaxed);
         }
+        s.set_leg_rtp(
+            self.legs
+                .values()
+                .filter(|l| !bridge::is_bridge_leg(l.id))
+                .map(|l| {
+                    let j = l.jitter.stats();
+                    let rtp = super::stats::LegRtp {
+                        received: j.received,
+                        lost: j.lost,
+                        late: j.late,
+                        concealed: j.concealed,
+                        drained: j.drained,
+                        jitter_us: (j.jitter_ms * 1000.0) as u64,
+                        buffer_ms: j.depth as u64 * TICK.as_millis() as u64,
+                        sent: l.sent_packets,
+                    };
+                    (l.id, rtp)
+                }),
+        );
         s.phone_participants
             .fetch_add(now[4] - self.reported_kinds[4], Relaxed);
         s.browser_participants
@@ -975,6 +1002,7 @@ impl Worker {
             rtcp,
             remote: spec.remote,
             latched: false,
+            catch_up: false,
             codec,
             room: None,
             muted: false,
@@ -1171,7 +1199,9 @@ impl Worker {
             MediaCommand::Close { leg } => {
                 self.pending.retain(|p| p.0 != leg);
                 self.leave(leg);
-                self.legs.remove(&leg);
+                if self.legs.remove(&leg).is_some() {
+                    self.cfg.stats.forget_leg(leg);
+                }
             }
         }
     }
@@ -1284,6 +1314,10 @@ impl Worker {
             return;
         }
         let before = l.jitter.stats();
+        if std::mem::take(&mut l.catch_up) {
+            // Counted as drained below.
+            l.jitter.catch_up();
+        }
         // Packets may hold more or less than 20 ms (ptime 10, 30, 40, 60):
         // decode whole packets into a FIFO and take one 20 ms frame a tick.
         let need = l.native.len();

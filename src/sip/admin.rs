@@ -26,6 +26,10 @@ pub struct ParticipantView {
     /// A phone caller heard in the mix just now (filled in by the web API
     /// from the media workers; false from call control).
     pub talking: bool,
+    /// A phone leg's RTP counts: loss, jitter, concealment (filled in by
+    /// the web API from the media workers; absent for browsers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtp: Option<crate::media::stats::LegRtp>,
 }
 
 /// A live room as the API shows it.
@@ -77,6 +81,7 @@ impl Endpoint {
                         muted: p.muted,
                         moderator: p.moderator,
                         talking: false,
+                        rtp: None,
                     })
                     .chain(r.browsers.iter().map(|b| ParticipantView {
                         id: b.id,
@@ -85,6 +90,7 @@ impl Endpoint {
                         muted: false,
                         moderator: false,
                         talking: false,
+                        rtp: None,
                     }))
                     .collect(),
                 dialing: self.dialing_in(name),
