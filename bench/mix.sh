@@ -25,7 +25,15 @@
 #     * loss: RTP sequence gaps on every leg, arrival gaps over 30 ms, the
 #       server's concealed and lost frames (its jitter buffers), and ticks the
 #       server skipped (dialroom_mixer_ticks_skipped_total: a worker makes
-#       late ticks up unless it falls over 200 ms behind);
+#       late ticks up unless it falls over 200 ms behind).  Concealed frames
+#       are also read per leg from the rooms API (a viewer token) at both
+#       ends of the window and set against the generator's own late sends:
+#       a packet the generator sent over 2 ms after its time (the server's
+#       playout guard) may miss its read through no fault of the server, so
+#       on each leg as many concealed frames as it had late sends are counted
+#       apart ("after late sends") and only the rest ("on time") fail a trial
+#       (the API's counts are up to a second old, so late sends are counted
+#       from a second before the window);
 #     * added delay: kernel receive time (SO_TIMESTAMPNS) of the first
 #       decoded sample of the click on a listening leg, minus the time the
 #       click's packet was sent plus where the click sits in it (for Opus,
@@ -34,7 +42,8 @@
 #       decode, resampling, mixing, encoding and sending.
 #   A trial PASSES when every call was answered, p99 tick lateness <= 5 ms
 #   (BENCH_MAX_LATENESS_MS), no frame was dropped (no sequence gap, nothing
-#   concealed or lost by the server, no skipped tick, every leg heard) and
+#   concealed on time or lost by the server, no skipped tick, every leg
+#   heard) and
 #   the p99 added delay is under 40 ms (BENCH_MAX_DELAY_MS) with at least
 #   90% of clicks heard.  The leg count search steps on the load targets
 #   (lateness and drops) alone, so that a delay miss does not hide the
@@ -295,7 +304,13 @@ EOF
     PIDS+=("$SERVER_PID")
     local i
     for ((i = 0; i < 300; i++)); do
-        grep -q '^ready$' "$dir/server.log" 2>/dev/null && return 0
+        if grep -q '^ready$' "$dir/server.log" 2>/dev/null; then
+            # A viewer token: the generator reads the rooms API's per-leg
+            # concealment with it.
+            API_TOKEN=$(cd "$ROOT" && "$DIALROOM_BIN" --config "$dir/dialroom.toml" token add bench --role viewer 2>>"$dir/server.log") ||
+                die "dialroom token add failed"
+            return 0
+        fi
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done
@@ -404,7 +419,7 @@ trial_once() { # $1 = codec, $2 = legs, $3 = dialroom|janus; sets TRIAL_LOAD_OK,
         target_opt=(--janus "127.0.0.1:$JANUS_PORT")
     else
         start_server "$codec" "$dir"
-        target_opt=(--sip "127.0.0.1:$SIP_PORT" --metrics "127.0.0.1:$WEB_PORT")
+        target_opt=(--sip "127.0.0.1:$SIP_PORT" --metrics "127.0.0.1:$WEB_PORT" --api-token "$API_TOKEN")
     fi
     local perf_pid=
     if [[ $PERF == 1 ]] && command -v perf >/dev/null; then
@@ -435,10 +450,10 @@ trial_once() { # $1 = codec, $2 = legs, $3 = dialroom|janus; sets TRIAL_LOAD_OK,
     TRIAL_FILE=$f
     TRIAL_LOAD_OK=$(val load_ok "$f")
     TRIAL_OTHERS=$(val others_cpu_pct "$f")
-    printf '  %-8s %-5s %5d legs  %s  cpu/leg %s%% (%s us/frame)  lateness p50 %s p99 %s  work p99 %s  skipped %s  lost %s  concealed %s  delay p50/p99 %s/%s ms (%s/%s clicks)  cpu%%: server %s gen %s others %s steal %s  gen late p99 %s us\n' \
+    printf '  %-8s %-5s %5d legs  %s  cpu/leg %s%% (%s us/frame)  lateness p50 %s p99 %s  work p99 %s  skipped %s  lost %s  concealed %s (on time %s, after late sends %s)  delay p50/p99 %s/%s ms (%s/%s clicks)  cpu%%: server %s gen %s others %s steal %s  gen late p99 %s us\n' \
         "$target" "$codec" "$legs" "$(val verdict "$f")" "$(val server_cpu_pct_per_leg "$f")" "$(val server_us_per_leg_frame "$f")" \
         "$(val lateness_p50 "$f")" "$(val lateness_p99 "$f")" "$(val work_p99 "$f")" "$(val ticks_missing "$f")" \
-        "$(val seq_lost "$f")" "$(val server_frames_concealed "$f")" "$(val delay_p50_ms "$f")" "$(val delay_p99_ms "$f")" \
+        "$(val seq_lost "$f")" "$(val server_frames_concealed "$f")" "$(val server_concealed_on_time_legs "$f")" "$(val server_concealed_after_late_sends "$f")" "$(val delay_p50_ms "$f")" "$(val delay_p99_ms "$f")" \
         "$(val click_detections "$f")" "$(val click_detections_expected "$f")" "$(val server_cpu_pct "$f")" \
         "$(val gen_cpu_pct "$f")" "$(val others_cpu_pct "$f")" "$(val host_steal_pct "$f")" "$(val gen_send_late_p99_us "$f")"
     printf '        threads: %s\n' "$(val server_threads "$f")"
@@ -566,7 +581,7 @@ row_of() { # $1 = run kind, $2 = result file, $3 = legs shown
     fi
     loss="seq gaps $(val seq_lost "$f"), rx $(val rx_pct_of_expected "$f") %"
     [[ $(val target "$f") == dialroom ]] &&
-        loss+=", concealed $(val server_frames_concealed "$f"), skipped ticks $(val ticks_missing "$f")"
+        loss+=", concealed $(val server_frames_concealed "$f") ($(val server_concealed_after_late_sends "$f") after the generator's late sends), skipped ticks $(val ticks_missing "$f")"
     printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s %% | %s | %s | %s | %s / %s ms | %s | server %s %%, generator %s %%, others %s %%, steal %s %% of a core; generator send lateness p99 %s µs, max %s µs; %s s window |\n' \
         "$(date -u +%F)" "$(uname -m)" "$(nproc)" "${cpu:-?}" "$1" "$(val target "$f")" "$(val codec "$f")" \
         "$3" "$(val verdict "$f")" "$(val server_cpu_pct_per_leg "$f")" "$(val server_us_per_leg_frame "$f")" \

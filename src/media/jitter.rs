@@ -9,22 +9,29 @@
 const SLOTS: usize = 32;
 /// Largest payload kept (bigger ones are dropped).
 pub const MAX_PAYLOAD: usize = 1500;
-/// A stream starts playing at the first tick whose read of its socket comes
-/// at least this long after its first frame arrived (arrival times from the
-/// kernel; see `media::udp`). A stream whose packets land just before the
-/// read would otherwise make it on one tick and miss it by a little on the
-/// next (the moment a worker reads a socket moves by up to a few hundred
-/// microseconds from tick to tick, a phone's packets by as much): a
-/// concealed frame each time. This keeps every stream at least this far
-/// from the moment it is read, at the cost of up to this much delay.
+/// A stream starts playing at the first tick that was due at least this
+/// long after its first frame arrived (arrival times from the kernel; see
+/// `media::udp`). A worker reads a room's sockets at or after the moment
+/// the tick was due, how long after depending on what the rooms mixed
+/// before it had to do; a stream whose packets land just before that read
+/// would make it on one tick and miss it on another: a concealed frame
+/// each time. Against the due time, a stream's frames are read in time
+/// however the reads move, unless they come later than this (a phone's
+/// own jitter). Costs up to this much delay.
 pub const GUARD_MS: f64 = 2.0;
 /// Deepest playout target, in frames.
 const MAX_DEPTH: usize = 10;
-/// Frames above the target that are tolerated without draining.
+/// Frames above the target that are drained quickly.
 const DRAIN_SLACK: usize = 1;
 /// Ticks in a row with more than `target + DRAIN_SLACK` frames waiting
 /// before one frame is dropped (so an excess drains at 4 % speed-up).
 const DRAIN_AFTER: u32 = 25;
+/// Ticks in a row with any frame over the target (and so nothing missing)
+/// before that frame is dropped too: a frame of margin that a late packet
+/// left (it was concealed and then played a tick late) is given back after
+/// 3 s of calm, unless the stream needs it to stay [`GUARD_MS`] clear of
+/// the read.
+const CALM_AFTER: u32 = 150;
 
 /// What `pop` yields for this tick.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,6 +86,8 @@ pub struct JitterBuffer {
     /// Pops in a row with more frames waiting than the target needs.
     over: u32,
     transit: Option<f64>,
+    /// When the newest packet arrived (the caller's clock).
+    last_arrival_ms: f64,
     jitter: f64,
     ms_per_ts: f64,
     stats: JitterStats,
@@ -116,6 +125,7 @@ impl JitterBuffer {
             misses: 0,
             over: 0,
             transit: None,
+            last_arrival_ms: 0.0,
             jitter: 0.0,
             ms_per_ts: 1000.0 / f64::from(clock_rate.max(1)),
             stats: JitterStats::default(),
@@ -129,6 +139,11 @@ impl JitterBuffer {
             depth: self.target,
             ..self.stats
         }
+    }
+
+    /// When the newest packet arrived (the clock of [`push`](Self::push)).
+    pub fn last_arrival_ms(&self) -> f64 {
+        self.last_arrival_ms
     }
 
     /// Forgets everything (a new stream or codec).
@@ -161,7 +176,10 @@ impl JitterBuffer {
             }
         }
         self.transit = Some(transit);
-        self.target = ((self.jitter * 2.0 / 20.0).ceil() as usize + 1).clamp(1, MAX_DEPTH);
+        self.last_arrival_ms = arrival_ms;
+        // One frame (what a tick reads) plus whole frames for twice the
+        // jitter: sub-frame jitter is what the start guard keeps clear of.
+        self.target = ((self.jitter * 2.0 / 20.0).floor() as usize + 1).clamp(1, MAX_DEPTH);
         if let Some(next) = self.next {
             if seq_lt(seq, next) {
                 self.stats.late += 1;
@@ -188,13 +206,15 @@ impl JitterBuffer {
     }
 
     /// Drops the oldest waiting frames down to the target at once (the
-    /// caller skipped ticks, whose frames would otherwise stay as delay);
-    /// returns how many. Counted as drained.
-    pub fn catch_up(&mut self) -> u64 {
+    /// caller skipped ticks, whose frames would otherwise stay as delay),
+    /// keeping one more when the newest arrived less than [`GUARD_MS`]
+    /// before the read at `tick_ms`; returns how many. Counted as drained.
+    pub fn catch_up(&mut self, tick_ms: f64) -> u64 {
+        let keep = self.target + usize::from(tick_ms - self.last_arrival_ms < GUARD_MS);
         let mut dropped = 0;
         while let Some(next) = self.next
             && self.started
-            && self.buffered() > self.target
+            && self.buffered() > keep
         {
             let slot = &mut self.slots[usize::from(next) % SLOTS];
             if slot.seq == Some(next) {
@@ -235,12 +255,19 @@ impl JitterBuffer {
         }
         // Delay that built up (a burst after a stall, a target that has
         // come down) is drained, one frame at a time, when it persists.
-        if self.buffered() > self.target + DRAIN_SLACK {
+        // A frame over the target is only excess if the newest one arrived
+        // far enough before this read: otherwise it is the guard's margin.
+        let buffered = self.buffered();
+        let excess = buffered > self.target + DRAIN_SLACK
+            || (buffered > self.target && tick_ms - self.last_arrival_ms >= GUARD_MS);
+        if excess {
             self.over += 1;
         } else {
             self.over = 0;
         }
-        if self.over >= DRAIN_AFTER {
+        if (buffered > self.target + DRAIN_SLACK && self.over >= DRAIN_AFTER)
+            || self.over >= CALM_AFTER
+        {
             self.over = 0;
             let idx = usize::from(next) % SLOTS;
             if self.slots[idx].seq == Some(next) {
@@ -404,15 +431,30 @@ mod tests {
     }
 
     #[test]
-    fn a_steady_stream_with_a_frame_of_margin_is_never_drained() {
+    fn a_steady_stream_is_never_drained() {
         let mut b = JitterBuffer::new(8000);
         for i in 0..1000u16 {
             b.push(f64::from(i) * 20.0, i, u32::from(i) * 160, &[0]);
-            if i >= 1 {
-                assert!(frame(&mut b).is_some());
-            }
+            assert!(frame(&mut b).is_some());
         }
         assert_eq!(b.stats().drained, 0);
+    }
+
+    #[test]
+    fn a_frame_of_margin_is_given_back_after_three_seconds_of_calm() {
+        let mut b = JitterBuffer::new(8000);
+        let mut played = 0;
+        for i in 0..1000u16 {
+            b.push(f64::from(i) * 20.0, i, u32::from(i) * 160, &[0]);
+            // The reader starts a tick late: one frame more than needed waits.
+            if i >= 1 && frame(&mut b).is_some() {
+                played += 1;
+            }
+        }
+        let st = b.stats();
+        assert_eq!(st.drained, 1, "{st:?}");
+        assert_eq!((st.lost, st.concealed), (0, 0), "{st:?}");
+        assert_eq!(played, 999, "a frame every tick");
     }
 
     #[test]
@@ -425,6 +467,20 @@ mod tests {
         }
         assert_eq!(b.pop(), Pop::Idle);
         assert_eq!(b.pop(), Pop::Idle);
+    }
+
+    #[test]
+    fn catching_up_keeps_the_guards_frame() {
+        let mut b = JitterBuffer::new(8000);
+        b.push(0.0, 0, 0, &[0]);
+        assert_eq!(frame(&mut b), Some(0));
+        for i in 1..=10u16 {
+            b.push(199.5, i, u32::from(i) * 160, &[i as u8]);
+        }
+        // Read at 200 ms: the newest frame came 0.5 ms before.
+        let target = b.stats().depth;
+        assert_eq!(b.catch_up(200.0) as usize, 10 - target - 1);
+        assert_eq!(b.buffered(), target + 1);
     }
 
     /// Packets that land 0.3 ms before each tick, give or take 0.5 ms (a
@@ -462,6 +518,29 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_just_before_the_read_keeps_its_frame_of_margin() {
+        // Every packet lands 0.5 ms before the read: the stream starts a
+        // tick late and that frame of margin is never drained.
+        let mut b = JitterBuffer::new(8000);
+        let mut sent = 0u16;
+        for k in 1..=1000u16 {
+            let tick = 20.0 * f64::from(k);
+            while 20.0 * f64::from(sent + 1) - 0.5 <= tick {
+                b.push(
+                    20.0 * f64::from(sent + 1) - 0.5,
+                    sent,
+                    u32::from(sent) * 160,
+                    &[0],
+                );
+                sent += 1;
+            }
+            let _ = b.pop_at(tick);
+        }
+        let st = b.stats();
+        assert_eq!((st.drained, st.concealed, st.lost), (0, 0, 0), "{st:?}");
+    }
+
+    #[test]
     fn a_frame_that_arrived_well_before_the_tick_starts_at_once() {
         let mut b = JitterBuffer::new(8000);
         b.push(5.0, 7, 0, &[7]);
@@ -480,7 +559,7 @@ mod tests {
         // The burst raised the jitter estimate: what stays is its target.
         let target = b.stats().depth;
         assert!((1..10).contains(&target), "{:?}", b.stats());
-        let dropped = b.catch_up();
+        let dropped = b.catch_up(f64::INFINITY);
         assert_eq!(dropped as usize, 10 - target);
         assert_eq!(b.buffered(), target);
         assert_eq!(
@@ -491,6 +570,6 @@ mod tests {
         assert_eq!(b.stats().drained, dropped);
         assert_eq!((b.stats().lost, b.stats().concealed), (0, 0));
         // Nothing more to catch up on.
-        assert_eq!(b.catch_up(), 0);
+        assert_eq!(b.catch_up(f64::INFINITY), 0);
     }
 }

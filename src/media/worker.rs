@@ -702,11 +702,16 @@ struct Worker {
     bridge_rx: Receiver<BrowserRtp>,
     events: UnboundedSender<MediaEvent>,
     legs: HashMap<LegId, Leg>,
-    rooms: HashMap<String, RoomState>,
+    /// In the order they were created, which is the order a tick mixes
+    /// them in: a room's place in the tick (and so the delay its callers
+    /// get) does not move when other rooms are added.
+    rooms: indexmap::IndexMap<String, RoomState>,
     buf: Vec<u8>,
     pkt: Vec<u8>,
     reader: super::udp::Reader,
     tick: u64,
+    /// When this tick was due, in ms since `epoch`.
+    due_ms: f64,
     epoch: Instant,
     /// Opens waiting for their port to be released.
     pending: Vec<(LegId, LegSpec, Option<String>, u32)>,
@@ -730,11 +735,12 @@ impl Worker {
             bridge_rx,
             events,
             legs: HashMap::new(),
-            rooms: HashMap::new(),
+            rooms: indexmap::IndexMap::new(),
             buf: vec![0; 2048],
             pkt: vec![0; MAX_PACKET],
             reader: super::udp::Reader::default(),
             tick: 0,
+            due_ms: 0.0,
             epoch: Instant::now(),
             pending: Vec::new(),
             reported: (0, 0),
@@ -759,6 +765,7 @@ impl Worker {
             stats
                 .tick_lateness
                 .observe(started.saturating_duration_since(due));
+            self.due_ms = self.ms_since_epoch(due);
             loop {
                 match self.rx.try_recv() {
                     Ok(cmd) => self.command(cmd),
@@ -1083,7 +1090,7 @@ impl Worker {
                 rec.tracks.remove(&leg);
             }
             if r.legs.is_empty() {
-                self.rooms.remove(&room);
+                self.rooms.shift_remove(&room);
             }
         }
     }
@@ -1232,15 +1239,14 @@ impl Worker {
 
     /// Drains one leg's sockets into its jitter buffer and DTMF receiver,
     /// right before the leg's room is mixed (so that what arrived while
-    /// earlier rooms were mixed still makes this tick); returns when that
-    /// was, in ms since `epoch`.
-    fn receive_leg(l: &mut Leg, io: &mut ReceiveCtx<'_>) -> f64 {
+    /// earlier rooms were mixed still makes this tick).
+    fn receive_leg(l: &mut Leg, io: &mut ReceiveCtx<'_>) {
         let now = Instant::now();
         let now_ms = now.saturating_duration_since(io.epoch).as_secs_f64() * 1000.0;
         let Some(sock) = &l.sock else {
             // A bridge leg: fed by receive_from_sfu; a browser that mutes
             // sends nothing, which is not a timeout.
-            return now_ms;
+            return;
         };
         while let Some(d) = io.reader.recv(sock, io.buf) {
             let (n, src) = (d.len, d.src);
@@ -1292,14 +1298,14 @@ impl Worker {
             l.timed_out = true;
             io.events.push(MediaEvent::RtpTimeout { leg: l.id });
         }
-        now_ms
     }
 
     /// Pops and decodes one frame for a leg into `l.native` (at the codec's
-    /// rate) and takes its level; runs in-band DTMF.
+    /// rate) and takes its level; runs in-band DTMF. `due_ms`: when this
+    /// tick was due, in ms since `epoch`.
     fn pull(
         l: &mut Leg,
-        read_ms: f64,
+        due_ms: f64,
         events: &mut Vec<MediaEvent>,
         stats: &super::stats::MediaStats,
     ) {
@@ -1316,16 +1322,23 @@ impl Worker {
         let before = l.jitter.stats();
         if std::mem::take(&mut l.catch_up) {
             // Counted as drained below.
-            l.jitter.catch_up();
+            l.jitter.catch_up(if l.sock.is_some() {
+                due_ms
+            } else {
+                f64::INFINITY
+            });
         }
         // Packets may hold more or less than 20 ms (ptime 10, 30, 40, 60):
         // decode whole packets into a FIFO and take one 20 ms frame a tick.
         let need = l.native.len();
         while l.fifo.len() < need {
-            // Phone legs' packets carry kernel arrival times: their start is
-            // kept off the moment we read them. The SFU's are stamped when read.
+            // Phone legs' packets carry kernel arrival times: a stream
+            // starts only with a frame that came GUARD_MS before the tick was
+            // due, and every read comes at or after that, however much the
+            // rooms mixed before this one had to do. The SFU's packets are
+            // stamped when read.
             let at = if l.sock.is_some() {
-                read_ms
+                due_ms
             } else {
                 f64::INFINITY
             };
@@ -1335,6 +1348,12 @@ impl Worker {
                     stats
                         .concealed
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(
+                        leg = l.id,
+                        due_ms,
+                        last_arrival_ms = l.jitter.last_arrival_ms(),
+                        "frame missing when due: concealed"
+                    );
                     l.dec.conceal(&mut l.decoded[..need])
                 }
                 Pop::Idle => 0,
@@ -1427,11 +1446,12 @@ impl Worker {
             events: &mut events,
         };
         let legs = &mut self.legs;
+        let due_ms = self.due_ms;
         for r in self.rooms.values_mut() {
             for id in &r.legs {
                 if let Some(l) = legs.get_mut(id) {
-                    let read_ms = Self::receive_leg(l, &mut io);
-                    Self::pull(l, read_ms, io.events, &stats);
+                    Self::receive_leg(l, &mut io);
+                    Self::pull(l, due_ms, io.events, &stats);
                 }
             }
             let pkt = &mut *io.pkt;
@@ -1517,8 +1537,8 @@ impl Worker {
         }
         let silence = [0i16; FRAME];
         for l in legs.values_mut().filter(|l| l.room.is_none()) {
-            let read_ms = Self::receive_leg(l, &mut io);
-            Self::pull(l, read_ms, io.events, &stats);
+            Self::receive_leg(l, &mut io);
+            Self::pull(l, due_ms, io.events, &stats);
             let out = SendCtx {
                 tick,
                 complexity,

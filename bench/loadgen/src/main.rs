@@ -35,6 +35,8 @@ struct Args {
     sip: Option<SocketAddr>,
     janus: Option<SocketAddr>,
     metrics: Option<SocketAddr>,
+    /// A viewer token for dialroom's rooms API (per-leg concealment).
+    api_token: Option<String>,
     server_pid: Option<u32>,
     codec: Codec,
     legs: usize,
@@ -55,7 +57,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: dialroom-loadgen (--sip HOST:PORT | --janus HOST:PORT) --legs N [--codec pcmu|opus] [--metrics HOST:PORT]\n\
+        "usage: dialroom-loadgen (--sip HOST:PORT | --janus HOST:PORT) --legs N [--codec pcmu|opus] [--metrics HOST:PORT [--api-token T]]\n\
          \x20      [--server-pid PID] [--room-size 10] [--talkers 2] [--probes K] [--rate 200]\n\
          \x20      [--warmup 5] [--duration 30] [--threads 2] [--room-base 1000] [--port-base 40000] [--workers 2]\n\
          \x20      [--max-lateness-ms 5] [--max-delay-ms 40] [--out FILE]\n\
@@ -101,6 +103,7 @@ fn parse_args() -> Args {
         metrics: m
             .get("metrics")
             .map(|v| v.parse().unwrap_or_else(|_| usage())),
+        api_token: m.get("api-token").cloned(),
         server_pid: m
             .get("server-pid")
             .map(|v| v.parse().unwrap_or_else(|_| usage())),
@@ -128,12 +131,24 @@ fn parse_args() -> Args {
 struct Snap {
     at: Instant,
     metrics: HashMap<String, f64>,
+    /// Frames the server concealed so far, by (room, participant display).
+    concealed_by_leg: HashMap<(String, String), u64>,
+    /// The generator's late sends per leg so far (for s0: a second before).
+    late_sends: Vec<u64>,
     server_cpu: f64,
     threads: HashMap<String, f64>,
     self_cpu: f64,
     others: f64,
     host: (u64, u64, u64),
     udp: [u64; 3],
+}
+
+fn late_counts(shared: &Shared) -> Vec<u64> {
+    shared
+        .late_sends
+        .iter()
+        .map(|n| n.load(Ordering::Relaxed))
+        .collect()
 }
 
 fn snap(a: &Args) -> Snap {
@@ -149,7 +164,16 @@ fn snap(a: &Args) -> Snap {
     if let Some(p) = a.server_pid {
         skip.push(p);
     }
+    let concealed_by_leg = match (a.metrics, &a.api_token) {
+        (Some(m), Some(t)) => probe::concealed_by_leg(m, t).unwrap_or_else(|e| {
+            eprintln!("loadgen: /api/v1/rooms: {e}");
+            HashMap::new()
+        }),
+        _ => HashMap::new(),
+    };
     Snap {
+        concealed_by_leg,
+        late_sends: Vec::new(),
         at: Instant::now(),
         server_cpu: a.server_pid.and_then(probe::proc_cpu).unwrap_or(0.0),
         threads: a.server_pid.map(probe::thread_cpu).unwrap_or_default(),
@@ -227,6 +251,7 @@ fn main() {
         pt: (0..a.legs).map(|_| AtomicU8::new(a.codec.pt())).collect(),
         click_ns: (0..rooms).map(|_| AtomicI64::new(0)).collect(),
         clicks_sent: AtomicUsize::new(0),
+        late_sends: (0..a.legs).map(|_| AtomicU64::new(0)).collect(),
     });
     let mut per_thread: Vec<Vec<LegSock>> = (0..a.threads.max(1)).map(|_| Vec::new()).collect();
     let mut ports = Vec::with_capacity(a.legs);
@@ -373,18 +398,32 @@ fn main() {
     };
 
     // Warm-up, then the window.
+    // The server publishes per-leg counts once a second, so the window's
+    // concealments may include up to a second before it: the generator's
+    // late sends are counted from a second before the window too.
     let until = Instant::now() + Duration::from_secs_f64(a.warmup);
+    let mut late_before: Vec<u64> = Vec::new();
     while Instant::now() < until {
+        if late_before.is_empty()
+            && until.saturating_duration_since(Instant::now()) <= Duration::from_secs(1)
+        {
+            late_before = late_counts(&shared);
+        }
         idle(&mut uac, Duration::from_millis(50));
     }
-    let s0 = snap(&a);
+    if late_before.is_empty() {
+        late_before = late_counts(&shared);
+    }
+    let mut s0 = snap(&a);
+    s0.late_sends = late_before;
     shared.phase.store(PHASE_MEASURE, Ordering::SeqCst);
     let until = s0.at + Duration::from_secs_f64(a.duration);
     while Instant::now() < until {
         idle(&mut uac, Duration::from_millis(50));
     }
     shared.phase.store(PHASE_AFTER, Ordering::SeqCst);
-    let s1 = snap(&a);
+    let mut s1 = snap(&a);
+    s1.late_sends = late_counts(&shared);
     std::thread::sleep(Duration::from_millis(100));
     shared.stop.store(true, Ordering::SeqCst);
     let stats: Vec<ThreadStats> = handles
@@ -767,9 +806,47 @@ fn report(
     if seq_lost > 0 {
         why.push(format!("{seq_lost} packets lost"));
     }
-    if have_metrics && concealed + lost > 0.0 {
+    // Which legs the concealed frames were on: a frame the generator sent
+    // later than the server's 2 ms guard may miss its read, which is the
+    // generator's timing, not the server's. Per leg, concealed frames up to
+    // the number of its late sends are put down to the generator.
+    let per_leg = !s0.concealed_by_leg.is_empty() && !s1.concealed_by_leg.is_empty();
+    let late_sends: Vec<u64> = s1
+        .late_sends
+        .iter()
+        .zip(&s0.late_sends)
+        .map(|(a, b)| a - b)
+        .collect();
+    let (mut on_time, mut after_late) = (0u64, 0u64);
+    if per_leg {
+        for leg in 0..a.legs {
+            let key = (
+                format!("room-{:04}", a.room_base + (leg / a.room_size) as u32),
+                probe::masked_display(&format!("leg{leg}")),
+            );
+            let c1 = s1.concealed_by_leg.get(&key).copied().unwrap_or(0);
+            let c0 = s0.concealed_by_leg.get(&key).copied().unwrap_or(0);
+            let c = c1.saturating_sub(c0);
+            let excused = c.min(late_sends.get(leg).copied().unwrap_or(0));
+            after_late += excused;
+            on_time += c - excused;
+        }
+        put("server_concealed_on_time_legs", on_time.to_string());
+        put("server_concealed_after_late_sends", after_late.to_string());
+    }
+    put(
+        "gen_late_sends_over_2ms",
+        late_sends.iter().sum::<u64>().to_string(),
+    );
+    let server_concealed = if per_leg { on_time as f64 } else { concealed };
+    if have_metrics && server_concealed + lost > 0.0 {
         why.push(format!(
-            "server concealed {concealed:.0} / lost {lost:.0} frames"
+            "server concealed {server_concealed:.0} / lost {lost:.0} frames{}",
+            if per_leg {
+                format!(" (besides {after_late} after the generator's own late sends)")
+            } else {
+                String::new()
+            }
         ));
     }
     if (recv as f64) < frames - 2.0 * legs as f64 {

@@ -36,6 +36,9 @@ pub struct Shared {
     pub click_ns: Vec<AtomicI64>,
     /// Clicks sent in the window.
     pub clicks_sent: AtomicUsize,
+    /// Per leg: packets sent over 2 ms after their time, since the start
+    /// (the main thread reads them around the window).
+    pub late_sends: Vec<AtomicU64>,
 }
 
 pub fn pack(a: SocketAddr) -> u64 {
@@ -292,8 +295,12 @@ pub fn run(
                 st.late_hist[b] += 1;
                 st.late_max_us = st.late_max_us.max(late);
             }
+            let late_us = (now - next_slot).as_micros() as u64;
             for &i in &slots[slot] {
                 let l = &mut legs[i];
+                if late_us > 2_000 {
+                    shared.late_sends[l.s.leg].fetch_add(1, Ordering::Relaxed);
+                }
                 let remote = shared.remote[l.s.leg].load(Ordering::Relaxed);
                 if remote == 0 {
                     continue;

@@ -38,6 +38,46 @@ pub fn scrape(addr: SocketAddr) -> Result<HashMap<String, f64>, String> {
     Ok(m)
 }
 
+/// The rooms API's per-leg concealment counts, by (room, display).
+pub fn concealed_by_leg(
+    addr: SocketAddr,
+    token: &str,
+) -> Result<HashMap<(String, String), u64>, String> {
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(
+        s,
+        "GET /api/v1/rooms HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+    let (head, json) = body.split_once("\r\n\r\n").ok_or("no HTTP body")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(head.lines().next().unwrap_or("").to_string());
+    }
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let mut m = HashMap::new();
+    for r in v["rooms"].as_array().into_iter().flatten() {
+        let room = r["name"].as_str().unwrap_or("").to_string();
+        for p in r["participants"].as_array().into_iter().flatten() {
+            if let (Some(d), Some(c)) = (p["display"].as_str(), p["rtp"]["concealed"].as_u64()) {
+                m.insert((room.clone(), d.to_string()), c);
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// How dialroom shows a caller: "Phone …" and the last 4 letters or digits
+/// of its number (conference::masked_phone).
+pub fn masked_display(user: &str) -> String {
+    let digits: Vec<char> = user.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+    format!("Phone …{tail}")
+}
+
 /// Ticks per second of /proc times.
 pub fn clk_tck() -> f64 {
     // SAFETY: sysconf has no preconditions.
