@@ -295,10 +295,11 @@ pub fn run(
                 st.late_hist[b] += 1;
                 st.late_max_us = st.late_max_us.max(late);
             }
-            let late_us = (now - next_slot).as_micros() as u64;
             for &i in &slots[slot] {
                 let l = &mut legs[i];
-                if late_us > 2_000 {
+                // Each packet's own lateness: a slot's packets leave one
+                // after another.
+                if Instant::now().saturating_duration_since(next_slot) > Duration::from_millis(2) {
                     shared.late_sends[l.s.leg].fetch_add(1, Ordering::Relaxed);
                 }
                 let remote = shared.remote[l.s.leg].load(Ordering::Relaxed);
