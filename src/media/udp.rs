@@ -83,6 +83,17 @@ fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
 mod tests {
     use super::*;
 
+    /// The next datagram on `sock`, waiting up to 100 ms for it.
+    fn wait_for(r: &mut Reader, sock: &UdpSocket, buf: &mut [u8]) -> Datagram {
+        for _ in 0..100 {
+            if let Some(d) = r.recv(sock, buf) {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("no datagram arrived in 100 ms");
+    }
+
     #[test]
     fn a_datagram_comes_with_its_source_and_the_kernels_arrival_time() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -94,15 +105,7 @@ mod tests {
         assert_eq!(r.recv(&rx, &mut buf), None, "nothing sent yet");
         let before = SystemTime::now();
         tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
-        let mut got = None;
-        for _ in 0..100 {
-            got = r.recv(&rx, &mut buf);
-            if got.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let d = got.expect("the datagram arrives");
+        let d = wait_for(&mut r, &rx, &mut buf);
         let after = SystemTime::now();
         assert_eq!(
             (&buf[..d.len], d.src),
@@ -123,15 +126,7 @@ mod tests {
         tx.send_to(b"x", rx.local_addr().unwrap()).unwrap();
         let mut r = Reader::default();
         let mut buf = [0u8; 8];
-        let mut got = None;
-        for _ in 0..100 {
-            got = r.recv(&rx, &mut buf);
-            if got.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let d = got.expect("the datagram arrives");
+        let d = wait_for(&mut r, &rx, &mut buf);
         assert_eq!((d.len, d.arrived), (1, None));
     }
 }

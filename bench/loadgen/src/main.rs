@@ -343,7 +343,7 @@ fn main() {
             );
         }
     };
-    for leg in 0..a.legs {
+    for (leg, &port) in ports.iter().enumerate().take(a.legs) {
         let due = setup_start + Duration::from_secs_f64(leg as f64 / a.rate);
         let now = Instant::now();
         let room = a.room_base + (leg / a.room_size) as u32;
@@ -351,7 +351,7 @@ fn main() {
             if due > now {
                 u.poll(due - now, &mut on_answer_mut);
             }
-            u.invite(leg, room, ports[leg]);
+            u.invite(leg, room, port);
         }
         if let Some(j) = &mut jan {
             if due > now {

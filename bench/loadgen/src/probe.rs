@@ -9,19 +9,32 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// Prometheus text, flattened to `name{labels}` -> value.
-pub fn scrape(addr: SocketAddr) -> Result<HashMap<String, f64>, String> {
+/// A GET on the server's web port (with a bearer token if given): the
+/// status line and the body.
+fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<(String, String), String> {
     let mut s =
         TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
     )
     .map_err(|e| e.to_string())?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or((answer.as_str(), ""));
+    Ok((
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    ))
+}
+
+pub fn scrape(addr: SocketAddr) -> Result<HashMap<String, f64>, String> {
+    let (_, text) = http_get(addr, "/metrics", None)?;
     let mut m = HashMap::new();
-    let text = body.split_once("\r\n\r\n").map_or(body.as_str(), |x| x.1);
     for l in text.lines() {
         if l.starts_with('#') || l.is_empty() {
             continue;
@@ -43,21 +56,11 @@ pub fn concealed_by_leg(
     addr: SocketAddr,
     token: &str,
 ) -> Result<HashMap<(String, String), u64>, String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    write!(
-        s,
-        "GET /api/v1/rooms HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
-    let (head, json) = body.split_once("\r\n\r\n").ok_or("no HTTP body")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(head.lines().next().unwrap_or("").to_string());
+    let (status, json) = http_get(addr, "/api/v1/rooms", Some(token))?;
+    if !status.starts_with("HTTP/1.1 200") {
+        return Err(status);
     }
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let v: serde_json::Value = serde_json::from_str(&json).map_err(|e| e.to_string())?;
     let mut m = HashMap::new();
     for r in v["rooms"].as_array().into_iter().flatten() {
         let room = r["name"].as_str().unwrap_or("").to_string();
