@@ -210,21 +210,36 @@ impl JitterBuffer {
     /// keeping one more when the newest arrived less than [`GUARD_MS`]
     /// before the read at `tick_ms`; returns how many. Counted as drained.
     pub fn catch_up(&mut self, tick_ms: f64) -> u64 {
-        let keep = self.target + usize::from(tick_ms - self.last_arrival_ms < GUARD_MS);
+        let needed = self.needed(tick_ms);
         let mut dropped = 0;
-        while let Some(next) = self.next
-            && self.started
-            && self.buffered() > keep
-        {
-            let slot = &mut self.slots[usize::from(next) % SLOTS];
-            if slot.seq == Some(next) {
-                slot.seq = None;
-                dropped += 1;
-            }
-            self.next = Some(next.wrapping_add(1));
+        while self.started && self.next.is_some() && self.buffered() > needed {
+            dropped += u64::from(self.skip_next());
         }
-        self.stats.drained += dropped;
         dropped
+    }
+
+    /// The frames a playing stream needs waiting at the tick due at
+    /// `tick_ms`: its target, and one more while its newest frame came less
+    /// than [`GUARD_MS`] before the tick (the guard's margin). More is
+    /// delay that can be given back.
+    fn needed(&self, tick_ms: f64) -> usize {
+        self.target + usize::from(tick_ms - self.last_arrival_ms < GUARD_MS)
+    }
+
+    /// Gives up the next frame to play (counted as drained when it was
+    /// there); returns whether it was.
+    fn skip_next(&mut self) -> bool {
+        let Some(next) = self.next else {
+            return false;
+        };
+        let slot = &mut self.slots[usize::from(next) % SLOTS];
+        let there = slot.seq == Some(next);
+        if there {
+            slot.seq = None;
+            self.stats.drained += 1;
+        }
+        self.next = Some(next.wrapping_add(1));
+        there
     }
 
     /// The frame for this tick.
@@ -254,13 +269,11 @@ impl JitterBuffer {
             self.started = true;
         }
         // Delay that built up (a burst after a stall, a target that has
-        // come down) is drained, one frame at a time, when it persists.
-        // A frame over the target is only excess if the newest one arrived
-        // far enough before this read: otherwise it is the guard's margin.
+        // come down, a late packet's frame of margin) is drained, one frame
+        // at a time, when it persists: quickly above target + DRAIN_SLACK,
+        // after CALM_AFTER ticks for the last frame over what is needed.
         let buffered = self.buffered();
-        let excess = buffered > self.target + DRAIN_SLACK
-            || (buffered > self.target && tick_ms - self.last_arrival_ms >= GUARD_MS);
-        if excess {
+        if buffered > self.needed(tick_ms) {
             self.over += 1;
         } else {
             self.over = 0;
@@ -269,12 +282,9 @@ impl JitterBuffer {
             || self.over >= CALM_AFTER
         {
             self.over = 0;
-            let idx = usize::from(next) % SLOTS;
-            if self.slots[idx].seq == Some(next) {
-                self.slots[idx].seq = None;
+            if self.slots[usize::from(next) % SLOTS].seq == Some(next) {
+                self.skip_next();
                 next = next.wrapping_add(1);
-                self.next = Some(next);
-                self.stats.drained += 1;
             }
         }
         loop {
@@ -469,14 +479,21 @@ mod tests {
         assert_eq!(b.pop(), Pop::Idle);
     }
 
-    #[test]
-    fn catching_up_keeps_the_guards_frame() {
+    /// A stream that played one frame, then ten ticks skipped by the
+    /// reader: their frames all come in at `arrival_ms`.
+    fn after_a_stall(arrival_ms: f64) -> JitterBuffer {
         let mut b = JitterBuffer::new(8000);
         b.push(0.0, 0, 0, &[0]);
         assert_eq!(frame(&mut b), Some(0));
         for i in 1..=10u16 {
-            b.push(199.5, i, u32::from(i) * 160, &[i as u8]);
+            b.push(arrival_ms, i, u32::from(i) * 160, &[i as u8]);
         }
+        b
+    }
+
+    #[test]
+    fn catching_up_keeps_the_guards_frame() {
+        let mut b = after_a_stall(199.5);
         // Read at 200 ms: the newest frame came 0.5 ms before.
         let target = b.stats().depth;
         assert_eq!(b.catch_up(200.0) as usize, 10 - target - 1);
@@ -549,13 +566,7 @@ mod tests {
 
     #[test]
     fn catching_up_drops_the_backlog_down_to_the_target() {
-        let mut b = JitterBuffer::new(8000);
-        b.push(0.0, 0, 0, &[0]);
-        assert_eq!(frame(&mut b), Some(0));
-        // Ten ticks skipped: their frames come in at once.
-        for i in 1..=10u16 {
-            b.push(200.0, i, u32::from(i) * 160, &[i as u8]);
-        }
+        let mut b = after_a_stall(200.0);
         // The burst raised the jitter estimate: what stays is its target.
         let target = b.stats().depth;
         assert!((1..10).contains(&target), "{:?}", b.stats());

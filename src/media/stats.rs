@@ -134,6 +134,12 @@ pub struct MediaStats {
     pub leg_rtp: std::sync::Mutex<std::collections::HashMap<crate::conference::LegId, LegRtp>>,
 }
 
+/// A lock of the shared maps; a worker that panicked holding it leaves
+/// plain data behind, still good to read and overwrite.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl MediaStats {
     /// Records `legs` as talking at `now` and forgets legs not heard for 2 s.
     pub fn set_talking(
@@ -141,10 +147,7 @@ impl MediaStats {
         legs: impl Iterator<Item = crate::conference::LegId>,
         now: std::time::Instant,
     ) {
-        let mut t = self
-            .talking
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut t = lock(&self.talking);
         for leg in legs {
             t.insert(leg, now);
         }
@@ -153,37 +156,23 @@ impl MediaStats {
 
     /// Publishes phone legs' counts (a worker, once a second).
     pub fn set_leg_rtp(&self, legs: impl Iterator<Item = (crate::conference::LegId, LegRtp)>) {
-        let mut m = self
-            .leg_rtp
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        m.extend(legs);
+        lock(&self.leg_rtp).extend(legs);
     }
 
     /// Forgets a closed leg's counts.
     pub fn forget_leg(&self, leg: crate::conference::LegId) {
-        self.leg_rtp
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&leg);
+        lock(&self.leg_rtp).remove(&leg);
     }
 
     /// A phone leg's last published counts.
     pub fn leg_rtp(&self, leg: crate::conference::LegId) -> Option<LegRtp> {
-        self.leg_rtp
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&leg)
-            .copied()
+        lock(&self.leg_rtp).get(&leg).copied()
     }
 
     /// True when `leg` was among its room's mixed talkers in the last 0.6 s.
     pub fn is_talking(&self, leg: crate::conference::LegId) -> bool {
-        let t = self
-            .talking
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        t.get(&leg)
+        lock(&self.talking)
+            .get(&leg)
             .is_some_and(|at| at.elapsed() < Duration::from_millis(600))
     }
 }

@@ -1234,7 +1234,7 @@ impl Worker {
     }
 
     fn ms_since_epoch(&self, t: Instant) -> f64 {
-        t.saturating_duration_since(self.epoch).as_secs_f64() * 1000.0
+        ms_since(self.epoch, t)
     }
 
     /// Drains one leg's sockets into its jitter buffer and DTMF receiver,
@@ -1242,7 +1242,7 @@ impl Worker {
     /// earlier rooms were mixed still makes this tick).
     fn receive_leg(l: &mut Leg, io: &mut ReceiveCtx<'_>) {
         let now = Instant::now();
-        let now_ms = now.saturating_duration_since(io.epoch).as_secs_f64() * 1000.0;
+        let now_ms = ms_since(io.epoch, now);
         let Some(sock) = &l.sock else {
             // A bridge leg: fed by receive_from_sfu; a browser that mutes
             // sends nothing, which is not a timeout.
@@ -1320,28 +1320,23 @@ impl Worker {
             return;
         }
         let before = l.jitter.stats();
+        // Phone legs' packets carry kernel arrival times: a stream starts
+        // only with a frame that came GUARD_MS before the tick was due, and
+        // every read comes at or after that, however much the rooms mixed
+        // before this one had to do. The SFU's packets are stamped when read.
+        let at = if l.sock.is_some() {
+            due_ms
+        } else {
+            f64::INFINITY
+        };
         if std::mem::take(&mut l.catch_up) {
             // Counted as drained below.
-            l.jitter.catch_up(if l.sock.is_some() {
-                due_ms
-            } else {
-                f64::INFINITY
-            });
+            l.jitter.catch_up(at);
         }
         // Packets may hold more or less than 20 ms (ptime 10, 30, 40, 60):
         // decode whole packets into a FIFO and take one 20 ms frame a tick.
         let need = l.native.len();
         while l.fifo.len() < need {
-            // Phone legs' packets carry kernel arrival times: a stream
-            // starts only with a frame that came GUARD_MS before the tick was
-            // due, and every read comes at or after that, however much the
-            // rooms mixed before this one had to do. The SFU's packets are
-            // stamped when read.
-            let at = if l.sock.is_some() {
-                due_ms
-            } else {
-                f64::INFINITY
-            };
             let n = match l.jitter.pop_at(at) {
                 Pop::Frame(p) => l.dec.decode(p, &mut l.decoded).unwrap_or(0),
                 Pop::Lost => {
@@ -1661,6 +1656,11 @@ impl Worker {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         l.sent_octets += plen as u64;
     }
+}
+
+/// `t` in milliseconds since `epoch` (the jitter buffers' clock).
+fn ms_since(epoch: Instant, t: Instant) -> f64 {
+    t.saturating_duration_since(epoch).as_secs_f64() * 1000.0
 }
 
 /// What [`Worker::receive_leg`] needs besides the leg.
