@@ -126,8 +126,8 @@ async fn rooms(State(s): State<AppState>, headers: HeaderMap) -> Result<Response
     authorize(&s, &headers, false).await?;
     let mut rooms = ask(&s, AdminRequest::Rooms).await?;
     for p in rooms.iter_mut().flat_map(|r| r.participants.iter_mut()) {
-        p.talking = p.kind == "phone" && s.status.media.is_talking(p.id);
         if p.kind == "phone" {
+            p.talking = s.status.media.is_talking(p.id);
             p.rtp = s.status.media.leg_rtp(p.id);
         }
     }

@@ -344,14 +344,13 @@ pub fn run(
         // Sleep to the next slot and then take everything that arrived in
         // one sweep: phones do not wake per packet either, and the kernel's
         // receive timestamps keep the arrival times exact.
-        let n = if drained {
+        if drained {
             std::thread::sleep(next_slot.saturating_duration_since(now));
             drained = false;
             continue;
-        } else {
-            // SAFETY: events has room for events.len() entries.
-            unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, 0) }
-        };
+        }
+        // SAFETY: events has room for events.len() entries.
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, 0) };
         drained = (n.max(0) as usize) < events.len();
         for e in events.iter().take(n.max(0) as usize) {
             if e.u64 & RTCP_TOKEN != 0 {
