@@ -30,7 +30,7 @@ const DRAIN_AFTER: u32 = 25;
 /// before that frame is dropped too: a frame of margin that a late packet
 /// left (it was concealed and then played a tick late) is given back after
 /// 3 s of calm, unless the stream needs it to stay [`GUARD_MS`] clear of
-/// the read.
+/// the tick's due time.
 const CALM_AFTER: u32 = 150;
 
 /// What `pop` yields for this tick.
@@ -206,24 +206,32 @@ impl JitterBuffer {
     }
 
     /// Drops the oldest waiting frames down to the target at once (the
-    /// caller skipped ticks, whose frames would otherwise stay as delay),
-    /// keeping one more when the newest arrived less than [`GUARD_MS`]
-    /// before the read at `tick_ms`; returns how many. Counted as drained.
+    /// caller skipped ticks, whose frames would otherwise stay as delay);
+    /// frames that came less than [`GUARD_MS`] before the tick due at
+    /// `tick_ms` are kept (see [`waiting`](Self::waiting)); returns how
+    /// many. Counted as drained.
     pub fn catch_up(&mut self, tick_ms: f64) -> u64 {
-        let needed = self.needed(tick_ms);
         let mut dropped = 0;
-        while self.started && self.next.is_some() && self.buffered() > needed {
+        while self.started && self.next.is_some() && self.waiting(tick_ms) > self.target {
             dropped += u64::from(self.skip_next());
         }
         dropped
     }
 
-    /// The frames a playing stream needs waiting at the tick due at
-    /// `tick_ms`: its target, and one more while its newest frame came less
-    /// than [`GUARD_MS`] before the tick (the guard's margin). More is
-    /// delay that can be given back.
-    fn needed(&self, tick_ms: f64) -> usize {
-        self.target + usize::from(tick_ms - self.last_arrival_ms < GUARD_MS)
+    /// The frames that were waiting [`GUARD_MS`] before the tick due at
+    /// `tick_ms`: a stream that plays behind its guard has exactly its
+    /// target of them, and any more is delay that can be given back. Frames
+    /// that came later are the next ticks' however many there are: a read
+    /// long after the tick was due (a worker catching up) finds two or
+    /// three, and counting them as delay would drain the stream ahead of
+    /// its guard, to be concealed at the first read that comes before its
+    /// packet.
+    fn waiting(&self, tick_ms: f64) -> usize {
+        let by = tick_ms - GUARD_MS;
+        self.slots
+            .iter()
+            .filter(|s| s.seq.is_some() && s.arrival_ms <= by)
+            .count()
     }
 
     /// Gives up the next frame to play (counted as drained when it was
@@ -271,14 +279,14 @@ impl JitterBuffer {
         // Delay that built up (a burst after a stall, a target that has
         // come down, a late packet's frame of margin) is drained, one frame
         // at a time, when it persists: quickly above target + DRAIN_SLACK,
-        // after CALM_AFTER ticks for the last frame over what is needed.
-        let buffered = self.buffered();
-        if buffered > self.needed(tick_ms) {
+        // after CALM_AFTER ticks for the last frame over the target.
+        let waiting = self.waiting(tick_ms);
+        if waiting > self.target {
             self.over += 1;
         } else {
             self.over = 0;
         }
-        if (buffered > self.target + DRAIN_SLACK && self.over >= DRAIN_AFTER)
+        if (waiting > self.target + DRAIN_SLACK && self.over >= DRAIN_AFTER)
             || self.over >= CALM_AFTER
         {
             self.over = 0;
@@ -480,21 +488,22 @@ mod tests {
     }
 
     /// A stream that played one frame, then ten ticks skipped by the
-    /// reader: their frames all come in at `arrival_ms`.
-    fn after_a_stall(arrival_ms: f64) -> JitterBuffer {
+    /// reader: frame `i` of theirs came in at `arrival(i)`.
+    fn after_a_stall(arrival: impl Fn(u16) -> f64) -> JitterBuffer {
         let mut b = JitterBuffer::new(8000);
         b.push(0.0, 0, 0, &[0]);
         assert_eq!(frame(&mut b), Some(0));
         for i in 1..=10u16 {
-            b.push(arrival_ms, i, u32::from(i) * 160, &[i as u8]);
+            b.push(arrival(i), i, u32::from(i) * 160, &[i as u8]);
         }
         b
     }
 
     #[test]
     fn catching_up_keeps_the_guards_frame() {
-        let mut b = after_a_stall(199.5);
-        // Read at 200 ms: the newest frame came 0.5 ms before.
+        // Stamped by the kernel as they came, 20 ms apart, while the reader
+        // stalled; read at 200 ms: the newest frame came 0.5 ms before.
+        let mut b = after_a_stall(|i| 20.0 * f64::from(i) - 0.5);
         let target = b.stats().depth;
         assert_eq!(b.catch_up(200.0) as usize, 10 - target - 1);
         assert_eq!(b.buffered(), target + 1);
@@ -557,6 +566,38 @@ mod tests {
         assert_eq!((st.drained, st.concealed, st.lost), (0, 0, 0), "{st:?}");
     }
 
+    /// Frame `i` arriving at `arrival(i)`, tick `k` due at 20·k ms and
+    /// read `read_after(k)` ms later, for `ticks` ticks.
+    fn run_reads(
+        arrival: impl Fn(u16) -> f64,
+        read_after: impl Fn(u16) -> f64,
+        ticks: u16,
+    ) -> JitterStats {
+        let mut b = JitterBuffer::new(8000);
+        let mut sent = 0u16;
+        for k in 1..=ticks {
+            let due = 20.0 * f64::from(k);
+            while arrival(sent) <= due + read_after(k) {
+                b.push(arrival(sent), sent, u32::from(sent) * 160, &[0]);
+                sent += 1;
+            }
+            let _ = b.pop_at(due);
+        }
+        b.stats()
+    }
+
+    #[test]
+    fn a_worker_reading_late_does_not_drain_a_stream_ahead_of_its_guard() {
+        // Packets land 8 ms after each tick is due, give or take 0.2 ms.
+        let arrival = |i: u16| 20.0 * f64::from(i) + 8.0 + if i % 2 == 1 { 0.2 } else { -0.2 };
+        // For 6 s the worker reads 35 ms after the tick was due (two
+        // frames come after the guard), then 8 ms after, between the
+        // packets of the two phases: a stream played as soon as read would
+        // miss every other one.
+        let st = run_reads(arrival, |k| if k < 300 { 35.0 } else { 8.0 }, 1000);
+        assert_eq!((st.drained, st.concealed, st.lost), (0, 0, 0), "{st:?}");
+    }
+
     #[test]
     fn a_frame_that_arrived_well_before_the_tick_starts_at_once() {
         let mut b = JitterBuffer::new(8000);
@@ -566,7 +607,8 @@ mod tests {
 
     #[test]
     fn catching_up_drops_the_backlog_down_to_the_target() {
-        let mut b = after_a_stall(200.0);
+        // Read together and stamped when read (as the SFU's are).
+        let mut b = after_a_stall(|_| 200.0);
         // The burst raised the jitter estimate: what stays is its target.
         let target = b.stats().depth;
         assert!((1..10).contains(&target), "{:?}", b.stats());

@@ -183,12 +183,12 @@ impl MediaStats {
         self.tick_lateness.render(
             out,
             "dialroom_mixer_tick_lateness_seconds",
-            "How late a media tick started.",
+            "How late a phase of a media tick started (four phases 5 ms apart).",
         );
         self.tick_work.render(
             out,
             "dialroom_mixer_tick_work_seconds",
-            "Time a media tick took to do its work.",
+            "Time a media tick (all its phases) took to do its work.",
         );
         let c = |out: &mut String, name: &str, help: &str, v: u64| {
             let _ = writeln!(

@@ -34,6 +34,16 @@ use crate::sip::sdp::Direction;
 /// Tick length.
 pub const TICK: Duration = Duration::from_millis(20);
 
+/// Phases of a worker's tick. Each room is mixed in one of them, SLOT
+/// apart: a room waits only for the rooms of its own phase before it is
+/// read, mixed and sent, not for every room of the worker (at 150 Opus legs
+/// a worker's whole tick is ~11 ms of work, which the last room's callers
+/// heard as delay). New rooms take the phase with the fewest callers.
+const SLOTS: usize = 4;
+/// Time between phases.
+const SLOT: Duration = Duration::from_millis(5);
+const _: () = assert!(SLOT.as_micros() * SLOTS as u128 == TICK.as_micros());
+
 /// Worker settings.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -115,14 +125,19 @@ impl MediaEngine {
     pub fn start(n: usize, cfg: WorkerConfig, events: UnboundedSender<MediaEvent>) -> MediaEngine {
         let mut workers = Vec::new();
         let mut bridges = Vec::new();
-        for i in 0..n.max(1) {
+        let n = n.max(1);
+        let start = Instant::now();
+        for i in 0..n {
             let (tx, rx) = channel();
             let (btx, brx) = channel();
             let cfg = cfg.clone();
             let events = events.clone();
+            // Workers' phases interleave: two workers do not wake on the
+            // same instant to contend for the same cores.
+            let first = start + SLOT * i as u32 / n as u32;
             std::thread::Builder::new()
                 .name(format!("media-{i}"))
-                .spawn(move || Worker::new(cfg, rx, brx, events).run())
+                .spawn(move || Worker::new(cfg, rx, brx, events).run(first))
                 .expect("a media thread can be spawned");
             workers.push(tx);
             bridges.push(btx);
@@ -506,6 +521,8 @@ impl BrowserStream {
 struct RoomState {
     /// The room's name (also its SFU room, for browsers).
     name: std::sync::Arc<str>,
+    /// The phase of the tick it is mixed in (`0..SLOTS`).
+    slot: usize,
     legs: Vec<LegId>,
     /// Browser participants (bridge legs) among `legs`: while there are
     /// any, talking phone callers are encoded for them.
@@ -516,6 +533,17 @@ struct RoomState {
     overlay: Box<[i16; FRAME]>,
     /// The room's recording tap, when it is recorded.
     rec: Option<RoomRec>,
+}
+
+/// The phase of the tick with the fewest callers (then the fewest rooms),
+/// for a new room, given each room's (phase, callers).
+fn quietest_slot(rooms: impl Iterator<Item = (usize, usize)>) -> usize {
+    let mut load = [(0usize, 0usize); SLOTS];
+    for (slot, legs) in rooms {
+        load[slot % SLOTS].0 += legs;
+        load[slot % SLOTS].1 += 1;
+    }
+    (0..SLOTS).min_by_key(|&i| load[i]).unwrap_or(0)
 }
 
 /// A recorded room's encoders: the room mix (everyone, no mix-minus, no
@@ -748,39 +776,48 @@ impl Worker {
         }
     }
 
-    /// Runs a tick every 20 ms on a fixed schedule. A late tick is made up
-    /// (the next ones run back to back) so that every leg still gets 50
-    /// frames a second and no delay builds up in the jitter buffers; only a
-    /// worker more than [`MAX_BEHIND`] behind drops the schedule and counts
-    /// the ticks it skipped.
-    fn run(mut self) {
+    /// Runs a tick every 20 ms on a fixed schedule, in [`SLOTS`] phases
+    /// [`SLOT`] apart (each mixes its rooms; the first also takes commands
+    /// and serves legs outside rooms). A late phase is made up (the next
+    /// ones run back to back) so that every leg still gets 50 frames a
+    /// second and no delay builds up in the jitter buffers; only a worker
+    /// more than [`MAX_BEHIND`] behind drops the schedule and counts the
+    /// ticks it skipped.
+    fn run(mut self, first: Instant) {
         let stats = self.cfg.stats.clone();
-        let mut due = Instant::now();
+        let mut due = first;
         loop {
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            let started = Instant::now();
-            stats
-                .tick_lateness
-                .observe(started.saturating_duration_since(due));
-            self.due_ms = self.ms_since_epoch(due);
-            loop {
-                match self.rx.try_recv() {
-                    Ok(cmd) => self.command(cmd),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return,
+            let mut work = Duration::ZERO;
+            for slot in 0..SLOTS {
+                let slot_due = due + SLOT * slot as u32;
+                let now = Instant::now();
+                if slot_due > now {
+                    std::thread::sleep(slot_due - now);
                 }
+                let started = Instant::now();
+                stats
+                    .tick_lateness
+                    .observe(started.saturating_duration_since(slot_due));
+                self.due_ms = self.ms_since_epoch(slot_due);
+                if slot == 0 {
+                    loop {
+                        match self.rx.try_recv() {
+                            Ok(cmd) => self.command(cmd),
+                            Err(TryRecvError::Empty) => break,
+                            Err(TryRecvError::Disconnected) => return,
+                        }
+                    }
+                    for (leg, spec, room, tries) in std::mem::take(&mut self.pending) {
+                        self.open(leg, spec, room, tries);
+                    }
+                }
+                self.receive_from_sfu();
+                self.mix_and_send(slot);
+                work += started.elapsed();
             }
-            for (leg, spec, room, tries) in std::mem::take(&mut self.pending) {
-                self.open(leg, spec, room, tries);
-            }
-            self.receive_from_sfu();
-            self.mix_and_send();
             self.tick += 1;
             let now = Instant::now();
-            stats.tick_work.observe(now - started);
+            stats.tick_work.observe(work);
             let (legs, rooms) = (self.legs.len() as i64, self.rooms.len() as i64);
             stats
                 .legs
@@ -1057,8 +1094,14 @@ impl Worker {
         };
         l.room = Some(room.clone());
         l.muted = muted;
+        let slot = if self.rooms.contains_key(&room) {
+            0
+        } else {
+            quietest_slot(self.rooms.values().map(|r| (r.slot, r.legs.len())))
+        };
         let r = self.rooms.entry(room.clone()).or_insert_with(|| RoomState {
             name: std::sync::Arc::from(room.as_str()),
+            slot,
             browsers: 0,
             legs: Vec::new(),
             mixer: Mixer::new(talkers, TALK_THRESHOLD),
@@ -1416,11 +1459,12 @@ impl Worker {
         }
     }
 
-    /// One tick of audio: every leg yields its frame; each room chooses its
-    /// talkers, resamples only theirs, mixes once, encodes each distinct mix
-    /// once per codec and sends it to the room's legs; legs in no room (the
+    /// One phase of a tick's audio: every leg of the rooms mixed in `slot`
+    /// yields its frame; each room chooses its talkers, resamples only
+    /// theirs, mixes once, encodes each distinct mix once per codec and
+    /// sends it to the room's legs. In the first phase legs in no room (the
     /// IVR) get their prompts or silence.
-    fn mix_and_send(&mut self) {
+    fn mix_and_send(&mut self, slot: usize) {
         let stats = self.cfg.stats.clone();
         let tick = self.tick;
         let complexity = self.cfg.opus_complexity;
@@ -1442,7 +1486,7 @@ impl Worker {
         };
         let legs = &mut self.legs;
         let due_ms = self.due_ms;
-        for r in self.rooms.values_mut() {
+        for r in self.rooms.values_mut().filter(|r| r.slot == slot) {
             for id in &r.legs {
                 if let Some(l) = legs.get_mut(id) {
                     Self::receive_leg(l, &mut io);
@@ -1531,7 +1575,8 @@ impl Worker {
             }
         }
         let silence = [0i16; FRAME];
-        for l in legs.values_mut().filter(|l| l.room.is_none()) {
+        let alone = legs.values_mut().filter(|l| slot == 0 && l.room.is_none());
+        for l in alone {
             Self::receive_leg(l, &mut io);
             Self::pull(l, due_ms, io.events, &stats);
             let out = SendCtx {
@@ -1687,4 +1732,31 @@ struct SendCtx<'a> {
     events: &'a mut Vec<MediaEvent>,
     /// The SFU's inbox, for WebRTC legs.
     to_sfu: Option<&'a UnboundedSender<PhoneRtp>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_room_takes_the_phase_with_the_fewest_callers() {
+        assert_eq!(quietest_slot(std::iter::empty()), 0);
+        assert_eq!(
+            quietest_slot([(0, 10), (1, 10), (2, 3), (3, 10)].into_iter()),
+            2
+        );
+        // As many callers: the phase with fewer rooms.
+        assert_eq!(
+            quietest_slot([(0, 4), (0, 4), (1, 8), (2, 8), (3, 4), (3, 4)].into_iter()),
+            1
+        );
+        // Rooms of the same size fill the phases in turn.
+        let mut rooms: Vec<(usize, usize)> = Vec::new();
+        for _ in 0..2 * SLOTS {
+            let slot = quietest_slot(rooms.iter().copied());
+            rooms.push((slot, 10));
+        }
+        let slots: Vec<usize> = rooms.iter().map(|r| r.0).collect();
+        assert_eq!(slots, [0, 1, 2, 3, 0, 1, 2, 3]);
+    }
 }
