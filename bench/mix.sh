@@ -294,9 +294,7 @@ name = "bench"
 sources = ["127.0.0.0/8"]
 
 [dialplan]
-# The shipped dialplan (4-digit numbers are rooms). Without a dialplan
-# directory the server falls back to a built-in copy, but then its endpoint
-# loop spins on the closed dialplan watch channel (a core at 100 %).
+# The shipped dialplan (4-digit numbers are rooms).
 path = "$ROOT/dialplans"
 EOF
     (cd "$ROOT" && NO_COLOR=1 exec "$DIALROOM_BIN" --config "$dir/dialroom.toml" serve) >"$dir/server.log" 2>&1 &
@@ -634,7 +632,10 @@ EOF
         { line[NR] = $0 }
         $0 == heading { in_s = 1; next }
         in_s && /^## / { in_s = 0 }
-        in_s && (/^\| [0-9][0-9][0-9][0-9]-/ || /^\|---/) { last = NR }  # result rows, not other tables
+        # Result tables only (a "| Date | Arch" header), not the other tables
+        # of the section: after their last dated row or header separator.
+        in_s && /^\| Date \| Arch/ { header = NR }
+        in_s && (/^\| [0-9][0-9][0-9][0-9]-/ || (/^\|---/ && header == NR - 1)) { last = NR }
         END {
             sub(/\n$/, "", rows)
             for (i = 1; i <= NR; i++) {

@@ -535,6 +535,15 @@ struct RoomState {
     rec: Option<RoomRec>,
 }
 
+/// Time this thread has spent runnable but waiting for a core, in ns
+/// (`/proc/thread-self/schedstat`'s second field; 0 where there is none).
+fn run_queue_wait_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The phase of the tick with the fewest callers (then the fewest rooms),
 /// for a new room, given each room's (phase, callers).
 fn quietest_slot(rooms: impl Iterator<Item = (usize, usize)>) -> usize {
@@ -786,18 +795,42 @@ impl Worker {
     fn run(mut self, first: Instant) {
         let stats = self.cfg.stats.clone();
         let mut due = first;
+        // With debug logging: how long the thread waited for a core since
+        // the last phase began (the kernel's schedstat), for phases that
+        // start late. Work that overran and a thread kept off its core
+        // look alike in the lateness alone.
+        let diagnose = tracing::enabled!(tracing::Level::DEBUG);
+        let mut queued_ns = 0u64;
         loop {
             let mut work = Duration::ZERO;
+            // Phases with no room are not woken for (rooms come and go in
+            // the first phase, with the commands).
+            let mut occupied = [true; SLOTS];
             for slot in 0..SLOTS {
+                if !occupied[slot] {
+                    continue;
+                }
                 let slot_due = due + SLOT * slot as u32;
                 let now = Instant::now();
                 if slot_due > now {
                     std::thread::sleep(slot_due - now);
                 }
                 let started = Instant::now();
-                stats
-                    .tick_lateness
-                    .observe(started.saturating_duration_since(slot_due));
+                let late = started.saturating_duration_since(slot_due);
+                stats.tick_lateness.observe(late);
+                if diagnose {
+                    let was = std::mem::replace(&mut queued_ns, run_queue_wait_ns());
+                    if late > SLOT {
+                        tracing::debug!(
+                            tick = self.tick,
+                            slot,
+                            late_us = late.as_micros() as u64,
+                            work_us = work.as_micros() as u64,
+                            waited_for_a_core_us = queued_ns.saturating_sub(was) / 1000,
+                            "tick phase started late"
+                        );
+                    }
+                }
                 self.due_ms = self.ms_since_epoch(slot_due);
                 if slot == 0 {
                     loop {
@@ -809,6 +842,11 @@ impl Worker {
                     }
                     for (leg, spec, room, tries) in std::mem::take(&mut self.pending) {
                         self.open(leg, spec, room, tries);
+                    }
+                    occupied = [false; SLOTS];
+                    occupied[0] = true;
+                    for r in self.rooms.values() {
+                        occupied[r.slot] = true;
                     }
                 }
                 self.receive_from_sfu();

@@ -38,6 +38,37 @@ fn encoder(complexity: u8) -> Encoder {
     e
 }
 
+/// The modes (RFC 6716 §3.1: SILK, hybrid, CELT, with the bandwidth) of
+/// the packets one encoder makes of `pcm`, with how many of each.
+fn modes(e: &Encoder, pcm: &[i16]) -> String {
+    let mut out = [0u8; 1275];
+    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+    for frame in pcm.chunks_exact(960).take(200) {
+        let Ok(n) = e.encode(frame, &mut out) else {
+            continue;
+        };
+        if n == 0 {
+            continue;
+        }
+        let name = match out[0] >> 3 {
+            0..=3 => "SILK NB",
+            4..=7 => "SILK MB",
+            8..=11 => "SILK WB",
+            12..=13 => "hybrid SWB",
+            14..=15 => "hybrid FB",
+            16..=19 => "CELT NB",
+            20..=23 => "CELT WB",
+            24..=27 => "CELT SWB",
+            _ => "CELT FB",
+        };
+        *seen.entry(name).or_default() += 1;
+    }
+    seen.iter()
+        .map(|(m, k)| format!("{m} x{k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn run() {
     let talker = signal::pcm_loop(Voice::Talker, 48_000);
     let quiet = signal::pcm_loop(Voice::Quiet, 48_000);
@@ -66,7 +97,11 @@ pub fn run() {
             format!("{name} {us:.0}")
         })
         .collect();
-        println!("  complexity {c:2}: {}", row.join(", "));
+        println!(
+            "  complexity {c:2}: {} (talker's packets: {})",
+            row.join(", "),
+            modes(&encoder(c), &talker)
+        );
     }
     println!("decode, us per frame:");
     for (name, voice) in [("talker", Voice::Talker), ("quiet", Voice::Quiet)] {
