@@ -65,11 +65,14 @@
 #   CPU is reported: at high counts it competes with the server, and its
 #   own send lateness (gen_send_late_p99, and the number of send slots over
 #   1 ms late) shows whether it kept time.  It stands in for phones on other
-#   machines, so its media threads run SCHED_FIFO when allowed (root or
+#   machines, so its sending threads run SCHED_FIFO when allowed (root or
 #   CAP_SYS_NICE): their send times are then the phones' clocks rather than
-#   whatever the server's threads leave them; they wake once a millisecond,
-#   send the legs due in that slot and take everything that arrived in one
-#   sweep (the kernel's receive timestamps keep arrival times exact).
+#   whatever the server's threads leave them; they wake once a millisecond
+#   and send the legs due in that slot.  Receiving (and decoding the probes'
+#   audio) is done by threads at normal priority, once a millisecond, in
+#   one sweep (the kernel's receive timestamps keep arrival times exact): on
+#   SCHED_FIFO a burst of arrivals kept a core from the server for up to
+#   5 ms.
 #
 # SIDE BY SIDE
 #   The issue names no peer for the mixer; the design names Janus

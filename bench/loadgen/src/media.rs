@@ -1,8 +1,9 @@
 //! The RTP side: a few threads, each owning whole rooms. A thread sends one
 //! packet per leg every 20 ms (legs spread over 20 one-millisecond slots, as
-//! unsynchronised phones would be) and reads what comes back through epoll,
-//! with the kernel's receive timestamp (SO_TIMESTAMPNS) on every packet so
-//! that the thread's own scheduling does not count as server delay.
+//! unsynchronised phones would be), on SCHED_FIFO; a receiver thread of its
+//! own, at normal priority, reads what comes back through epoll, with the
+//! kernel's receive timestamp (SO_TIMESTAMPNS) on every packet so that the
+//! receiver's own scheduling does not count as server delay.
 //!
 //! Counted only while the measurement window is open (`PHASE_MEASURE`):
 //! packets in, sequence gaps, longest arrival gap, send lateness of the
@@ -103,12 +104,20 @@ pub struct ThreadStats {
     pub decode_errors: u64,
 }
 
+/// A leg's sending side (the media thread's).
 struct Leg {
     s: LegSock,
     ssrc: u32,
     seq: u16,
     ts: u32,
     frame: usize,
+}
+
+/// A leg's receiving side (the receiver thread's).
+struct RxLeg {
+    room: usize,
+    sock: UdpSocket,
+    rtcp: UdpSocket,
     last_seq: Option<u16>,
     last_rx_ns: i64,
     rx: u64,
@@ -200,7 +209,13 @@ pub struct Content {
     pub click_offset_ns: i64,
 }
 
-/// Runs one media thread until `shared.stop`.
+/// Runs one media thread until `shared.stop`: it sends (on SCHED_FIFO,
+/// see [`realtime_priority`]) and a receiver thread of its own, at normal
+/// priority, takes in what comes back. Only sending needs the phones'
+/// clock; arrival times are the kernel's. (When one thread did both, a
+/// burst of arrivals to decode kept a core from the server for up to 5 ms
+/// on SCHED_FIFO: `perf sched` showed the server's media thread runnable
+/// and waiting all that time.)
 pub fn run(
     socks: Vec<LegSock>,
     content: Arc<Content>,
@@ -208,11 +223,57 @@ pub fn run(
     seed: u64,
 ) -> ThreadStats {
     let codec = content.codec;
-    let spf = codec.samples();
+    let rx_legs: Vec<RxLeg> = socks
+        .iter()
+        .map(|s| RxLeg {
+            room: s.room,
+            sock: s.sock.try_clone().expect("dup socket"),
+            rtcp: s.rtcp.try_clone().expect("dup socket"),
+            last_seq: None,
+            last_rx_ns: 0,
+            rx: 0,
+            dec: s.probe.then(|| Dec::new(codec)),
+            last_loud_ns: 0,
+        })
+        .collect();
+    let receiver = {
+        let (content, shared) = (content.clone(), shared.clone());
+        let name = std::thread::current()
+            .name()
+            .map_or_else(|| "rx".to_string(), |n| format!("{n}-rx"));
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || receive(rx_legs, &content, &shared))
+            .expect("thread")
+    };
+    let mut st = send(socks, &content, &shared, seed);
+    let rx = receiver.join().expect("receiver thread");
+    st.take_received(rx);
+    st
+}
+
+impl ThreadStats {
+    /// Takes the receiver's counts into the sender's.
+    fn take_received(&mut self, rx: ThreadStats) {
+        let ThreadStats {
+            sent,
+            late_hist,
+            late_max_us,
+            ..
+        } = *self;
+        *self = ThreadStats {
+            sent,
+            late_hist,
+            late_max_us,
+            ..rx
+        };
+    }
+}
+
+/// The sending loop: each leg's packet in its 1 ms slot of 20.
+fn send(socks: Vec<LegSock>, content: &Content, shared: &Shared, seed: u64) -> ThreadStats {
+    let codec = content.codec;
     realtime_priority();
-    // SAFETY: plain epoll set-up on fds this thread owns.
-    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    assert!(ep >= 0, "epoll_create1");
     let mut rng = seed | 1;
     let mut next_rand = || {
         rng ^= rng << 13;
@@ -223,36 +284,14 @@ pub fn run(
     let mut legs: Vec<Leg> = socks
         .into_iter()
         .map(|s| Leg {
-            dec: s.probe.then(|| Dec::new(codec)),
             s,
             ssrc: next_rand() as u32,
             seq: next_rand() as u16,
             ts: next_rand() as u32,
-            frame: 0,
-            last_seq: None,
-            last_rx_ns: 0,
-            rx: 0,
-            last_loud_ns: 0,
+            // Talkers start at a random place in their loop.
+            frame: (next_rand() % LOOP as u64) as usize,
         })
         .collect();
-    for (i, l) in legs.iter_mut().enumerate() {
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: i as u64,
-        };
-        // SAFETY: registering a socket fd we own.
-        let r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, l.s.sock.as_raw_fd(), &mut ev) };
-        assert_eq!(r, 0, "epoll_ctl");
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: RTCP_TOKEN | i as u64,
-        };
-        // SAFETY: as above.
-        let r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, l.s.rtcp.as_raw_fd(), &mut ev) };
-        assert_eq!(r, 0, "epoll_ctl");
-        // Talkers start at a random place in their loop.
-        l.frame = (next_rand() % LOOP as u64) as usize;
-    }
     // 20 one-millisecond slots; each leg sends in its own.
     let mut slots: Vec<Vec<usize>> = vec![Vec::new(); 20];
     for (i, l) in legs.iter().enumerate() {
@@ -260,33 +299,11 @@ pub fn run(
     }
     let mut st = ThreadStats::default();
     let mut pkt = [0u8; 1500];
-    let mut rbuf = [0u8; 2048];
-    let mut pcm = vec![0i16; 5760];
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
     let start = Instant::now();
     let mut slot = 0usize;
     let mut next_slot = start + Duration::from_millis(1);
-    let mut rx_at_start: Vec<u64> = vec![0; legs.len()];
-    let mut was_measuring = false;
-    let mut drained = false;
     while !shared.stop.load(Ordering::Relaxed) {
-        let phase = shared.phase.load(Ordering::Relaxed);
-        let measuring = phase == PHASE_MEASURE;
-        if measuring && !was_measuring {
-            for (i, l) in legs.iter().enumerate() {
-                rx_at_start[i] = l.rx;
-            }
-        }
-        if !measuring && was_measuring {
-            st.per_leg_rx = legs
-                .iter()
-                .enumerate()
-                .map(|(i, l)| l.rx - rx_at_start[i])
-                .collect();
-            st.silent_legs = st.per_leg_rx.iter().filter(|&&n| n == 0).count();
-        }
-        was_measuring = measuring;
-        // Send what is due.
+        let measuring = shared.phase.load(Ordering::Relaxed) == PHASE_MEASURE;
         let mut now = Instant::now();
         while next_slot <= now {
             if measuring {
@@ -341,27 +358,72 @@ pub fn run(
             next_slot += Duration::from_millis(1);
             now = Instant::now();
         }
-        // Sleep to the next slot and then take everything that arrived in
-        // one sweep: phones do not wake per packet either, and the kernel's
-        // receive timestamps keep the arrival times exact.
-        if drained {
-            std::thread::sleep(next_slot.saturating_duration_since(now));
-            drained = false;
-            continue;
+        std::thread::sleep(next_slot.saturating_duration_since(now));
+    }
+    st
+}
+
+/// The receiving loop: once a millisecond, everything that arrived, in one
+/// sweep (phones do not wake per packet either, and the kernel's receive
+/// timestamps keep the arrival times exact), until `shared.stop`.
+fn receive(mut legs: Vec<RxLeg>, content: &Content, shared: &Shared) -> ThreadStats {
+    let codec = content.codec;
+    // SAFETY: plain epoll set-up on fds this thread owns.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    assert!(ep >= 0, "epoll_create1");
+    for (i, l) in legs.iter().enumerate() {
+        for (fd, token) in [
+            (l.sock.as_raw_fd(), i as u64),
+            (l.rtcp.as_raw_fd(), RTCP_TOKEN | i as u64),
+        ] {
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: token,
+            };
+            // SAFETY: registering a socket fd we own.
+            let r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+            assert_eq!(r, 0, "epoll_ctl");
         }
+    }
+    let mut st = ThreadStats::default();
+    let mut rbuf = [0u8; 2048];
+    let mut pcm = vec![0i16; 5760];
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
+    let mut rx_at_start: Vec<u64> = vec![0; legs.len()];
+    let mut was_measuring = false;
+    let mut drained = true;
+    while !shared.stop.load(Ordering::Relaxed) {
+        if drained {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let measuring = shared.phase.load(Ordering::Relaxed) == PHASE_MEASURE;
+        if measuring && !was_measuring {
+            for (i, l) in legs.iter().enumerate() {
+                rx_at_start[i] = l.rx;
+            }
+        }
+        if !measuring && was_measuring {
+            st.per_leg_rx = legs
+                .iter()
+                .enumerate()
+                .map(|(i, l)| l.rx - rx_at_start[i])
+                .collect();
+            st.silent_legs = st.per_leg_rx.iter().filter(|&&n| n == 0).count();
+        }
+        was_measuring = measuring;
         // SAFETY: events has room for events.len() entries.
         let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, 0) };
         drained = (n.max(0) as usize) < events.len();
         for e in events.iter().take(n.max(0) as usize) {
             if e.u64 & RTCP_TOKEN != 0 {
                 let l = &legs[(e.u64 & !RTCP_TOKEN) as usize];
-                while l.s.rtcp.recv_from(&mut rbuf).is_ok() {
+                while l.rtcp.recv_from(&mut rbuf).is_ok() {
                     st.rtcp += 1;
                 }
                 continue;
             }
             let l = &mut legs[e.u64 as usize];
-            let Some((len, ts)) = recv_ts(l.s.sock.as_raw_fd(), &mut rbuf) else {
+            let Some((len, ts)) = recv_ts(l.sock.as_raw_fd(), &mut rbuf) else {
                 continue;
             };
             if len < 12 || rbuf[0] >> 6 != 2 || (200..=204).contains(&rbuf[1]) {
@@ -411,16 +473,15 @@ pub fn run(
                     l.last_loud_ns = ts;
                     if armed && measuring {
                         let heard = ts + (k as i64) * 1_000_000_000 / i64::from(codec.rate());
-                        let sent = shared.click_ns[l.s.room].load(Ordering::Relaxed);
+                        let sent = shared.click_ns[l.room].load(Ordering::Relaxed);
                         let d = heard - sent;
                         if sent != 0 && (0..900_000_000).contains(&d) {
-                            st.delays_ns.push((l.s.room, heard, d));
+                            st.delays_ns.push((l.room, heard, d));
                         } else {
                             st.unmatched += 1;
                         }
                     }
                 }
-                let _ = spf;
             }
         }
     }
