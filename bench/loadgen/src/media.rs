@@ -363,6 +363,16 @@ fn send(socks: Vec<LegSock>, content: &Content, shared: &Shared, seed: u64) -> T
     st
 }
 
+/// The window is over: what each leg received in it.
+fn window_closed(st: &mut ThreadStats, legs: &[RxLeg], rx_at_start: &[u64]) {
+    st.per_leg_rx = legs
+        .iter()
+        .zip(rx_at_start)
+        .map(|(l, &at_start)| l.rx - at_start)
+        .collect();
+    st.silent_legs = st.per_leg_rx.iter().filter(|&&n| n == 0).count();
+}
+
 /// The receiving loop: once a millisecond, everything that arrived, in one
 /// sweep (phones do not wake per packet either, and the kernel's receive
 /// timestamps keep the arrival times exact), until `shared.stop`.
@@ -403,12 +413,7 @@ fn receive(mut legs: Vec<RxLeg>, content: &Content, shared: &Shared) -> ThreadSt
             }
         }
         if !measuring && was_measuring {
-            st.per_leg_rx = legs
-                .iter()
-                .enumerate()
-                .map(|(i, l)| l.rx - rx_at_start[i])
-                .collect();
-            st.silent_legs = st.per_leg_rx.iter().filter(|&&n| n == 0).count();
+            window_closed(&mut st, &legs, &rx_at_start);
         }
         was_measuring = measuring;
         // SAFETY: events has room for events.len() entries.
@@ -486,12 +491,7 @@ fn receive(mut legs: Vec<RxLeg>, content: &Content, shared: &Shared) -> ThreadSt
         }
     }
     if st.per_leg_rx.is_empty() {
-        st.per_leg_rx = legs
-            .iter()
-            .enumerate()
-            .map(|(i, l)| l.rx - rx_at_start[i])
-            .collect();
-        st.silent_legs = st.per_leg_rx.iter().filter(|&&n| n == 0).count();
+        window_closed(&mut st, &legs, &rx_at_start);
     }
     // SAFETY: closing the epoll fd we created.
     unsafe { libc::close(ep) };
