@@ -19,6 +19,12 @@ pub const MAX_PAYLOAD: usize = 1500;
 /// however the reads move, unless they come later than this (a phone's
 /// own jitter). Costs up to this much delay.
 pub const GUARD_MS: f64 = 2.0;
+/// Frames that can have come after the guard when a worker that skipped
+/// ticks reads again (its next tick is due less than a tick before the
+/// read, and its phase's rooms before this one take a few ms): more than
+/// these over the target are backlog even when their arrival times are the
+/// read's own (a socket without kernel timestamps).
+const FRESH_AFTER_SKIP: usize = 2;
 /// Deepest playout target, in frames.
 const MAX_DEPTH: usize = 10;
 /// Frames above the target that are drained quickly.
@@ -212,7 +218,11 @@ impl JitterBuffer {
     /// many. Counted as drained.
     pub fn catch_up(&mut self, tick_ms: f64) -> u64 {
         let mut dropped = 0;
-        while self.started && self.next.is_some() && self.waiting(tick_ms) > self.target {
+        while self.started
+            && self.next.is_some()
+            && (self.waiting(tick_ms) > self.target
+                || self.buffered() > self.target + FRESH_AFTER_SKIP)
+        {
             dropped += u64::from(self.skip_next());
         }
         dropped
@@ -497,6 +507,16 @@ mod tests {
             b.push(arrival(i), i, u32::from(i) * 160, &[i as u8]);
         }
         b
+    }
+
+    #[test]
+    fn catching_up_drops_a_backlog_stamped_when_read() {
+        // No kernel timestamps: the frames' arrival is the read itself, so
+        // none of them was there GUARD_MS before the tick.
+        let mut b = after_a_stall(|_| 200.0);
+        let target = b.stats().depth;
+        b.catch_up(200.0);
+        assert_eq!(b.buffered(), target + FRESH_AFTER_SKIP);
     }
 
     #[test]

@@ -800,7 +800,7 @@ impl Worker {
         // start late. Work that overran and a thread kept off its core
         // look alike in the lateness alone.
         let diagnose = tracing::enabled!(tracing::Level::DEBUG);
-        let mut queued_ns = 0u64;
+        let mut queued_ns = if diagnose { run_queue_wait_ns() } else { 0 };
         loop {
             let mut work = Duration::ZERO;
             // Phases with no room are not woken for (rooms come and go in
@@ -1543,10 +1543,10 @@ impl Worker {
                         .map(|l| (l.id, l.level)),
                 )
                 .len();
-            for slot in 0..n {
-                let id = r.mixer.talkers()[slot];
+            for talker in 0..n {
+                let id = r.mixer.talkers()[talker];
                 if let Some(l) = legs.get_mut(&id) {
-                    Self::upsample(l, tick, r.mixer.input(slot));
+                    Self::upsample(l, tick, r.mixer.input(talker));
                 }
             }
             r.mixer.mix_selected();
@@ -1554,8 +1554,8 @@ impl Worker {
                 && let Some(tx) = &self.cfg.to_browsers
             {
                 // Each talking caller to the room's browsers, as its own source.
-                for slot in 0..n {
-                    let id = r.mixer.talkers()[slot];
+                for talker in 0..n {
+                    let id = r.mixer.talkers()[talker];
                     if bridge::is_bridge_leg(id) {
                         continue;
                     }
@@ -1567,7 +1567,7 @@ impl Worker {
                     if let Some(p) = l
                         .to_browsers
                         .as_mut()
-                        .and_then(|b| b.packet(&r.name, tick, level, r.mixer.input_frame(slot)))
+                        .and_then(|b| b.packet(&r.name, tick, level, r.mixer.input_frame(talker)))
                     {
                         let _ = tx.send(p);
                     }

@@ -606,7 +606,8 @@ fn report(
     let over_20 = work_n - work.get(5).copied().unwrap_or(0.0);
     put("ticks_work_over_20ms", format!("{over_20:.0}"));
     let expected_ticks = a.workers as f64 * 50.0 * w;
-    put("ticks", format!("{lat_n:.0}"));
+    // One work sample per tick (lateness has one per phase of a tick).
+    put("ticks", format!("{work_n:.0}"));
     put("ticks_expected", format!("{expected_ticks:.0}"));
     // Late ticks are made up (run back to back) unless a worker falls more
     // than 200 ms behind, when it counts the ticks it gives up on: those are
@@ -614,7 +615,7 @@ fn report(
     // not make ticks up: there the shortfall in the tick count says it (one
     // per worker is window edge).
     let skipped = d("dialroom_mixer_ticks_skipped_total");
-    let short = (expected_ticks - lat_n - 2.0 * a.workers as f64)
+    let short = (expected_ticks - work_n - 2.0 * a.workers as f64)
         .max(0.0)
         .round();
     let has_counter = s1
