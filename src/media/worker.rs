@@ -747,8 +747,6 @@ struct Worker {
     pkt: Vec<u8>,
     reader: super::udp::Reader,
     tick: u64,
-    /// When this tick was due, in ms since `epoch`.
-    due_ms: f64,
     epoch: Instant,
     /// Opens waiting for their port to be released.
     pending: Vec<(LegId, LegSpec, Option<String>, u32)>,
@@ -777,7 +775,6 @@ impl Worker {
             pkt: vec![0; MAX_PACKET],
             reader: super::udp::Reader::default(),
             tick: 0,
-            due_ms: 0.0,
             epoch: Instant::now(),
             pending: Vec::new(),
             reported: (0, 0),
@@ -831,7 +828,6 @@ impl Worker {
                         );
                     }
                 }
-                self.due_ms = self.ms_since_epoch(slot_due);
                 if slot == 0 {
                     loop {
                         match self.rx.try_recv() {
@@ -850,7 +846,7 @@ impl Worker {
                     }
                 }
                 self.receive_from_sfu();
-                self.mix_and_send(slot);
+                self.mix_and_send(slot, self.ms_since_epoch(slot_due));
                 work += started.elapsed();
             }
             self.tick += 1;
@@ -1501,8 +1497,9 @@ impl Worker {
     /// yields its frame; each room chooses its talkers, resamples only
     /// theirs, mixes once, encodes each distinct mix once per codec and
     /// sends it to the room's legs. In the first phase legs in no room (the
-    /// IVR) get their prompts or silence.
-    fn mix_and_send(&mut self, slot: usize) {
+    /// IVR) get their prompts or silence. `due_ms`: when the phase was
+    /// due, in ms since `epoch`.
+    fn mix_and_send(&mut self, slot: usize, due_ms: f64) {
         let stats = self.cfg.stats.clone();
         let tick = self.tick;
         let complexity = self.cfg.opus_complexity;
@@ -1523,7 +1520,6 @@ impl Worker {
             events: &mut events,
         };
         let legs = &mut self.legs;
-        let due_ms = self.due_ms;
         for r in self.rooms.values_mut().filter(|r| r.slot == slot) {
             for id in &r.legs {
                 if let Some(l) = legs.get_mut(id) {
