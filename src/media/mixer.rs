@@ -44,6 +44,8 @@ pub struct Mixer {
     inputs: Vec<[i16; FRAME]>,
     minus: Vec<[i16; FRAME]>,
     talkers: Vec<u64>,
+    /// A sound was laid over this tick's mixes.
+    overlaid: bool,
     /// (level, position, id) of the candidates above the threshold.
     order: Vec<(u32, usize, u64)>,
 }
@@ -87,6 +89,7 @@ impl Mixer {
             inputs: vec![[0; FRAME]; k],
             minus: vec![[0; FRAME]; k],
             talkers: Vec::with_capacity(k),
+            overlaid: false,
             order: Vec::with_capacity(64),
         }
     }
@@ -124,6 +127,7 @@ impl Mixer {
     /// says who hears what.
     pub fn mix_selected(&mut self) {
         let n = self.talkers.len();
+        self.overlaid = false;
         self.acc.fill(0);
         for input in &self.inputs[..n] {
             for (a, &s) in self.acc.iter_mut().zip(input.iter()) {
@@ -154,6 +158,7 @@ impl Mixer {
 
     /// Adds a sound everyone hears (join/leave tones) to every mix of this tick.
     pub fn overlay(&mut self, sound: &[i16; FRAME]) {
+        self.overlaid = true;
         for (c, &s) in self.common.iter_mut().zip(sound.iter()) {
             *c = clip(i32::from(*c) + i32::from(s));
         }
@@ -174,6 +179,22 @@ impl Mixer {
         match self.talkers.iter().position(|&t| t == id) {
             Some(slot) => Hears::MinusSelf(slot),
             None => Hears::Common,
+        }
+    }
+
+    /// The talker slot whose input frame is, unchanged, the whole of mix
+    /// `h` this tick: the common mix of a lone talker, or a talker's mix
+    /// when one other talks. Whoever hears it may be sent that talker's own
+    /// packet instead of an encoding of the mix. `None` when the mix holds
+    /// several talkers, none, or a sound laid over it.
+    pub fn only_source(&self, h: Hears) -> Option<usize> {
+        if self.overlaid {
+            return None;
+        }
+        match (h, self.talkers.len()) {
+            (Hears::Common, 1) => Some(0),
+            (Hears::MinusSelf(own), 2) => Some(1 - own),
+            _ => None,
         }
     }
 
@@ -282,6 +303,43 @@ mod tests {
         assert!(m.select([(10, 50), (11, 20)]).is_empty());
         m.mix_selected();
         assert!(m.output(Hears::Common).iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn a_mix_of_one_talker_names_that_talker_as_its_only_source() {
+        let (a, b, c) = (
+            tone(440.0, 5000.0),
+            tone(700.0, 4000.0),
+            tone(1100.0, 3000.0),
+        );
+        let mut m = Mixer::new(3, 10);
+        let input = |id, frame| MixInput {
+            id,
+            frame,
+            level: level(frame),
+        };
+        // One talker: everyone else hears exactly its frame; it hears nothing.
+        m.mix(&[input(1, &a)]);
+        assert_eq!(m.only_source(Hears::Common), Some(0));
+        assert_eq!(m.output(Hears::Common), m.input_frame(0));
+        assert_eq!(m.only_source(m.hears(1)), None);
+        // Two: each talker hears only the other, unchanged; the rest hear both.
+        m.mix(&[input(1, &a), input(2, &b)]);
+        for (id, other) in [(1, 2), (2, 1)] {
+            let h = m.hears(id);
+            let slot = m.only_source(h).expect("one other talker");
+            assert_eq!(m.talkers()[slot], other);
+            assert_eq!(m.output(h), m.input_frame(slot));
+        }
+        assert_eq!(m.only_source(Hears::Common), None);
+        // A chime laid over the mixes: nobody hears a talker unchanged.
+        m.overlay(&c);
+        assert_eq!(m.only_source(m.hears(1)), None);
+        // Three talkers: every mix holds at least two.
+        m.mix(&[input(1, &a), input(2, &b), input(3, &c)]);
+        for h in [Hears::Common, m.hears(1), m.hears(2), m.hears(3)] {
+            assert_eq!(m.only_source(h), None);
+        }
     }
 
     #[test]

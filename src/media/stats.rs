@@ -109,6 +109,9 @@ pub struct MediaStats {
     pub drained: AtomicU64,
     /// Encodes done (one per distinct mix and codec, plus private ones).
     pub encodes: AtomicU64,
+    /// Frames sent as the talker's own packet, not encoded: to a listener
+    /// on the talker's codec who heard that talker alone.
+    pub passed_on: AtomicU64,
     /// Ticks a worker skipped because it fell too far behind its schedule.
     pub ticks_skipped: AtomicU64,
     /// Recording frames handed to a recorder (room mixes and tracks).
@@ -243,6 +246,12 @@ impl MediaStats {
             "dialroom_mixer_encodes_total",
             "Audio frames encoded.",
             self.encodes.load(Ordering::Relaxed),
+        );
+        c(
+            out,
+            "dialroom_mixer_passed_on_total",
+            "Frames sent as a talker's own packet instead of an encoding: to a listener on its codec who heard that talker alone.",
+            self.passed_on.load(Ordering::Relaxed),
         );
         c(
             out,

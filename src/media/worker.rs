@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::codec::dtmf::DtmfReceiver;
-use super::codec::opus::{OpusConfig, OpusEncoder};
+use super::codec::opus::{OpusConfig, OpusEncoder, OpusReceiver};
 use super::codec::{Codec, Decoder, Encoder};
 use super::dtmf_detect::DtmfDetector;
 use super::engine::{LegSpec, MediaCommand, MediaEvent, Sound};
@@ -367,6 +367,15 @@ impl EncodeChain {
 
     fn encode(&mut self, tick: u64, pcm: &[i16; FRAME], stats: &super::stats::MediaStats) -> &[u8] {
         if self.tick != tick {
+            if self.tick != u64::MAX && self.tick.wrapping_add(1) != tick {
+                // Not encoded last tick (its listeners were sent a talker's
+                // own packets, or it was not heard): start afresh rather
+                // than from the audio it last encoded.
+                self.enc.reset();
+                if let Some(r) = &mut self.down {
+                    r.reset();
+                }
+            }
             self.tick = tick;
             stats
                 .encodes
@@ -419,6 +428,12 @@ struct Leg {
     decoded: Vec<i16>,
     /// `native` holds a frame for the mix this tick.
     has_frame: bool,
+    /// This tick's frame as the packet it came in, when it was one whole
+    /// 20 ms packet of a codec that may be passed on ([`Codec::passes_on`]):
+    /// a listener who hears only this leg may be sent it unchanged.
+    packet: Vec<u8>,
+    /// What the leg's Opus fmtp asks of the packets it is sent.
+    opus_rx: OpusReceiver,
     /// Its level (RMS at the codec's rate).
     level: u32,
     /// The tick `up` last resampled: only talkers are resampled, so a gap
@@ -457,6 +472,14 @@ impl Leg {
     fn sending(&self) -> bool {
         self.spec.direction == Direction::SendRecv
             && (self.sfu_out.is_some() || (self.remote.is_some() && self.sock.is_some()))
+    }
+    /// Whether this leg may be sent `packet`, another leg's `codec` packet,
+    /// unchanged instead of our encoding of the same audio.
+    fn takes_unchanged(&self, codec: Codec, packet: &[u8]) -> bool {
+        codec == self.codec
+            && codec.passes_on()
+            && !packet.is_empty()
+            && (codec != Codec::Opus || self.opus_rx.takes(packet))
     }
 }
 
@@ -529,6 +552,9 @@ struct RoomState {
     browsers: usize,
     mixer: Mixer,
     common: HashMap<Codec, EncodeChain>,
+    /// This tick's talkers' packets (by talker slot), with their codec, for
+    /// listeners who hear one of them alone ([`Mixer::only_source`]).
+    packets: Vec<(Codec, Vec<u8>)>,
     sounds: Vec<Chime>,
     overlay: Box<[i16; FRAME]>,
     /// The room's recording tap, when it is recorded.
@@ -1091,6 +1117,8 @@ impl Worker {
             fifo: Vec::with_capacity(2 * MAX_DECODED),
             decoded: vec![0; MAX_DECODED],
             has_frame: false,
+            packet: Vec::with_capacity(MAX_PACKET),
+            opus_rx: OpusReceiver::parse(spec.codec.fmtp.as_deref()),
             level: 0,
             up_tick: u64::MAX,
             phase: rand::random::<u64>() % RTCP_TICKS,
@@ -1140,6 +1168,9 @@ impl Worker {
             legs: Vec::new(),
             mixer: Mixer::new(talkers, TALK_THRESHOLD),
             common: HashMap::new(),
+            packets: (0..talkers.clamp(1, MAX_TALKERS))
+                .map(|_| (Codec::Pcmu, Vec::with_capacity(MAX_PACKET)))
+                .collect(),
             sounds: Vec::new(),
             overlay: Box::new([0; FRAME]),
             rec: None,
@@ -1213,6 +1244,7 @@ impl Worker {
                 }
                 l.last_rtp = Instant::now();
                 l.timed_out = false;
+                l.opus_rx = OpusReceiver::parse(spec.codec.fmtp.as_deref());
                 l.spec = spec;
             }
             MediaCommand::Join { leg, room, muted } => self.join(leg, room, muted),
@@ -1388,6 +1420,7 @@ impl Worker {
     ) {
         l.has_frame = false;
         l.level = 0;
+        l.packet.clear();
         if l.sock.is_none() && l.browser_level > BROWSER_QUIET_DBOV {
             // A quiet browser: play its frame out of the buffer undecoded
             // (decode only what may be mixed; Opus recovers on the next
@@ -1413,9 +1446,18 @@ impl Worker {
         // Packets may hold more or less than 20 ms (ptime 10, 30, 40, 60):
         // decode whole packets into a FIFO and take one 20 ms frame a tick.
         let need = l.native.len();
+        let mut whole = l.fifo.is_empty() && l.codec.passes_on();
         while l.fifo.len() < need {
             let n = match l.jitter.pop_at(at) {
-                Pop::Frame(p) => l.dec.decode(p, &mut l.decoded).unwrap_or(0),
+                Pop::Frame(p) => {
+                    let n = l.dec.decode(p, &mut l.decoded).unwrap_or(0);
+                    // Kept only while this frame is exactly this packet.
+                    l.packet.clear();
+                    if std::mem::take(&mut whole) && n == need {
+                        l.packet.extend_from_slice(p);
+                    }
+                    n
+                }
                 Pop::Lost => {
                     stats
                         .concealed
@@ -1426,6 +1468,8 @@ impl Worker {
                         last_arrival_ms = l.jitter.last_arrival_ms(),
                         "frame missing when due: concealed"
                     );
+                    l.packet.clear();
+                    whole = false;
                     l.dec.conceal(&mut l.decoded[..need])
                 }
                 Pop::Idle => 0,
@@ -1543,6 +1587,10 @@ impl Worker {
                 let id = r.mixer.talkers()[talker];
                 if let Some(l) = legs.get_mut(&id) {
                     Self::upsample(l, tick, r.mixer.input(talker));
+                    let (codec, packet) = &mut r.packets[talker];
+                    *codec = l.codec;
+                    packet.clear();
+                    packet.extend_from_slice(&l.packet);
                 }
             }
             r.mixer.mix_selected();
@@ -1588,6 +1636,14 @@ impl Worker {
                     continue;
                 };
                 let hears = r.mixer.hears(l.id);
+                // Hearing one talker alone, on the same codec: its own
+                // packet, not a second generation of the same audio.
+                let unchanged = r
+                    .mixer
+                    .only_source(hears)
+                    .map(|talker| &r.packets[talker])
+                    .filter(|(codec, packet)| l.takes_unchanged(*codec, packet))
+                    .map(|(_, packet)| &packet[..]);
                 let shared = match hears {
                     Hears::Common => match r.common.entry(l.codec) {
                         std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
@@ -1605,7 +1661,7 @@ impl Worker {
                     events: &mut *events,
                     to_sfu: self.cfg.to_browsers.as_ref(),
                 };
-                Self::send_leg(l, r.mixer.output(hears), shared, out);
+                Self::send_leg(l, r.mixer.output(hears), unchanged, shared, out);
             }
         }
         let silence = [0i16; FRAME];
@@ -1622,7 +1678,7 @@ impl Worker {
                 to_sfu: self.cfg.to_browsers.as_ref(),
             };
             // Alone (in the IVR, between prompts): keep RTP flowing with silence.
-            Self::send_leg(l, &silence, None, out);
+            Self::send_leg(l, &silence, None, None, out);
         }
         for e in events {
             self.event(e);
@@ -1630,12 +1686,15 @@ impl Worker {
     }
 
     /// Encodes and sends this tick's frame to one leg. `base` is what the
-    /// leg hears (its room's mix, or silence); `shared` the room's encoder
-    /// of the common mix when that is what the leg hears. A prompt playing
-    /// to the leg is laid over `base` and encoded for it alone.
+    /// leg hears (its room's mix, or silence); `unchanged` a talker's own
+    /// packet of exactly that audio, sent instead of encoding it; `shared`
+    /// the room's encoder of the common mix when that is what the leg
+    /// hears. A prompt playing to the leg is laid over `base` and encoded
+    /// for it alone.
     fn send_leg(
         l: &mut Leg,
         base: &[i16; FRAME],
+        unchanged: Option<&[u8]>,
         shared: Option<&mut EncodeChain>,
         out: SendCtx<'_>,
     ) {
@@ -1651,7 +1710,7 @@ impl Worker {
             to_sfu,
         } = out;
         let mixed: [i16; FRAME];
-        let (pcm, shared) = match l.playing.front().cloned() {
+        let (pcm, shared, unchanged) = match l.playing.front().cloned() {
             Some(prompt) => {
                 let part = &prompt[l.play_pos..l.play_pos + FRAME];
                 let mut m = [0i16; FRAME];
@@ -1670,13 +1729,19 @@ impl Worker {
                         });
                     }
                 }
-                (&mixed, None)
+                (&mixed, None, None)
             }
-            None => (base, shared),
+            None => (base, shared, unchanged),
         };
-        let payload = match shared {
-            Some(chain) => chain.encode(tick, pcm, stats),
-            None => {
+        let payload = match (unchanged, shared) {
+            (Some(packet), _) => {
+                stats
+                    .passed_on
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                packet
+            }
+            (None, Some(chain)) => chain.encode(tick, pcm, stats),
+            (None, None) => {
                 if l.private.as_ref().is_none_or(|p| p.codec != l.codec) {
                     l.private = EncodeChain::new(l.codec, complexity);
                 }

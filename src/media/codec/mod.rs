@@ -127,6 +127,16 @@ impl Codec {
         self.rtp_clock_rate() / 50
     }
 
+    /// Whether a receiver that otherwise gets our encoder's packets may be
+    /// sent another sender's packet unchanged. G.711 keeps no state; an Opus
+    /// packet is coded independently of the packets before it (a decoder
+    /// takes a change of encoder much as it takes a lost packet, and settles
+    /// within a frame). G.722's ADPCM decoder tracks its encoder's predictor
+    /// and would drift from a stream it did not follow from the start.
+    pub fn passes_on(self) -> bool {
+        matches!(self, Codec::Pcmu | Codec::Pcma | Codec::Opus)
+    }
+
     /// The largest payload one 20 ms frame can encode to.
     pub fn max_payload_len(self) -> usize {
         match self {
@@ -213,6 +223,17 @@ impl Encoder {
         match &mut self.kind {
             EncoderKind::Opus(e) => Some(e),
             _ => None,
+        }
+    }
+
+    /// Starts over as a fresh encoder would (G.711 keeps no state).
+    pub fn reset(&mut self) {
+        match &mut self.kind {
+            EncoderKind::Pcmu | EncoderKind::Pcma => {}
+            EncoderKind::G722(e) => **e = G722Encoder::default(),
+            EncoderKind::Opus(e) => {
+                let _ = e.reset();
+            }
         }
     }
 

@@ -8,7 +8,7 @@
 //! A stereo payload from a peer (the SDP name is always `opus/48000/2`) is
 //! mixed down to mono by libopus.
 
-use audiopus::coder::{Decoder as LibDecoder, Encoder as LibEncoder};
+use audiopus::coder::{Decoder as LibDecoder, Encoder as LibEncoder, GenericCtl};
 use audiopus::packet::Packet;
 use audiopus::{Application, Bitrate, Channels, MutSignals, SampleRate};
 
@@ -108,6 +108,12 @@ impl OpusEncoder {
         Ok(self.inner.set_packet_loss_perc(percent.min(100))?)
     }
 
+    /// Forgets the audio encoded so far, as a fresh encoder would (for a
+    /// stream that resumes after a gap, or after packets from elsewhere).
+    pub fn reset(&mut self) -> Result<(), OpusError> {
+        Ok(self.inner.reset_state()?)
+    }
+
     /// The encoder's look-ahead in 48 kHz samples (part of the end-to-end delay).
     pub fn lookahead(&self) -> Result<u32, OpusError> {
         Ok(self.inner.lookahead()?)
@@ -120,6 +126,57 @@ impl OpusEncoder {
             return Err(OpusError::FrameSize(pcm.len()));
         }
         Ok(self.inner.encode(pcm, out)?)
+    }
+}
+
+/// What a receiver's Opus `a=fmtp` asks of the packets it is sent
+/// (RFC 7587 §6.1), as far as it matters for passing a packet from another
+/// encoder on unchanged. Parsed once per negotiation; unknown parameters
+/// and malformed values are ignored, as the RFC asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpusReceiver {
+    /// `maxaveragebitrate`: the most it wants to receive, in bit/s.
+    pub max_average_bitrate: Option<u32>,
+    /// `stereo=1`: it prefers stereo (it can decode stereo either way, but
+    /// `stereo=0` asks for mono).
+    pub stereo: bool,
+    /// `cbr=1`: it wants constant bitrate.
+    pub cbr: bool,
+}
+
+impl OpusReceiver {
+    /// The preferences in a receiver's fmtp parameters (`None`: it gave none).
+    pub fn parse(fmtp: Option<&str>) -> OpusReceiver {
+        let mut r = OpusReceiver::default();
+        for param in fmtp.unwrap_or("").split(';') {
+            let Some((name, value)) = param.split_once('=') else {
+                continue;
+            };
+            let value = value.trim();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "maxaveragebitrate" => r.max_average_bitrate = value.parse().ok(),
+                "stereo" => r.stereo = value == "1",
+                "cbr" => r.cbr = value == "1",
+                _ => {}
+            }
+        }
+        r
+    }
+
+    /// Whether `packet`, one 20 ms Opus packet another encoder made, may be
+    /// sent to this receiver as it is: mono unless it prefers stereo, within
+    /// its bitrate, and not to a receiver that asked for constant bitrate.
+    pub fn takes(&self, packet: &[u8]) -> bool {
+        let Some(&toc) = packet.first() else {
+            return false;
+        };
+        let stereo = toc & 0x04 != 0;
+        let bitrate = packet.len() as u64 * 8 * 50;
+        !self.cbr
+            && (!stereo || self.stereo)
+            && self
+                .max_average_bitrate
+                .is_none_or(|max| bitrate <= u64::from(max))
     }
 }
 
@@ -203,6 +260,52 @@ mod tests {
                 f
             })
             .collect()
+    }
+
+    #[test]
+    fn a_receivers_fmtp_decides_which_packets_it_takes_unchanged() {
+        let mono_32k = [0x78u8; 80]; // TOC: CELT FB 20 ms, mono
+        let stereo = [0x7cu8; 80];
+        let any = OpusReceiver::parse(None);
+        assert!(any.takes(&mono_32k));
+        assert!(!any.takes(&stereo), "stereo=0 is the default: mono wanted");
+        assert!(!any.takes(&[]));
+        let r = OpusReceiver::parse(Some(
+            "minptime=10; useinbandfec=1;stereo=1;maxaveragebitrate=24000",
+        ));
+        assert_eq!(
+            r,
+            OpusReceiver {
+                max_average_bitrate: Some(24_000),
+                stereo: true,
+                cbr: false
+            }
+        );
+        assert!(!r.takes(&mono_32k), "80 bytes a 20 ms is 32 kbit/s");
+        assert!(r.takes(&mono_32k[..60]));
+        assert!(r.takes(&stereo[..60]));
+        assert!(!OpusReceiver::parse(Some("cbr=1")).takes(&mono_32k));
+        assert_eq!(
+            OpusReceiver::parse(Some("maxaveragebitrate=lots;stereo;=1")),
+            OpusReceiver::default()
+        );
+    }
+
+    #[test]
+    fn a_reset_encoder_encodes_as_a_fresh_one() {
+        let mut fresh = OpusEncoder::new(OpusConfig::default()).unwrap();
+        let mut used = OpusEncoder::new(OpusConfig::default()).unwrap();
+        let mut a = [0u8; MAX_PAYLOAD];
+        let mut b = [0u8; MAX_PAYLOAD];
+        for f in frames(300.0, 10) {
+            used.encode(&f, &mut a).unwrap();
+        }
+        used.reset().unwrap();
+        for f in frames(1000.0, 5) {
+            let n = fresh.encode(&f, &mut a).unwrap();
+            let m = used.encode(&f, &mut b).unwrap();
+            assert_eq!(a[..n], b[..m]);
+        }
     }
 
     #[test]
