@@ -6,15 +6,14 @@
 //! encoded again and everyone hears both others.
 
 mod common;
-use common::{Baresip, Server, tone_amplitude, window};
+use common::{Baresip, LOOPBACK_TRUNK, Server, tone_amplitude, window};
 use std::time::Duration;
 
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 const PASSED_ON: &str = "dialroom_mixer_passed_on_total";
 
 #[test]
 fn opus_talkers_who_hear_one_other_get_its_packets_and_its_tone() {
-    let mut s = Server::with("", TRUNK);
+    let mut s = Server::with("", LOOPBACK_TRUNK);
     s.start();
     let room = format!("sip:5150@127.0.0.1:{}", s.sip_port);
     let mut alice = Baresip::start("alice", 440, "opus/48000/2", "");

@@ -5,11 +5,9 @@
 //! change anything, and every refusal is JSON with a stable code.
 
 mod common;
-use common::{Server, sipp_args};
+use common::{LOOPBACK_TRUNK, Server, sipp_args};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 fn token(s: &Server, name: &str, role: &str) -> String {
     let o = s.cli(&["token", "add", name, "--role", role]);
@@ -40,7 +38,7 @@ fn rooms(s: &Server, token: &str) -> Vec<Value> {
 #[test]
 fn an_operator_mutes_locks_and_kicks_a_caller_who_then_gets_a_bye() {
     // RTP timeout far beyond the scenario's 30 s: only the kick can end the call.
-    let mut s = Server::with_media("", "rtp_timeout = 300", TRUNK);
+    let mut s = Server::with_media("", "rtp_timeout = 300", LOOPBACK_TRUNK);
     s.start();
     let admin = token(&s, "ops", "admin");
     let viewer = token(&s, "wallboard", "viewer");

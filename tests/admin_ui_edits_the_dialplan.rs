@@ -12,11 +12,9 @@
 //! test run leaves the work tree as it was).
 
 mod common;
-use common::{Server, root, sipp_args};
+use common::{LOOPBACK_TRUNK, Server, root, sipp_args};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 const OLD_PLAN: &str = "[[route]]\nname = \"five-rejected\"\nto = '^5555$'\naction = \"reject\"\ncode = 404\n\n\
 [[route]]\nname = \"lobby\"\nto = '^7777$'\naction = \"conference\"\nroom = \"lobby\"\n\n\
@@ -115,7 +113,7 @@ fn an_admin_breaks_fixes_simulates_saves_and_rolls_back_the_dialplan_in_the_brow
             .exists(),
         "playwright-core is missing: run scripts/test.sh (npm ci in tests/browser)"
     );
-    let mut s = Server::with_media("", "rtp_timeout = 300", TRUNK);
+    let mut s = Server::with_media("", "rtp_timeout = 300", LOOPBACK_TRUNK);
     std::fs::create_dir_all(s.dir.path().join("dialplans")).unwrap();
     std::fs::write(s.dir.path().join("dialplans/main.toml"), OLD_PLAN).unwrap();
     s.start();

@@ -4,14 +4,12 @@
 //! error, no undocumented status code and no answer outside its schema.
 
 mod common;
-use common::{Server, peers_python};
+use common::{LOOPBACK_TRUNK, Server, peers_python};
 use std::process::Command;
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 #[test]
 fn the_openapi_document_lists_every_route_and_schemathesis_finds_no_server_error() {
-    let mut s = Server::with("", TRUNK);
+    let mut s = Server::with("", LOOPBACK_TRUNK);
     s.start();
     let (code, body) = s.http_get("/api/v1/openapi.json");
     assert_eq!(code, 200, "{body}");

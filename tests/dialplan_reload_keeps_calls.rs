@@ -3,10 +3,8 @@
 //! with file, line and column, and calls keep following the last good plan.
 
 mod common;
-use common::{Server, sipp_args};
+use common::{LOOPBACK_TRUNK, Server, sipp_args};
 use std::time::Duration;
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 fn plan(extra: &str) -> String {
     format!(
@@ -31,7 +29,7 @@ fn write_plan(s: &Server, text: &str) {
 
 #[test]
 fn edits_apply_to_new_calls_and_broken_edits_keep_the_last_good_plan() {
-    let mut s = Server::with("", TRUNK);
+    let mut s = Server::with("", LOOPBACK_TRUNK);
     std::fs::create_dir_all(s.dir.path().join("dialplans")).unwrap();
     std::fs::write(s.dir.path().join("dialplans/main.toml"), plan("")).unwrap();
     s.start();

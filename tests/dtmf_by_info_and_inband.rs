@@ -6,9 +6,7 @@
 //! `wrong PIN`) and SIPp's message trace.
 
 mod common;
-use common::{Server, SippTrace, sipp_trace_messages, sipp_traced};
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
+use common::{LOOPBACK_TRUNK, Server, SippTrace, sipp_trace_messages, sipp_traced};
 
 const PLAN: &str = r#"
 [[route]]
@@ -27,7 +25,7 @@ pin = "9999"
 "#;
 
 fn server() -> Server {
-    let mut s = Server::with_media("", "", TRUNK);
+    let mut s = Server::with_media("", "", LOOPBACK_TRUNK);
     s.write_dialplan(PLAN);
     s.start();
     s

@@ -11,12 +11,13 @@
 //! indicator away.
 
 mod common;
-use common::{Baresip, api_token, opusdec, root, tone_amplitude, tone_wav, window, with_sfu_and};
+use common::{
+    Baresip, LOOPBACK_TRUNK, api_token, opusdec, root, tone_amplitude, tone_wav, window,
+    with_sfu_and,
+};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const LOOPBACK_TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 #[test]
 fn a_browser_and_a_phone_caller_hear_each_other_and_the_browser_records_the_room() {

@@ -5,11 +5,9 @@
 //! moderator hears is checked on its recording.
 
 mod common;
-use common::{Baresip, Server, tone_amplitude, window};
+use common::{Baresip, LOOPBACK_TRUNK, Server, tone_amplitude, window};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 const PLAN: &str = r#"
 [[route]]
@@ -58,7 +56,7 @@ fn count(r: &Value) -> usize {
 
 #[test]
 fn a_moderator_mutes_the_others_and_locks_the_room_by_dtmf() {
-    let mut s = Server::with("", TRUNK);
+    let mut s = Server::with("", LOOPBACK_TRUNK);
     std::fs::create_dir_all(s.dir.path().join("dialplans")).unwrap();
     std::fs::write(s.dir.path().join("dialplans/test.toml"), PLAN).unwrap();
     s.start();

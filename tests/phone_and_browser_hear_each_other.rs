@@ -13,11 +13,11 @@
 //! unavailable presence and a source-remove for its source.
 
 mod common;
-use common::{Baresip, api_token, jingle_peer, tone_amplitude, window, with_sfu_and};
+use common::{
+    Baresip, LOOPBACK_TRUNK, api_token, jingle_peer, tone_amplitude, window, with_sfu_and,
+};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-const LOOPBACK_TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 /// `kind talking=.. muted=..` of each participant of room-4321 in a
 /// `/api/v1/rooms` answer.

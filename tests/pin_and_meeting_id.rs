@@ -4,10 +4,8 @@
 //! checked by what the phones hear of each other.
 
 mod common;
-use common::{Baresip, Server, tone_amplitude, window};
+use common::{Baresip, LOOPBACK_TRUNK, Server, tone_amplitude, window};
 use std::time::Duration;
-
-const LOOPBACK_TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 const PLAN: &str = r#"
 [[route]]

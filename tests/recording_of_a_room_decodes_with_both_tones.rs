@@ -8,12 +8,10 @@
 //! by its dialplan route (`record = true`) until the room empties.
 
 mod common;
-use common::{Baresip, Server, api_token, opusdec, tone_amplitude, window};
+use common::{Baresip, LOOPBACK_TRUNK, Server, api_token, opusdec, tone_amplitude, window};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 fn json(b: &str) -> Value {
     serde_json::from_str(b).unwrap_or_else(|e| panic!("not JSON ({e}): {b:?}"))
@@ -87,7 +85,7 @@ fn record_two_callers(external: bool) {
     let mode = if external { "in_process = false\n" } else { "" };
     let mut s = Server::with(
         "",
-        &format!("{TRUNK}[recorder]\ndir = \"recordings\"\n{mode}"),
+        &format!("{LOOPBACK_TRUNK}[recorder]\ndir = \"recordings\"\n{mode}"),
     );
     s.start();
     let worker = external.then(|| s.start_recorder());
@@ -257,7 +255,10 @@ fn record_two_callers(external: bool) {
 
 #[test]
 fn a_record_route_records_from_the_first_join_until_the_room_empties() {
-    let mut s = Server::with("", &format!("{TRUNK}[recorder]\ndir = \"recordings\"\n"));
+    let mut s = Server::with(
+        "",
+        &format!("{LOOPBACK_TRUNK}[recorder]\ndir = \"recordings\"\n"),
+    );
     s.write_dialplan(
         "[[route]]\nname = \"board\"\nto = '^board$'\naction = \"conference\"\nroom = \"board\"\nrecord = true\n",
     );

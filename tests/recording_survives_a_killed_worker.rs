@@ -7,11 +7,9 @@
 //! server keeps running; and a job that no worker takes fails with a reason.
 
 mod common;
-use common::{Baresip, Server, api_token, opusdec, tone_amplitude, window};
+use common::{Baresip, LOOPBACK_TRUNK, Server, api_token, opusdec, tone_amplitude, window};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 /// A copy of the killed job's mix decodes with opusdec, about up to the
 /// kill (pages are flushed every second), with the caller's tone in it.
@@ -37,7 +35,10 @@ fn json(b: &str) -> Value {
 
 #[test]
 fn a_killed_worker_leaves_a_file_that_plays_and_a_restart_closes_the_job() {
-    let mut s = Server::with("", &format!("{TRUNK}[recorder]\ndir = \"recordings\"\n"));
+    let mut s = Server::with(
+        "",
+        &format!("{LOOPBACK_TRUNK}[recorder]\ndir = \"recordings\"\n"),
+    );
     s.write_dialplan(
         "[[route]]\nname = \"rec\"\nto = '^rec$'\naction = \"conference\"\nroom = \"rec\"\nrecord = true\n",
     );
@@ -127,7 +128,7 @@ fn a_killed_recorder_process_leaves_a_file_that_plays_and_its_restart_closes_the
     let mut s = Server::with(
         "",
         &format!(
-            "{TRUNK}[recorder]\ndir = \"recordings\"\nin_process = false\nclaim_timeout_s = 2\n"
+            "{LOOPBACK_TRUNK}[recorder]\ndir = \"recordings\"\nin_process = false\nclaim_timeout_s = 2\n"
         ),
     );
     s.start();

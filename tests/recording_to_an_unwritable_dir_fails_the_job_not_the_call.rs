@@ -3,11 +3,9 @@
 //! directory, and the call goes on: the two callers still hear each other.
 
 mod common;
-use common::{Baresip, Server, api_token, tone_amplitude, window};
+use common::{Baresip, LOOPBACK_TRUNK, Server, api_token, tone_amplitude, window};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 fn json(b: &str) -> Value {
     serde_json::from_str(b).unwrap_or_else(|e| panic!("not JSON ({e}): {b:?}"))
@@ -17,7 +15,7 @@ fn json(b: &str) -> Value {
 fn an_unwritable_directory_fails_the_recording_and_the_call_goes_on() {
     let mut s = Server::with(
         "",
-        &format!("{TRUNK}[recorder]\ndir = \"blocked/recordings\"\n"),
+        &format!("{LOOPBACK_TRUNK}[recorder]\ndir = \"blocked/recordings\"\n"),
     );
     std::fs::write(s.dir.path().join("blocked"), "a file, not a directory").unwrap();
     s.start();

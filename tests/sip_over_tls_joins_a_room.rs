@@ -10,15 +10,13 @@
 //! connects whatever it is given, so that is not tested here.)
 
 mod common;
-use common::{Baresip, Server, free_port, tone_amplitude, window};
+use common::{Baresip, LOOPBACK_TRUNK, Server, free_port, tone_amplitude, window};
 use std::io::Write;
 use std::time::Duration;
 
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
-
 #[test]
 fn a_phone_over_tls_and_a_phone_over_udp_hear_each_other() {
-    let (mut s, dir, ports) = common::with_tls(1, TRUNK);
+    let (mut s, dir, ports) = common::with_tls(1, LOOPBACK_TRUNK);
     let tls_port = ports[0];
     s.start();
     let mut alice = Baresip::start_trusting("alice", 440, "pcmu", &dir.path().join("ca.pem"));
@@ -62,7 +60,7 @@ fn a_phone_over_tls_and_a_phone_over_udp_hear_each_other() {
 
 #[test]
 fn a_phone_over_tls_with_srtp_hears_the_room_and_sdes_in_clear_is_refused() {
-    let (mut s, dir, ports) = common::with_tls(1, TRUNK);
+    let (mut s, dir, ports) = common::with_tls(1, LOOPBACK_TRUNK);
     let tls_port = ports[0];
     s.start();
     let ca = dir.path().join("ca.pem");

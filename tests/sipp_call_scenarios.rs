@@ -9,16 +9,15 @@
 //! numbers are rooms and `dialin` is the meeting-id IVR (the built-in plan).
 
 mod common;
-use common::{Server, SippTrace, sipp_trace_messages, sipp_traced};
+use common::{LOOPBACK_TRUNK, Server, SippTrace, sipp_trace_messages, sipp_traced};
 use std::time::{Duration, Instant};
 
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 const RX: &str = "dialroom_rtp_packets_received_total";
 const TX: &str = "dialroom_rtp_packets_sent_total";
 const CONCEALED: &str = "dialroom_rtp_frames_concealed_total";
 
 fn server() -> Server {
-    let mut s = Server::with_media("", "", TRUNK);
+    let mut s = Server::with_media("", "", LOOPBACK_TRUNK);
     s.start();
     s
 }
@@ -220,7 +219,7 @@ fn a_reinvite_while_another_is_unacknowledged_gets_491() {
 
 #[test]
 fn a_call_that_sends_no_rtp_gets_a_bye_from_the_server() {
-    let mut s = Server::with_media("", "rtp_timeout = 3", TRUNK);
+    let mut s = Server::with_media("", "rtp_timeout = 3", LOOPBACK_TRUNK);
     s.start();
     for t in ["udp", "tcp"] {
         let t0 = Instant::now();
@@ -252,7 +251,7 @@ fn a_session_interval_below_min_se_gets_422() {
 /// 90 - min(32, 90 / 3)). No RTP is sent, so the RTP timeout is set longer.
 #[test]
 fn a_refreshed_session_is_ended_by_the_server_when_the_refreshes_stop() {
-    let mut s = Server::with_media("", "rtp_timeout = 600", TRUNK);
+    let mut s = Server::with_media("", "rtp_timeout = 600", LOOPBACK_TRUNK);
     s.start();
     let t0 = Instant::now();
     // Longer than the harness's 30 s SIPp timeout (the later option wins).

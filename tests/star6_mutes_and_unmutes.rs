@@ -4,14 +4,12 @@
 //! caller hears matches the shipped "3" prompt, not the "2" or "4" one.
 
 mod common;
-use common::{Baresip, Server, tone_amplitude, window};
+use common::{Baresip, LOOPBACK_TRUNK, Server, tone_amplitude, window};
 use std::time::Duration;
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 #[test]
 fn star_six_mutes_then_unmutes_the_caller() {
-    let mut s = Server::with("", TRUNK);
+    let mut s = Server::with("", LOOPBACK_TRUNK);
     s.start();
     let room = format!("sip:4242@127.0.0.1:{}", s.sip_port);
     let mut alice = Baresip::start("alice", 440, "pcmu", "");
@@ -78,7 +76,7 @@ fn best_match(hay: &[f64], needle: &[f64]) -> f64 {
 /// "4" ones (normalized cross-correlation at 4 kHz, over its recording).
 #[test]
 fn star_one_says_how_many_are_in_the_room() {
-    let mut s = Server::with("", TRUNK);
+    let mut s = Server::with("", LOOPBACK_TRUNK);
     s.start();
     let room = format!("sip:4343@127.0.0.1:{}", s.sip_port);
     let mut alice = Baresip::start("alice", 440, "pcmu", "");

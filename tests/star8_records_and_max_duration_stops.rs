@@ -3,11 +3,9 @@
 //! `[recorder] max_duration_s`, and the file then holds that much audio.
 
 mod common;
-use common::{Baresip, Server, api_token, opusdec};
+use common::{Baresip, LOOPBACK_TRUNK, Server, api_token, opusdec};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 const PLAN: &str = r#"
 [[route]]
@@ -49,7 +47,7 @@ fn wait<T>(s: &Server, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 fn a_moderator_records_by_star8_and_the_maximum_length_stops_it() {
     let mut s = Server::with(
         "",
-        &format!("{TRUNK}[recorder]\ndir = \"recordings\"\nmax_duration_s = 3\n"),
+        &format!("{LOOPBACK_TRUNK}[recorder]\ndir = \"recordings\"\nmax_duration_s = 3\n"),
     );
     s.write_dialplan(PLAN);
     s.start();

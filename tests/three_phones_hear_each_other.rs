@@ -4,10 +4,8 @@
 //! others stop hearing it; it resumes and they hear it again.
 
 mod common;
-use common::{Baresip, Server, tone_amplitude, window};
+use common::{Baresip, LOOPBACK_TRUNK, Server, tone_amplitude, window};
 use std::time::Duration;
-
-const LOOPBACK_TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 fn hears(x: &[i16], rate: u32, freq: f64) -> f64 {
     tone_amplitude(x, rate, freq)

@@ -5,10 +5,9 @@
 //! registered gets 480.
 
 mod common;
-use common::{Baresip, Server, sipp_args, tone_amplitude, window};
+use common::{Baresip, LOOPBACK_TRUNK, Server, sipp_args, tone_amplitude, window};
 use std::time::{Duration, Instant};
 
-const TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 const PLAN: &str = r#"
 [[route]]
 name = "people"
@@ -20,7 +19,7 @@ timeout = 15
 
 #[test]
 fn calling_a_registered_user_rings_its_phone_and_connects_audio() {
-    let mut s = Server::with("", TRUNK);
+    let mut s = Server::with("", LOOPBACK_TRUNK);
     std::fs::create_dir_all(s.dir.path().join("dialplans")).unwrap();
     std::fs::write(s.dir.path().join("dialplans/people.toml"), PLAN).unwrap();
     s.add_user("bob", "secret");
@@ -72,7 +71,7 @@ fn calling_a_registered_user_rings_its_phone_and_connects_audio() {
 /// reachable no other way), and the call connects audio both ways.
 #[test]
 fn a_phone_registered_over_tcp_is_rung_over_its_connection() {
-    let mut s = Server::with("", TRUNK);
+    let mut s = Server::with("", LOOPBACK_TRUNK);
     std::fs::create_dir_all(s.dir.path().join("dialplans")).unwrap();
     std::fs::write(s.dir.path().join("dialplans/people.toml"), PLAN).unwrap();
     s.add_user("carol", "secret");

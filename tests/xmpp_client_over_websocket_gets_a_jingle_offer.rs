@@ -7,12 +7,10 @@
 //! stanzas get errors and the session goes on.
 
 mod common;
-use common::{Baresip, root, with_sfu_and};
+use common::{Baresip, LOOPBACK_TRUNK, root, with_sfu_and};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const LOOPBACK_TRUNK: &str = "[[trunk]]\nname = \"loopback\"\nsources = [\"127.0.0.0/8\"]\n";
 
 #[test]
 fn xmpp_client_from_npm_joins_and_is_offered_the_sfus_transport_and_the_rooms_sources() {
