@@ -1585,11 +1585,11 @@ impl Worker {
                 .len();
             for talker in 0..n {
                 let id = r.mixer.talkers()[talker];
+                let (codec, packet) = &mut r.packets[talker];
+                packet.clear();
                 if let Some(l) = legs.get_mut(&id) {
                     Self::upsample(l, tick, r.mixer.input(talker));
-                    let (codec, packet) = &mut r.packets[talker];
                     *codec = l.codec;
-                    packet.clear();
                     packet.extend_from_slice(&l.packet);
                 }
             }
