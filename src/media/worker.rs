@@ -434,6 +434,9 @@ struct Leg {
     packet: Vec<u8>,
     /// What the leg's Opus fmtp asks of the packets it is sent.
     opus_rx: OpusReceiver,
+    /// The recent average bitrate of the whole packets it sent us (bit/s),
+    /// held against a listener's `maxaveragebitrate`.
+    packet_bitrate: u32,
     /// Its level (RMS at the codec's rate).
     level: u32,
     /// The tick `up` last resampled: only talkers are resampled, so a gap
@@ -473,13 +476,15 @@ impl Leg {
         self.spec.direction == Direction::SendRecv
             && (self.sfu_out.is_some() || (self.remote.is_some() && self.sock.is_some()))
     }
-    /// Whether this leg may be sent `packet`, another leg's `codec` packet,
-    /// unchanged instead of our encoding of the same audio.
-    fn takes_unchanged(&self, codec: Codec, packet: &[u8]) -> bool {
+    /// Whether this leg may be sent `packet`, another leg's `codec` packet
+    /// from a stream averaging `bitrate`, unchanged instead of our encoding
+    /// of the same audio.
+    fn takes_unchanged(&self, codec: Codec, packet: &[u8], bitrate: u32) -> bool {
         codec == self.codec
             && codec.passes_on()
             && !packet.is_empty()
-            && (codec != Codec::Opus || self.opus_rx.takes(packet))
+            && packet.len() <= codec.max_payload_len()
+            && (codec != Codec::Opus || self.opus_rx.takes(packet, bitrate))
     }
 }
 
@@ -552,9 +557,10 @@ struct RoomState {
     browsers: usize,
     mixer: Mixer,
     common: HashMap<Codec, EncodeChain>,
-    /// This tick's talkers' packets (by talker slot), with their codec, for
-    /// listeners who hear one of them alone ([`Mixer::only_source`]).
-    packets: Vec<(Codec, Vec<u8>)>,
+    /// This tick's talkers' packets (by talker slot), with their codec and
+    /// their stream's average bitrate, for listeners who hear one of them
+    /// alone ([`Mixer::only_source`]).
+    packets: Vec<(Codec, Vec<u8>, u32)>,
     sounds: Vec<Chime>,
     overlay: Box<[i16; FRAME]>,
     /// The room's recording tap, when it is recorded.
@@ -1119,6 +1125,7 @@ impl Worker {
             has_frame: false,
             packet: Vec::with_capacity(MAX_PACKET),
             opus_rx: OpusReceiver::parse(spec.codec.fmtp.as_deref()),
+            packet_bitrate: 0,
             level: 0,
             up_tick: u64::MAX,
             phase: rand::random::<u64>() % RTCP_TICKS,
@@ -1169,7 +1176,7 @@ impl Worker {
             mixer: Mixer::new(talkers, TALK_THRESHOLD),
             common: HashMap::new(),
             packets: (0..talkers.clamp(1, MAX_TALKERS))
-                .map(|_| (Codec::Pcmu, Vec::with_capacity(MAX_PACKET)))
+                .map(|_| (Codec::Pcmu, Vec::with_capacity(MAX_PACKET), 0))
                 .collect(),
             sounds: Vec::new(),
             overlay: Box::new([0; FRAME]),
@@ -1455,6 +1462,13 @@ impl Worker {
                     l.packet.clear();
                     if std::mem::take(&mut whole) && n == need {
                         l.packet.extend_from_slice(p);
+                        // An average over ~8 packets (20 ms each).
+                        let bits = (p.len() * 8 * 50) as u32;
+                        l.packet_bitrate = if l.packet_bitrate == 0 {
+                            bits
+                        } else {
+                            l.packet_bitrate - l.packet_bitrate / 8 + bits / 8
+                        };
                     }
                     n
                 }
@@ -1585,11 +1599,12 @@ impl Worker {
                 .len();
             for talker in 0..n {
                 let id = r.mixer.talkers()[talker];
-                let (codec, packet) = &mut r.packets[talker];
+                let (codec, packet, bitrate) = &mut r.packets[talker];
                 packet.clear();
                 if let Some(l) = legs.get_mut(&id) {
                     Self::upsample(l, tick, r.mixer.input(talker));
                     *codec = l.codec;
+                    *bitrate = l.packet_bitrate;
                     packet.extend_from_slice(&l.packet);
                 }
             }
@@ -1642,8 +1657,8 @@ impl Worker {
                     .mixer
                     .only_source(hears)
                     .map(|talker| &r.packets[talker])
-                    .filter(|(codec, packet)| l.takes_unchanged(*codec, packet))
-                    .map(|(_, packet)| &packet[..]);
+                    .filter(|(codec, packet, bitrate)| l.takes_unchanged(*codec, packet, *bitrate))
+                    .map(|(_, packet, _)| &packet[..]);
                 let shared = match hears {
                     Hears::Common => match r.common.entry(l.codec) {
                         std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
@@ -1733,13 +1748,9 @@ impl Worker {
             }
             None => (base, shared, unchanged),
         };
+        let passed_on = unchanged.is_some();
         let payload = match (unchanged, shared) {
-            (Some(packet), _) => {
-                stats
-                    .passed_on
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                packet
-            }
+            (Some(packet), _) => packet,
             (None, Some(chain)) => chain.encode(tick, pcm, stats),
             (None, None) => {
                 if l.private.as_ref().is_none_or(|p| p.codec != l.codec) {
@@ -1766,6 +1777,11 @@ impl Worker {
                     level: 30,
                     payload: std::sync::Arc::from(payload),
                 });
+                if passed_on {
+                    stats
+                        .passed_on
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             l.ts = l.ts.wrapping_add(l.codec.rtp_ticks_per_frame());
             l.sent_packets += 1;
@@ -1782,7 +1798,10 @@ impl Worker {
         rtp::write_header(pkt, &h);
         let plen = payload.len();
         let mut n = 12 + plen;
-        pkt[12..n].copy_from_slice(payload);
+        let Some(body) = pkt.get_mut(12..n) else {
+            return;
+        };
+        body.copy_from_slice(payload);
         if let Some(s) = &mut l.srtp {
             match s.protect_rtp(pkt, n) {
                 Ok(m) => n = m,
@@ -1791,6 +1810,11 @@ impl Worker {
         }
         if let (Some(remote), Some(sock)) = (l.remote, &l.sock) {
             let _ = sock.send_to(&pkt[..n], remote);
+            if passed_on {
+                stats
+                    .passed_on
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         l.seq = l.seq.wrapping_add(1);
         l.ts = l.ts.wrapping_add(l.codec.rtp_ticks_per_frame());

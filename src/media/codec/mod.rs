@@ -128,11 +128,13 @@ impl Codec {
     }
 
     /// Whether a receiver that otherwise gets our encoder's packets may be
-    /// sent another sender's packet unchanged. G.711 keeps no state; an Opus
-    /// packet is coded independently of the packets before it (a decoder
-    /// takes a change of encoder much as it takes a lost packet, and settles
-    /// within a frame). G.722's ADPCM decoder tracks its encoder's predictor
-    /// and would drift from a stream it did not follow from the start.
+    /// sent another sender's packet unchanged. G.711 keeps no state. An Opus
+    /// decoder does carry state from frame to frame (SILK's long-term
+    /// prediction, CELT's energy prediction), so a change of encoder is a
+    /// short mismatch, but one it is built to recover from within a frame or
+    /// two, as after a lost packet. G.722's ADPCM decoder adapts its
+    /// predictor and step size to one encoder's stream and re-converges
+    /// slowly and audibly after a switch.
     pub fn passes_on(self) -> bool {
         matches!(self, Codec::Pcmu | Codec::Pcma | Codec::Opus)
     }

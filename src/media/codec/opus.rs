@@ -164,19 +164,22 @@ impl OpusReceiver {
     }
 
     /// Whether `packet`, one 20 ms Opus packet another encoder made, may be
-    /// sent to this receiver as it is: mono unless it prefers stereo, within
-    /// its bitrate, and not to a receiver that asked for constant bitrate.
-    pub fn takes(&self, packet: &[u8]) -> bool {
+    /// sent to this receiver as it is: no longer than one frame may be
+    /// ([`MAX_PAYLOAD`]), mono unless it prefers stereo, and not to a
+    /// receiver that asked for constant bitrate. `average_bitrate` is the
+    /// sender's recent average (bit/s), held against `maxaveragebitrate`: a
+    /// single packet of a VBR stream may be over it.
+    pub fn takes(&self, packet: &[u8], average_bitrate: u32) -> bool {
         let Some(&toc) = packet.first() else {
             return false;
         };
         let stereo = toc & 0x04 != 0;
-        let bitrate = packet.len() as u64 * 8 * 50;
-        !self.cbr
+        packet.len() <= MAX_PAYLOAD
+            && !self.cbr
             && (!stereo || self.stereo)
             && self
                 .max_average_bitrate
-                .is_none_or(|max| bitrate <= u64::from(max))
+                .is_none_or(|max| average_bitrate <= max)
     }
 }
 
@@ -264,12 +267,17 @@ mod tests {
 
     #[test]
     fn a_receivers_fmtp_decides_which_packets_it_takes_unchanged() {
-        let mono_32k = [0x78u8; 80]; // TOC: CELT FB 20 ms, mono
+        let mono = [0x78u8; 80]; // TOC: CELT FB 20 ms, mono
         let stereo = [0x7cu8; 80];
         let any = OpusReceiver::parse(None);
-        assert!(any.takes(&mono_32k));
-        assert!(!any.takes(&stereo), "stereo=0 is the default: mono wanted");
-        assert!(!any.takes(&[]));
+        assert!(any.takes(&mono, 32_000));
+        assert!(
+            !any.takes(&stereo, 32_000),
+            "stereo=0 is the default: mono wanted"
+        );
+        assert!(!any.takes(&[], 0));
+        let padded = [0x78u8; MAX_PAYLOAD + 1];
+        assert!(!any.takes(&padded, 32_000), "longer than one frame may be");
         let r = OpusReceiver::parse(Some(
             "minptime=10; useinbandfec=1;stereo=1;maxaveragebitrate=24000",
         ));
@@ -281,10 +289,13 @@ mod tests {
                 cbr: false
             }
         );
-        assert!(!r.takes(&mono_32k), "80 bytes a 20 ms is 32 kbit/s");
-        assert!(r.takes(&mono_32k[..60]));
-        assert!(r.takes(&stereo[..60]));
-        assert!(!OpusReceiver::parse(Some("cbr=1")).takes(&mono_32k));
+        assert!(!r.takes(&mono, 32_000), "a 32 kbit/s stream is over 24");
+        assert!(
+            r.takes(&mono, 20_000),
+            "one big packet of a stream averaging under the limit"
+        );
+        assert!(r.takes(&stereo, 20_000));
+        assert!(!OpusReceiver::parse(Some("cbr=1")).takes(&mono, 20_000));
         assert_eq!(
             OpusReceiver::parse(Some("maxaveragebitrate=lots;stereo;=1")),
             OpusReceiver::default()
