@@ -484,6 +484,19 @@ type MeetingAnswer = (
     Option<(String, Option<String>, Option<String>)>,
 );
 
+/// Hands the endpoint the running dialplan.
+fn take_plan(
+    plans: &mut tokio::sync::watch::Receiver<Arc<crate::dialplan::Dialplan>>,
+    ep: &mut Endpoint,
+) {
+    let plan = plans.borrow_and_update().clone();
+    tracing::info!(
+        routes = plan.routes.len(),
+        "dialplan reloaded: new calls follow it"
+    );
+    ep.set_dialplan(plan);
+}
+
 async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, status: Arc<Status>) {
     let mut out: Vec<Action> = Vec::with_capacity(64);
     let mut sweep = tokio::time::interval(housekeeping);
@@ -499,11 +512,21 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             m = io.inbound.recv() => {
                 let Some(m) = m else { break };
                 let t = now();
+                // A plan saved before this message came routes it, even if
+                // this loop had not yet woken for the change.
+                if io.plans.has_changed().unwrap_or(false) {
+                    take_plan(&mut io.plans, &mut ep);
+                }
                 ep.on_inbound(t, m, &mut out);
                 // Drain what is queued without yielding, then act once.
                 for _ in 0..256 {
                     match io.inbound.try_recv() {
-                        Ok(m) => ep.on_inbound(t, m, &mut out),
+                        Ok(m) => {
+                            if io.plans.has_changed().unwrap_or(false) {
+                                take_plan(&mut io.plans, &mut ep);
+                            }
+                            ep.on_inbound(t, m, &mut out)
+                        }
                         Err(_) => break,
                     }
                 }
@@ -521,11 +544,8 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
                 ep.set_trunk_registrations(t.regs);
             },
             Some(e) = io.conn_errors.recv() => ep.on_transport_error(now(), &e),
-            Ok(()) = io.plans.changed() => {
-                let plan = io.plans.borrow_and_update().clone();
-                tracing::info!(routes = plan.routes.len(), "dialplan reloaded: new calls follow it");
-                ep.set_dialplan(plan);
-            },
+            // (`changed` marks the value seen: take it unconditionally.)
+            Ok(()) = io.plans.changed() => take_plan(&mut io.plans, &mut ep),
         }
         // The gauges walk the registrar: refresh them at most every 100 ms
         // (and at least every 250 ms, by the `gauges` tick).
