@@ -512,23 +512,18 @@ async fn endpoint_loop(mut ep: Endpoint, mut io: Io, housekeeping: Duration, sta
             m = io.inbound.recv() => {
                 let Some(m) = m else { break };
                 let t = now();
-                // A plan saved before this message came routes it, even if
-                // this loop had not yet woken for the change.
-                if io.plans.has_changed().unwrap_or(false) {
-                    take_plan(&mut io.plans, &mut ep);
-                }
-                ep.on_inbound(t, m, &mut out);
                 // Drain what is queued without yielding, then act once.
-                for _ in 0..256 {
-                    match io.inbound.try_recv() {
-                        Ok(m) => {
-                            if io.plans.has_changed().unwrap_or(false) {
-                                take_plan(&mut io.plans, &mut ep);
-                            }
-                            ep.on_inbound(t, m, &mut out)
-                        }
-                        Err(_) => break,
+                let mut next = Some(m);
+                for _ in 0..=256 {
+                    let Some(m) = next.take().or_else(|| io.inbound.try_recv().ok()) else {
+                        break;
+                    };
+                    // A plan saved before this message came routes it, even
+                    // if this loop had not yet woken for the change.
+                    if io.plans.has_changed().unwrap_or(false) {
+                        take_plan(&mut io.plans, &mut ep);
                     }
+                    ep.on_inbound(t, m, &mut out);
                 }
             }
             e = io.media_events.recv() => if let Some(e) = e { ep.on_media_event(now(), e, &mut out) },

@@ -97,6 +97,9 @@ pub struct JitterBuffer {
     jitter: f64,
     ms_per_ts: f64,
     stats: JitterStats,
+    /// The slot of the frame the last pop played, while its payload is
+    /// still there (no packet written over it since).
+    played: Option<usize>,
 }
 
 impl std::fmt::Debug for JitterBuffer {
@@ -135,6 +138,7 @@ impl JitterBuffer {
             jitter: 0.0,
             ms_per_ts: 1000.0 / f64::from(clock_rate.max(1)),
             stats: JitterStats::default(),
+            played: None,
         }
     }
 
@@ -152,11 +156,19 @@ impl JitterBuffer {
         self.last_arrival_ms
     }
 
+    /// The payload of the frame the last pop played, until a packet is
+    /// written over it (`None` if the last pop played no frame).
+    pub fn last_played(&self) -> Option<&[u8]> {
+        self.played
+            .map(|i| &self.slots[i].data[..self.slots[i].len])
+    }
+
     /// Forgets everything (a new stream or codec).
     pub fn reset(&mut self) {
         for s in &mut self.slots {
             s.seq = None;
         }
+        self.played = None;
         self.next = None;
         self.started = false;
         self.misses = 0;
@@ -196,11 +208,15 @@ impl JitterBuffer {
                 self.reset();
             }
         }
-        let slot = &mut self.slots[usize::from(seq) % SLOTS];
-        if slot.seq == Some(seq) {
+        let idx = usize::from(seq) % SLOTS;
+        if self.slots[idx].seq == Some(seq) {
             self.stats.duplicates += 1;
             return;
         }
+        if self.played == Some(idx) {
+            self.played = None;
+        }
+        let slot = &mut self.slots[idx];
         slot.seq = Some(seq);
         slot.arrival_ms = arrival_ms;
         slot.len = payload.len();
@@ -275,6 +291,7 @@ impl JitterBuffer {
     /// [`push`](Self::push)): a stream that has not started yet starts only
     /// once its first frame arrived at least [`GUARD_MS`] before the tick.
     pub fn pop_at(&mut self, tick_ms: f64) -> Pop<'_> {
+        self.played = None;
         let Some(mut next) = self.next else {
             return Pop::Idle;
         };
@@ -310,6 +327,7 @@ impl JitterBuffer {
             if self.slots[idx].seq == Some(next) {
                 self.misses = 0;
                 self.next = Some(next.wrapping_add(1));
+                self.played = Some(idx);
                 let slot = &mut self.slots[idx];
                 slot.seq = None;
                 return Pop::Frame(&slot.data[..slot.len]);
@@ -507,6 +525,28 @@ mod tests {
             b.push(arrival(i), i, u32::from(i) * 160, &[i as u8]);
         }
         b
+    }
+
+    #[test]
+    fn the_frame_played_last_stays_readable_until_a_packet_takes_its_slot() {
+        let mut b = JitterBuffer::new(8000);
+        b.push(0.0, 1, 0, &[1; 160]);
+        b.push(20.0, 2, 160, &[2; 160]);
+        b.push(40.0, 3, 320, &[3; 160]);
+        while !matches!(b.pop_at(100.0), Pop::Frame(_)) {}
+        let played = b.last_played().expect("a frame was played")[0];
+        // Another packet, in another slot: still there.
+        b.push(60.0, 4, 480, &[4; 160]);
+        assert_eq!(b.last_played().map(|p| p[0]), Some(played));
+        // A packet SLOTS later lands in the same slot (without restarting
+        // the buffer: it is less than SLOTS ahead of the next frame): gone.
+        let over = u16::from(played) + SLOTS as u16;
+        b.push(80.0, over, u32::from(over) * 160, &[9; 160]);
+        assert_eq!(b.last_played(), None);
+        // A pop that plays nothing plays no frame.
+        let mut idle = JitterBuffer::new(8000);
+        assert_eq!(idle.pop(), Pop::Idle);
+        assert_eq!(idle.last_played(), None);
     }
 
     #[test]

@@ -428,10 +428,11 @@ struct Leg {
     decoded: Vec<i16>,
     /// `native` holds a frame for the mix this tick.
     has_frame: bool,
-    /// This tick's frame as the packet it came in, when it was one whole
-    /// 20 ms packet of a codec that may be passed on ([`Codec::passes_on`]):
-    /// a listener who hears only this leg may be sent it unchanged.
-    packet: Vec<u8>,
+    /// This tick's frame is the whole of the packet its jitter buffer played
+    /// last (one 20 ms packet of a codec that may be passed on,
+    /// [`Codec::passes_on`]): a listener who hears only this leg may be
+    /// sent that packet unchanged.
+    whole_packet: bool,
     /// What the leg's Opus fmtp asks of the packets it is sent.
     opus_rx: OpusReceiver,
     /// The recent average bitrate of the whole packets it sent us (bit/s),
@@ -481,7 +482,6 @@ impl Leg {
     /// of the same audio.
     fn takes_unchanged(&self, codec: Codec, packet: &[u8], bitrate: u32) -> bool {
         codec == self.codec
-            && codec.passes_on()
             && !packet.is_empty()
             && packet.len() <= codec.max_payload_len()
             && (codec != Codec::Opus || self.opus_rx.takes(packet, bitrate))
@@ -546,6 +546,15 @@ impl BrowserStream {
     }
 }
 
+/// A talker's packet of this tick, kept for passing on unchanged.
+struct TalkerPacket {
+    codec: Codec,
+    /// Empty when the talker's frame was not one whole packet.
+    bytes: Vec<u8>,
+    /// The talker's stream's recent average bitrate (bit/s).
+    bitrate: u32,
+}
+
 struct RoomState {
     /// The room's name (also its SFU room, for browsers).
     name: std::sync::Arc<str>,
@@ -557,10 +566,9 @@ struct RoomState {
     browsers: usize,
     mixer: Mixer,
     common: HashMap<Codec, EncodeChain>,
-    /// This tick's talkers' packets (by talker slot), with their codec and
-    /// their stream's average bitrate, for listeners who hear one of them
-    /// alone ([`Mixer::only_source`]).
-    packets: Vec<(Codec, Vec<u8>, u32)>,
+    /// This tick's talkers' packets (by talker slot), for listeners who
+    /// hear one of them alone ([`Mixer::only_source`]).
+    packets: Vec<TalkerPacket>,
     sounds: Vec<Chime>,
     overlay: Box<[i16; FRAME]>,
     /// The room's recording tap, when it is recorded.
@@ -1123,7 +1131,7 @@ impl Worker {
             fifo: Vec::with_capacity(2 * MAX_DECODED),
             decoded: vec![0; MAX_DECODED],
             has_frame: false,
-            packet: Vec::with_capacity(MAX_PACKET),
+            whole_packet: false,
             opus_rx: OpusReceiver::parse(spec.codec.fmtp.as_deref()),
             packet_bitrate: 0,
             level: 0,
@@ -1176,7 +1184,11 @@ impl Worker {
             mixer: Mixer::new(talkers, TALK_THRESHOLD),
             common: HashMap::new(),
             packets: (0..talkers.clamp(1, MAX_TALKERS))
-                .map(|_| (Codec::Pcmu, Vec::with_capacity(MAX_PACKET), 0))
+                .map(|_| TalkerPacket {
+                    codec: Codec::Pcmu,
+                    bytes: Vec::with_capacity(MAX_PACKET),
+                    bitrate: 0,
+                })
                 .collect(),
             sounds: Vec::new(),
             overlay: Box::new([0; FRAME]),
@@ -1427,7 +1439,7 @@ impl Worker {
     ) {
         l.has_frame = false;
         l.level = 0;
-        l.packet.clear();
+        l.whole_packet = false;
         if l.sock.is_none() && l.browser_level > BROWSER_QUIET_DBOV {
             // A quiet browser: play its frame out of the buffer undecoded
             // (decode only what may be mixed; Opus recovers on the next
@@ -1458,10 +1470,9 @@ impl Worker {
             let n = match l.jitter.pop_at(at) {
                 Pop::Frame(p) => {
                     let n = l.dec.decode(p, &mut l.decoded).unwrap_or(0);
-                    // Kept only while this frame is exactly this packet.
-                    l.packet.clear();
-                    if std::mem::take(&mut whole) && n == need {
-                        l.packet.extend_from_slice(p);
+                    // Only while this frame is exactly this packet.
+                    l.whole_packet = std::mem::take(&mut whole) && n == need;
+                    if l.whole_packet {
                         // An average over ~8 packets (20 ms each).
                         let bits = (p.len() * 8 * 50) as u32;
                         l.packet_bitrate = if l.packet_bitrate == 0 {
@@ -1482,7 +1493,7 @@ impl Worker {
                         last_arrival_ms = l.jitter.last_arrival_ms(),
                         "frame missing when due: concealed"
                     );
-                    l.packet.clear();
+                    l.whole_packet = false;
                     whole = false;
                     l.dec.conceal(&mut l.decoded[..need])
                 }
@@ -1599,13 +1610,16 @@ impl Worker {
                 .len();
             for talker in 0..n {
                 let id = r.mixer.talkers()[talker];
-                let (codec, packet, bitrate) = &mut r.packets[talker];
-                packet.clear();
+                let kept = &mut r.packets[talker];
+                kept.bytes.clear();
                 if let Some(l) = legs.get_mut(&id) {
                     Self::upsample(l, tick, r.mixer.input(talker));
-                    *codec = l.codec;
-                    *bitrate = l.packet_bitrate;
-                    packet.extend_from_slice(&l.packet);
+                    kept.codec = l.codec;
+                    kept.bitrate = l.packet_bitrate;
+                    if l.whole_packet {
+                        kept.bytes
+                            .extend_from_slice(l.jitter.last_played().unwrap_or_default());
+                    }
                 }
             }
             r.mixer.mix_selected();
@@ -1657,8 +1671,8 @@ impl Worker {
                     .mixer
                     .only_source(hears)
                     .map(|talker| &r.packets[talker])
-                    .filter(|(codec, packet, bitrate)| l.takes_unchanged(*codec, packet, *bitrate))
-                    .map(|(_, packet, _)| &packet[..]);
+                    .filter(|p| l.takes_unchanged(p.codec, &p.bytes, p.bitrate))
+                    .map(|p| &p.bytes[..]);
                 let shared = match hears {
                     Hears::Common => match r.common.entry(l.codec) {
                         std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
